@@ -1,0 +1,138 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.LoRA.Lora;
+
+/// <summary>
+/// A linear layer that can carry a LoRA adapter: y = x·W0ᵀ + b + scaling · B(A(dropout(x))).
+/// Every linear layer of our models is one of these, so an adapter is attached in place and the parameter names stay
+/// those of Hugging Face and PEFT: <c>weight</c>, <c>bias</c>, <c>lora_A.weight</c> [r, in], <c>lora_B.weight</c> [out, r].
+/// With <see cref="FanInFanOut"/> the base weight is stored [in, out] as GPT-2's Conv1D stores it; the factors keep
+/// the usual layout.
+/// </summary>
+public sealed class LoraLinear : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Input features.</summary>
+    public long InFeatures { get; }
+    /// <summary>Output features.</summary>
+    public long OutFeatures { get; }
+    /// <summary>True when the weight is stored [in, out] (GPT-2 Conv1D).</summary>
+    public bool FanInFanOut { get; }
+
+    /// <summary>The frozen (or, without an adapter, ordinary) weight.</summary>
+    public Parameter weight { get; private set; }
+    /// <summary>The bias, or null.</summary>
+    public Parameter? bias { get; private set; }
+
+    Linear? lora_A;
+    Linear? lora_B;
+    double _dropout;
+
+    /// <summary>True once an adapter is attached.</summary>
+    public bool HasAdapter => lora_A is not null;
+    /// <summary>Adapter rank (0 without an adapter).</summary>
+    public int Rank { get; private set; }
+    /// <summary>Alpha the adapter was attached with.</summary>
+    public double Alpha { get; private set; }
+    /// <summary>Factor applied to B·A.</summary>
+    public double Scaling { get; private set; }
+    /// <summary>True while B·A·scaling is folded into <see cref="weight"/>.</summary>
+    public bool Merged { get; private set; }
+    /// <summary>When false the adapter is skipped (the base layer alone runs).</summary>
+    public bool AdapterEnabled { get; set; } = true;
+
+    /// <summary>The A factor's weight [r, in] (throws without an adapter).</summary>
+    public Parameter LoraA => lora_A?.weight ?? throw new InvalidOperationException("this layer has no adapter");
+    /// <summary>The B factor's weight [out, r] (throws without an adapter).</summary>
+    public Parameter LoraB => lora_B?.weight ?? throw new InvalidOperationException("this layer has no adapter");
+
+    /// <summary>Creates the layer with HF-style initialisation: weight ~ N(0, initStd), bias = 0.</summary>
+    public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, bool fanInFanOut = false, double initStd = 0.02)
+        : base("LoraLinear")
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        FanInFanOut = fanInFanOut;
+        var shape = fanInFanOut ? new[] { inFeatures, outFeatures } : new[] { outFeatures, inFeatures };
+        weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
+        register_parameter("weight", weight);
+        if (hasBias)
+        {
+            bias = new Parameter(torch.zeros(outFeatures), requires_grad: true);
+            register_parameter("bias", bias);
+        }
+    }
+
+    /// <summary>Attaches a fresh adapter of rank <paramref name="rank"/>; B starts at zero so the output is unchanged.</summary>
+    public void AttachAdapter(int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init)
+    {
+        if (HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
+        if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
+        var device = weight.device;
+        lora_A = nn.Linear(InFeatures, rank, hasBias: false, device: device);
+        lora_B = nn.Linear(rank, OutFeatures, hasBias: false, device: device);
+        using (torch.no_grad())
+        {
+            switch (init)
+            {
+                case LoraInit.KaimingUniform: nn.init.kaiming_uniform_(lora_A.weight, a: Math.Sqrt(5)); break;
+                case LoraInit.Gaussian: nn.init.normal_(lora_A.weight, 0, 1.0 / rank); break;
+                case LoraInit.ScaledRandn: lora_A.weight.normal_(0, 1.0 / Math.Sqrt(rank)); break;
+            }
+            nn.init.zeros_(lora_B.weight);
+        }
+        register_module("lora_A", lora_A);
+        register_module("lora_B", lora_B);
+        Rank = rank;
+        Alpha = alpha;
+        Scaling = LoraOptions.ScaleFor(scaling, rank, alpha);
+        _dropout = dropout;
+    }
+
+    /// <summary>Sets the scaling factor directly (used when loading adapters with per-module alpha).</summary>
+    public void SetScaling(double alpha, double scaling)
+    {
+        Alpha = alpha;
+        Scaling = scaling;
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var y = F.linear(x, FanInFanOut ? weight.t() : weight, bias);
+        if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
+        var input = training && _dropout > 0 ? F.dropout(x, _dropout, training: true) : x;
+        using var down = lora_A.forward(input);
+        using var up = lora_B.forward(down);
+        return y.add_(up, Scaling);
+    }
+
+    /// <summary>The update this adapter adds to the weight, in the weight's own layout.</summary>
+    public Tensor DeltaWeight()
+    {
+        using var _ = torch.no_grad();
+        var delta = LoraB.matmul(LoraA).mul_(Scaling);
+        return FanInFanOut ? delta.t().contiguous() : delta;
+    }
+
+    /// <summary>Folds the adapter into the weight so inference costs what the base layer costs.</summary>
+    public void Merge()
+    {
+        if (!HasAdapter || Merged) return;
+        using (torch.no_grad())
+        using (var delta = DeltaWeight())
+            weight.add_(delta);
+        Merged = true;
+    }
+
+    /// <summary>Takes the adapter back out of the weight.</summary>
+    public void Unmerge()
+    {
+        if (!HasAdapter || !Merged) return;
+        using (torch.no_grad())
+        using (var delta = DeltaWeight())
+            weight.sub_(delta);
+        Merged = false;
+    }
+}

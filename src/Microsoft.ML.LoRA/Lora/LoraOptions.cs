@@ -1,0 +1,127 @@
+namespace Microsoft.ML.LoRA.Lora;
+
+/// <summary>How the low-rank update B·A is scaled before it is added to the frozen layer's output.</summary>
+public enum LoraScaling
+{
+    /// <summary>alpha / r, as in the LoRA paper and PEFT (default).</summary>
+    AlphaOverRank,
+    /// <summary>alpha / sqrt(r), rank-stabilised LoRA (PEFT's <c>use_rslora</c>).</summary>
+    RsLora,
+    /// <summary>alpha alone, the convention of the widely copied "LoRA from scratch" tutorial.</summary>
+    Alpha,
+}
+
+/// <summary>How the A and B factors start out. B starts at zero in every scheme, so training starts from the base model.</summary>
+public enum LoraInit
+{
+    /// <summary>A ~ Kaiming-uniform (a = sqrt 5), as nn.Linear does; B = 0. PEFT's default.</summary>
+    KaimingUniform,
+    /// <summary>A ~ N(0, 1/r); B = 0. PEFT's <c>init_lora_weights="gaussian"</c>.</summary>
+    Gaussian,
+    /// <summary>A = randn / sqrt(r); B = 0. The tutorial's initialisation.</summary>
+    ScaledRandn,
+}
+
+/// <summary>Which biases train alongside the adapters (PEFT's <c>bias</c>).</summary>
+public enum LoraBias
+{
+    /// <summary>No bias trains (default).</summary>
+    None,
+    /// <summary>Every bias in the model trains.</summary>
+    All,
+    /// <summary>Only the biases of layers that carry an adapter train.</summary>
+    LoraOnly,
+}
+
+/// <summary>
+/// What to adapt and how: the LoRA hyper-parameters, which linear layers get adapters, and what else trains.
+/// Targets are the union of <see cref="TargetModules"/>, <see cref="TargetModulesRegex"/> and the switches
+/// (<see cref="LoraQuery"/> ...), each switch mapped onto the family's own module names. When none of them is set,
+/// the attention query and value projections are adapted. An empty (not null) <see cref="TargetModules"/> with no
+/// switch and no regex means no adapter at all: only the <see cref="ModulesToSave"/> train.
+/// </summary>
+public sealed class LoraOptions
+{
+    /// <summary>Rank r of the update. Default 8.</summary>
+    public int Rank { get; set; } = 8;
+
+    /// <summary>Alpha; the update is scaled by alpha / r (see <see cref="Scaling"/>). Default 16.</summary>
+    public double Alpha { get; set; } = 16;
+
+    /// <summary>Dropout on the adapter's input during training. Default 0.05.</summary>
+    public double Dropout { get; set; } = 0.05;
+
+    /// <summary>
+    /// Module names or dotted suffixes to adapt, as in PEFT's <c>target_modules</c> list: a module matches when its
+    /// full name equals an entry or ends with "." + the entry. The entry <c>all-linear</c> adapts every linear layer
+    /// except the classification head. Null: use the switches, or query + value when no switch is on.
+    /// </summary>
+    public IList<string>? TargetModules { get; set; }
+
+    /// <summary>A regular expression that must match a module's whole name (PEFT's string form of target_modules).</summary>
+    public string? TargetModulesRegex { get; set; }
+
+    /// <summary>Adapt the attention query projection (query / q_lin / GPT-2's fused c_attn).</summary>
+    public bool LoraQuery { get; set; }
+    /// <summary>Adapt the attention key projection (key / k_lin / GPT-2's fused c_attn).</summary>
+    public bool LoraKey { get; set; }
+    /// <summary>Adapt the attention value projection (value / v_lin / GPT-2's fused c_attn).</summary>
+    public bool LoraValue { get; set; }
+    /// <summary>Adapt the attention output projection (attention.output.dense / out_lin / attn.c_proj).</summary>
+    public bool LoraProjection { get; set; }
+    /// <summary>Adapt both feed-forward layers (intermediate.dense + output.dense / ffn.lin1 + ffn.lin2 / mlp.c_fc + mlp.c_proj).</summary>
+    public bool LoraMlp { get; set; }
+    /// <summary>Adapt the classification head's linear layers with LoRA instead of training them in full.</summary>
+    public bool LoraHead { get; set; }
+
+    /// <summary>Only adapt modules in these layer indices (PEFT's <c>layers_to_transform</c>). Null: all layers.</summary>
+    public IList<int>? LayersToTransform { get; set; }
+
+    /// <summary>Scaling rule. Default alpha / r.</summary>
+    public LoraScaling Scaling { get; set; } = LoraScaling.AlphaOverRank;
+
+    /// <summary>Initialisation of A (B always starts at zero). Default Kaiming-uniform.</summary>
+    public LoraInit Init { get; set; } = LoraInit.KaimingUniform;
+
+    /// <summary>Which biases train. Default none.</summary>
+    public LoraBias Bias { get; set; } = LoraBias.None;
+
+    /// <summary>
+    /// Modules trained in full and saved with the adapter (PEFT's <c>modules_to_save</c>), by name or suffix.
+    /// Null: the family's classification head (unless <see cref="LoraHead"/> puts adapters on it). Empty: none.
+    /// </summary>
+    public IList<string>? ModulesToSave { get; set; }
+
+    /// <summary>The factor applied to B·A for a given rank and alpha under a scaling rule.</summary>
+    public static double ScaleFor(LoraScaling scaling, int rank, double alpha) => scaling switch
+    {
+        LoraScaling.AlphaOverRank => alpha / rank,
+        LoraScaling.RsLora => alpha / Math.Sqrt(rank),
+        LoraScaling.Alpha => alpha,
+        _ => throw new ArgumentOutOfRangeException(nameof(scaling)),
+    };
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first option that is out of range.</summary>
+    public void Validate()
+    {
+        if (Rank <= 0) throw new ArgumentException($"LoRA rank must be positive (got {Rank}).", nameof(Rank));
+        if (Alpha <= 0 || double.IsNaN(Alpha) || double.IsInfinity(Alpha)) throw new ArgumentException($"LoRA alpha must be a positive number (got {Alpha}).", nameof(Alpha));
+        if (Dropout < 0 || Dropout >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"LoRA dropout must be in [0, 1) (got {Dropout}).", nameof(Dropout));
+        if (LayersToTransform?.Any(l => l < 0) == true) throw new ArgumentException("Layer indices must be non-negative.", nameof(LayersToTransform));
+        if (TargetModulesRegex != null)
+        {
+            try { _ = new System.Text.RegularExpressions.Regex(TargetModulesRegex); }
+            catch (ArgumentException e) { throw new ArgumentException($"Target regex '{TargetModulesRegex}' is invalid: {e.Message}", nameof(TargetModulesRegex)); }
+        }
+    }
+
+    /// <summary>A deep copy.</summary>
+    public LoraOptions Clone()
+    {
+        var copy = (LoraOptions)MemberwiseClone();
+        copy.TargetModules = TargetModules?.ToList();
+        copy.LayersToTransform = LayersToTransform?.ToList();
+        copy.ModulesToSave = ModulesToSave?.ToList();
+        return copy;
+    }
+}

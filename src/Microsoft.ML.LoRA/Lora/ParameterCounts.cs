@@ -1,0 +1,30 @@
+using TorchSharp;
+
+namespace Microsoft.ML.LoRA.Lora;
+
+/// <summary>
+/// Parameter counts of a model, as PEFT's <c>print_trainable_parameters</c> reports them: <see cref="Total"/> counts
+/// every parameter including the adapters; <see cref="Base"/> is the model without adapters.
+/// </summary>
+public sealed record ParameterCounts(long Total, long Trainable, long Lora)
+{
+    /// <summary>Parameters of the model without its adapters.</summary>
+    public long Base => Total - Lora;
+
+    /// <summary>Trainable share of all parameters, in percent.</summary>
+    public double TrainablePercent => Total == 0 ? 0 : 100.0 * Trainable / Total;
+
+    /// <summary>Counts the parameters of a module.</summary>
+    public static ParameterCounts Of(torch.nn.Module model)
+    {
+        long total = 0, trainable = 0, lora = 0;
+        foreach (var (name, p) in model.named_parameters())
+        {
+            long n = p.numel();
+            total += n;
+            if (p.requires_grad) trainable += n;
+            if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) lora += n;
+        }
+        return new ParameterCounts(total, trainable, lora);
+    }
+}

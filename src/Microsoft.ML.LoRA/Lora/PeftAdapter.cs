@@ -1,0 +1,212 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.LoRA.Lora;
+
+/// <summary>What an adapter folder held once loaded into a model.</summary>
+public sealed record PeftAdapterInfo(
+    int Rank,
+    double Alpha,
+    bool UseRsLora,
+    IReadOnlyList<string> AdaptedModules,
+    IReadOnlyList<string> SavedTensors,
+    JsonObject Config);
+
+/// <summary>
+/// PEFT's adapter folder: <c>adapter_config.json</c> and <c>adapter_model.safetensors</c> with keys
+/// <c>base_model.model.&lt;module&gt;.lora_A.weight</c> [r, in] and <c>.lora_B.weight</c> [out, r]; modules trained in
+/// full (<c>modules_to_save</c>) and trained biases are stored under their plain names with the same prefix.
+/// Python users load it with <c>PeftModel.from_pretrained(base_model, folder)</c>.
+/// </summary>
+public static class PeftAdapter
+{
+    public const string ConfigFile = "adapter_config.json";
+    public const string WeightsFile = "adapter_model.safetensors";
+    const string KeyPrefix = "base_model.model.";
+
+    /// <summary>Writes the model's adapters and trainable modules as a PEFT adapter folder.</summary>
+    public static void Save(SequenceClassifier model, string directory, LoraOptions options, string? baseModelNameOrPath = null)
+    {
+        Directory.CreateDirectory(directory);
+        var linears = LoraInjector.LinearLayers(model);
+        var adapted = linears.Where(l => l.Value.HasAdapter).Select(l => l.Key).ToList();
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in model.named_parameters())
+        {
+            bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.");
+            if (isLora || p.requires_grad) tensors[KeyPrefix + name] = p;
+        }
+        var saved = SavedModules(model, adapted);
+        var allModules = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
+        var config = BuildConfig(model, options, adapted, allModules, saved, baseModelNameOrPath);
+        SafeTensorsWriter.Save(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>The adapter_config.json PEFT expects for this model and these options.</summary>
+    public static JsonObject BuildConfig(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted,
+        IReadOnlyCollection<string> allModules, IReadOnlyList<string> savedModules, string? baseModelNameOrPath)
+    {
+        // PEFT scales by lora_alpha / r (or / sqrt(r) with use_rslora); the plain-alpha convention is expressed by
+        // writing lora_alpha = alpha * r, which gives PEFT the same factor.
+        double alpha = options.Scaling == LoraScaling.Alpha ? options.Alpha * options.Rank : options.Alpha;
+        var targets = new JsonArray(LoraInjector.MinimalSuffixes(adapted, allModules).Select(s => (JsonNode)s!).ToArray());
+        return new JsonObject
+        {
+            ["peft_type"] = "LORA",
+            ["task_type"] = "SEQ_CLS",
+            ["base_model_name_or_path"] = baseModelNameOrPath,
+            ["r"] = options.Rank,
+            ["lora_alpha"] = alpha,
+            ["lora_dropout"] = options.Dropout,
+            ["target_modules"] = targets,
+            ["bias"] = options.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
+            ["use_rslora"] = options.Scaling == LoraScaling.RsLora,
+            ["fan_in_fan_out"] = model.Config.Family == ModelFamily.Gpt2,
+            ["modules_to_save"] = savedModules.Count == 0 ? null : new JsonArray(savedModules.Select(s => (JsonNode)s!).ToArray()),
+            ["layers_to_transform"] = options.LayersToTransform is { Count: > 0 } l ? new JsonArray(l.Select(i => (JsonNode)i).ToArray()) : null,
+            ["init_lora_weights"] = options.Init == LoraInit.Gaussian ? "gaussian" : true,
+            ["inference_mode"] = true,
+            ["rank_pattern"] = new JsonObject(),
+            ["alpha_pattern"] = new JsonObject(),
+            ["use_dora"] = false,
+            ["revision"] = null,
+        };
+    }
+
+    /// <summary>Top-level modules (outside the adapted layers) whose parameters all train: PEFT's modules_to_save.</summary>
+    static IReadOnlyList<string> SavedModules(SequenceClassifier model, IReadOnlyList<string> adapted)
+    {
+        var result = new List<string>();
+        foreach (var head in model.Layout.HeadModules)
+        {
+            var ps = model.named_parameters().Where(p => p.name.StartsWith(head + ".", StringComparison.Ordinal)
+                && !p.name.Contains(".lora_")).ToList();
+            if (ps.Count > 0 && ps.All(p => p.parameter.requires_grad) && !adapted.Contains(head)) result.Add(head);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Loads an adapter folder into a model that has no adapters yet: attaches adapters with the stored ranks and
+    /// scalings, copies A/B, and copies any saved module or bias tensors over the base weights.
+    /// </summary>
+    public static PeftAdapterInfo Load(SequenceClassifier model, string directory)
+    {
+        var configPath = Path.Combine(directory, ConfigFile);
+        var weightsPath = Path.Combine(directory, WeightsFile);
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Adapter folder not found: {directory}");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"Adapter folder {directory} has no {ConfigFile}", configPath);
+        if (!File.Exists(weightsPath))
+        {
+            var bin = Path.Combine(directory, "adapter_model.bin");
+            throw new FileNotFoundException(File.Exists(bin)
+                ? $"{bin}: adapters in .bin format are not read; save the adapter with safe_serialization=True"
+                : $"Adapter folder {directory} has no {WeightsFile}", weightsPath);
+        }
+        JsonObject config;
+        try { config = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new CheckpointFormatException(configPath, "not a JSON object"); }
+        catch (JsonException e) { throw new CheckpointFormatException(configPath, $"not valid JSON ({e.Message})"); }
+        var peftType = config["peft_type"]?.GetValue<string>();
+        if (peftType is not null && peftType != "LORA")
+            throw new CheckpointFormatException(configPath, $"peft_type is {peftType}; only LORA adapters are supported");
+        if (config["use_dora"] is JsonValue dora && dora.GetValueKind() == JsonValueKind.True)
+            throw new CheckpointFormatException(configPath, "DoRA adapters (use_dora) are not supported");
+        int r = config["r"]?.GetValue<int>() ?? throw new CheckpointFormatException(configPath, "has no r");
+        double alpha = config["lora_alpha"]?.GetValue<double>() ?? r;
+        bool rslora = config["use_rslora"] is JsonValue v && v.GetValueKind() == JsonValueKind.True;
+        var rankPattern = ReadPattern(config["rank_pattern"]);
+        var alphaPattern = ReadPattern(config["alpha_pattern"]);
+
+        var file = SafeTensorsFile.Open(weightsPath);
+        var linears = LoraInjector.LinearLayers(model);
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        var adaptedModules = new List<string>();
+        var savedTensors = new List<string>();
+        var byModule = new SortedDictionary<string, (string? a, string? b)>(StringComparer.Ordinal);
+
+        foreach (var entry in file.Entries)
+        {
+            var key = entry.Name.StartsWith(KeyPrefix, StringComparison.Ordinal) ? entry.Name[KeyPrefix.Length..] : entry.Name;
+            key = Regex.Replace(key, @"\.(lora_[AB])\.default\.weight$", ".$1.weight");
+            if (key.EndsWith(".lora_A.weight", StringComparison.Ordinal))
+            {
+                var module = key[..^".lora_A.weight".Length];
+                byModule[module] = (entry.Name, byModule.GetValueOrDefault(module).b);
+            }
+            else if (key.EndsWith(".lora_B.weight", StringComparison.Ordinal))
+            {
+                var module = key[..^".lora_B.weight".Length];
+                byModule[module] = (byModule.GetValueOrDefault(module).a, entry.Name);
+            }
+            else if (key.Contains("lora_embedding_") || key.Contains("lora_magnitude"))
+            {
+                throw new CheckpointFormatException(weightsPath, $"'{entry.Name}' belongs to an adapter kind this library does not support");
+            }
+            else
+            {
+                key = key.Replace(".modules_to_save.default.", ".");
+                if (!parameters.TryGetValue(key, out var target))
+                    throw new CheckpointFormatException(weightsPath, $"'{entry.Name}' names '{key}', which this {model.Config.ModelType} model does not have");
+                CopyChecked(file, entry.Name, target, weightsPath);
+                savedTensors.Add(key);
+            }
+        }
+
+        foreach (var (module, (a, b)) in byModule)
+        {
+            if (a is null || b is null)
+                throw new CheckpointFormatException(weightsPath, $"module '{module}' has only one of lora_A / lora_B");
+            if (!linears.TryGetValue(module, out var layer))
+                throw new CheckpointFormatException(weightsPath, $"the adapter targets '{module}', which is not a linear layer of this {model.Config.ModelType} model");
+            var aShape = file[a].Shape;
+            var bShape = file[b].Shape;
+            if (aShape.Length != 2 || bShape.Length != 2 || aShape[1] != layer.InFeatures || bShape[0] != layer.OutFeatures || aShape[0] != bShape[1])
+                throw new CheckpointFormatException(weightsPath,
+                    $"'{module}': lora_A [{string.Join(", ", aShape)}] / lora_B [{string.Join(", ", bShape)}] do not fit a [{layer.OutFeatures} x {layer.InFeatures}] layer");
+            int rank = (int)aShape[0];
+            int expectedRank = PatternValue(rankPattern, module) is double pr ? (int)pr : r;
+            if (rank != expectedRank)
+                throw new CheckpointFormatException(weightsPath, $"'{module}' has rank {rank} but adapter_config.json says {expectedRank}");
+            double moduleAlpha = PatternValue(alphaPattern, module) ?? alpha;
+            if (!layer.HasAdapter) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+            layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
+            CopyChecked(file, a, layer.LoraA, weightsPath);
+            CopyChecked(file, b, layer.LoraB, weightsPath);
+            adaptedModules.Add(module);
+        }
+        return new PeftAdapterInfo(r, alpha, rslora, adaptedModules, savedTensors, config);
+    }
+
+    static void CopyChecked(SafeTensorsFile file, string name, Tensor target, string path)
+    {
+        var shape = file[name].Shape;
+        if (!shape.SequenceEqual(target.shape))
+            throw new CheckpointFormatException(path, $"'{name}' has shape [{string.Join(", ", shape)}], the model expects [{string.Join(", ", target.shape)}]");
+        using var value = file.ReadFloat32(name);
+        using var _ = torch.no_grad();
+        target.copy_(value);
+    }
+
+    static List<(string pattern, double value)> ReadPattern(JsonNode? node)
+    {
+        var list = new List<(string, double)>();
+        if (node is JsonObject obj)
+            foreach (var (k, v) in obj)
+                if (v is JsonValue jv && jv.TryGetValue<double>(out var d)) list.Add((k, d));
+        return list;
+    }
+
+    /// <summary>PEFT's rule: the first key with re.match(rf"(.*\.)?{key}$", module).</summary>
+    static double? PatternValue(List<(string pattern, double value)> patterns, string module)
+    {
+        foreach (var (pattern, value) in patterns)
+            if (Regex.IsMatch(module, $@"^(.*\.)?{pattern}$")) return value;
+        return null;
+    }
+}

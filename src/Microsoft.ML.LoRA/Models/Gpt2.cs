@@ -1,0 +1,196 @@
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Lora;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.LoRA.Models;
+
+// GPT-2 for sequence classification, as Hugging Face's GPT2ForSequenceClassification:
+// transformer.{wte, wpe, h.N.{ln_1, attn.{c_attn, c_proj}, ln_2, mlp.{c_fc, c_proj}}, ln_f}, score (no bias).
+// Linear layers are Conv1D: weights stored [in, out]. Attention is causal; the logits are read at the last real token.
+
+/// <summary>Causal self-attention with the fused query/key/value projection c_attn.</summary>
+public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
+{
+    readonly LoraLinear c_attn, c_proj;
+    readonly int _heads;
+    readonly long _hidden;
+    readonly double _attentionDropout, _residualDropout;
+
+    public Gpt2Attention(TransformerConfig config) : base("attn")
+    {
+        _hidden = config.HiddenSize;
+        c_attn = new LoraLinear(_hidden, 3 * _hidden, fanInFanOut: true);
+        c_proj = new LoraLinear(_hidden, _hidden, fanInFanOut: true);
+        register_module("c_attn", c_attn);
+        register_module("c_proj", c_proj);
+        _heads = config.NumHeads;
+        _attentionDropout = config.AttentionDropout;
+        _residualDropout = config.HiddenDropout;
+    }
+
+    /// <param name="x">[batch, seq, hidden]</param>
+    /// <param name="mask">Null: plain causal attention. Otherwise a boolean [batch, 1, seq, seq] mask that already includes causality.</param>
+    public override Tensor forward(Tensor x, Tensor? mask)
+    {
+        using var qkv = c_attn.forward(x);
+        var parts = qkv.split(_hidden, 2);
+        using var q = parts[0];
+        using var k = parts[1];
+        using var v = parts[2];
+        using var context = Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
+        using var projected = c_proj.forward(context);
+        return F.dropout(projected, _residualDropout, training);
+    }
+}
+
+/// <summary>c_fc -> gelu_new -> c_proj -> dropout.</summary>
+public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
+{
+    readonly LoraLinear c_fc, c_proj;
+    readonly string _activation;
+    readonly double _dropout;
+
+    public Gpt2Mlp(TransformerConfig config) : base("mlp")
+    {
+        c_fc = new LoraLinear(config.HiddenSize, config.IntermediateSize, fanInFanOut: true);
+        c_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, fanInFanOut: true);
+        register_module("c_fc", c_fc);
+        register_module("c_proj", c_proj);
+        _activation = config.Activation;
+        _dropout = config.HiddenDropout;
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var up = c_fc.forward(x);
+        using var activated = Activations.Apply(_activation, up);
+        using var down = c_proj.forward(activated);
+        return F.dropout(down, _dropout, training);
+    }
+}
+
+/// <summary>One pre-norm block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
+public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
+{
+    readonly LayerNorm ln_1, ln_2;
+    readonly Gpt2Attention attn;
+    readonly Gpt2Mlp mlp;
+
+    public Gpt2Block(TransformerConfig config) : base("block")
+    {
+        ln_1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        attn = new Gpt2Attention(config);
+        ln_2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        mlp = new Gpt2Mlp(config);
+        register_module("ln_1", ln_1);
+        register_module("attn", attn);
+        register_module("ln_2", ln_2);
+        register_module("mlp", mlp);
+    }
+
+    public override Tensor forward(Tensor x, Tensor? mask)
+    {
+        using var n1 = ln_1.forward(x);
+        using var a = attn.forward(n1, mask);
+        var h = a.add(x);
+        using var n2 = ln_2.forward(h);
+        using var m = mlp.forward(n2);
+        using (h) return m.add(h);
+    }
+}
+
+/// <summary>Token and position embeddings, the blocks and the final LayerNorm (HF: GPT2Model, the "transformer." prefix).</summary>
+public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
+{
+    readonly Embedding wte, wpe;
+    readonly ModuleList<Gpt2Block> h;
+    readonly LayerNorm ln_f;
+    readonly double _dropout;
+
+    public Gpt2Model(TransformerConfig config) : base("transformer")
+    {
+        wte = BertEmbeddings.NewEmbedding(config.VocabSize, config.HiddenSize);
+        wpe = BertEmbeddings.NewEmbedding(config.MaxPositions, config.HiddenSize);
+        h = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(_ => new Gpt2Block(config)).ToArray());
+        ln_f = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        register_module("wte", wte);
+        register_module("wpe", wpe);
+        register_module("h", h);
+        register_module("ln_f", ln_f);
+        _dropout = config.EmbeddingDropout;
+    }
+
+    public override Tensor forward(ModelInput input)
+    {
+        var ids = input.InputIds;
+        long seq = ids.shape[1];
+        using var mask = CausalMask(input.AttentionMask);
+        using var positions = torch.arange(seq, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        using var tokens = wte.forward(ids);
+        using (var p = wpe.forward(positions)) tokens.add_(p);
+        var x = F.dropout(tokens, _dropout, training);
+        foreach (var block in h)
+        {
+            var next = block.forward(x, mask);
+            x.Dispose();
+            x = next;
+        }
+        using (x) return ln_f.forward(x);
+    }
+
+    /// <summary>
+    /// Null when every row is right-padded (real tokens never see the padding after them, so plain causal attention
+    /// gives the same result for them); otherwise causal AND (real key OR the token itself), [batch, 1, seq, seq].
+    /// </summary>
+    static Tensor? CausalMask(Tensor attentionMask)
+    {
+        using var real = attentionMask.ne(0);
+        long seq = real.shape[1];
+        if (seq <= 1) return null;
+        using var later = real.narrow(1, 1, seq - 1);
+        using var earlier = real.narrow(1, 0, seq - 1);
+        using var reappears = later.logical_and(earlier.logical_not());
+        if (!reappears.any().item<bool>()) return null;
+        using var causal = torch.ones(seq, seq, dtype: ScalarType.Bool, device: real.device).tril();
+        using var self = torch.eye(seq, dtype: ScalarType.Bool, device: real.device);
+        using var keys = real.unsqueeze(1).unsqueeze(1);
+        using var visible = keys.logical_or(self);
+        return visible.logical_and(causal);
+    }
+}
+
+/// <summary>GPT-2 with a bias-free score layer read at each example's last real token.</summary>
+public sealed class Gpt2ForSequenceClassification : SequenceClassifier
+{
+    readonly Gpt2Model transformer;
+    readonly LoraLinear score;
+
+    public Gpt2ForSequenceClassification(TransformerConfig config, int numLabels) : base("GPT2ForSequenceClassification", config, numLabels)
+    {
+        transformer = new Gpt2Model(config);
+        score = new LoraLinear(config.HiddenSize, numLabels, hasBias: false);
+        register_module("transformer", transformer);
+        register_module("score", score);
+    }
+
+    public override Tensor forward(ModelInput input)
+    {
+        using var hidden = transformer.forward(input);
+        using var last = LastRealToken(input.AttentionMask);
+        using var index = last.view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
+        using var gathered = hidden.gather(1, index).squeeze(1);
+        return score.forward(gathered);
+    }
+
+    /// <summary>Index of the last position whose mask is 1, per row.</summary>
+    static Tensor LastRealToken(Tensor attentionMask)
+    {
+        using var positions = torch.arange(attentionMask.shape[1], dtype: ScalarType.Int64, device: attentionMask.device);
+        using var real = attentionMask.ne(0).to_type(ScalarType.Int64);
+        using var weighted = positions.unsqueeze(0).mul(real);
+        return weighted.argmax(1);
+    }
+}

@@ -1,0 +1,17 @@
+using Microsoft.ML.LoRA.Checkpoints;
+
+namespace Microsoft.ML.LoRA.Models;
+
+/// <summary>Builds the sequence classifier of a config's family, with freshly initialised weights.</summary>
+public static class ModelFactory
+{
+    /// <summary>Creates the model for <paramref name="config"/> with <paramref name="numLabels"/> outputs.</summary>
+    public static SequenceClassifier Create(TransformerConfig config, int numLabels) => config.Family switch
+    {
+        ModelFamily.Bert => new BertForSequenceClassification(config, numLabels),
+        ModelFamily.Roberta => new RobertaForSequenceClassification(config, numLabels),
+        ModelFamily.DistilBert => new DistilBertForSequenceClassification(config, numLabels),
+        ModelFamily.Gpt2 => new Gpt2ForSequenceClassification(config, numLabels),
+        _ => throw new NotSupportedException($"model family {config.Family} is not supported"),
+    };
+}

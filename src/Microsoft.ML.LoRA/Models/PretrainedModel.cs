@@ -1,0 +1,31 @@
+using Microsoft.ML.LoRA.Checkpoints;
+
+namespace Microsoft.ML.LoRA.Models;
+
+/// <summary>Builds a family's classifier and fills it from a checkpoint folder.</summary>
+public static class PretrainedModel
+{
+    /// <summary>
+    /// Loads the model in <paramref name="folder"/> with <paramref name="numLabels"/> outputs (default: the config's
+    /// num_labels). A missing or differently sized head is created and reported through <paramref name="log"/>.
+    /// </summary>
+    public static SequenceClassifier Load(CheckpointFolder folder, int? numLabels = null, Action<string>? log = null)
+    {
+        var model = ModelFactory.Create(folder.Config, numLabels ?? folder.Config.NumLabels);
+        try
+        {
+            using var weights = folder.OpenWeights();
+            WeightLoader.Load(model, weights, log);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loads the model in the folder at <paramref name="path"/>.</summary>
+    public static SequenceClassifier Load(string path, int? numLabels = null, Action<string>? log = null) =>
+        Load(CheckpointFolder.Open(path), numLabels, log);
+}

@@ -1,0 +1,44 @@
+using Microsoft.ML.LoRA.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.LoRA.Models;
+
+/// <summary>
+/// A transformer with a sequence-classification head: token ids in, one row of logits per example out.
+/// Subclasses keep Hugging Face's module names, so <c>named_parameters()</c> lists the same names a Hugging Face
+/// checkpoint holds (<c>bert.encoder.layer.0.attention.self.query.weight</c>, ...).
+/// </summary>
+public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
+{
+    protected SequenceClassifier(string name, TransformerConfig config, int numLabels) : base(name)
+    {
+        if (numLabels < 1) throw new ArgumentOutOfRangeException(nameof(numLabels), "a classifier needs at least one label");
+        Config = config;
+        NumLabels = numLabels;
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public TransformerConfig Config { get; }
+
+    /// <summary>Number of output classes.</summary>
+    public int NumLabels { get; }
+
+    /// <summary>Where the family keeps its head, its base model and the modules each LoRA switch means.</summary>
+    public FamilyLayout Layout => FamilyLayout.For(Config.Family);
+
+    /// <summary>True when the model reads token type ids (BERT's segment embeddings).</summary>
+    public virtual bool UsesTokenTypes => false;
+
+    /// <summary>Re-initialises the named module's parameters as Hugging Face initialises a new head.</summary>
+    public void ResetModule(string moduleName)
+    {
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (!name.StartsWith(moduleName + ".", StringComparison.Ordinal)) continue;
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else p.normal_(0, 0.02);
+        }
+    }
+}
