@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tokenization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.LoRA.Training;
+
+/// <summary>
+/// The fine-tuning loop: AdamW over the trainable parameters only (no weight decay on biases and normalisation
+/// parameters), linear warm-up then linear decay, gradient clipping and accumulation, dropout on in training only.
+/// With a validation set it scores every epoch, stops early after <see cref="TrainingSettings.EarlyStoppingPatience"/>
+/// epochs without improvement, and ends with the best epoch's weights. Cancellation stops between steps and still
+/// leaves a usable model (the best or the last weights). A NaN or infinite loss stops training with
+/// <see cref="TrainingDivergedException"/>.
+/// </summary>
+public sealed class ClassifierTrainer
+{
+    readonly SequenceClassifier _model;
+    readonly TrainingSettings _settings;
+    readonly int _padTokenId;
+    readonly IProgress<TrainingProgress>? _progress;
+    readonly Action<string>? _log;
+
+    /// <summary>One training run at a time per process: libtorch's random generator and thread pool are global.</summary>
+    static readonly SemaphoreSlim ProcessWideLock = new(1, 1);
+
+    public ClassifierTrainer(SequenceClassifier model, TrainingSettings settings, int padTokenId,
+        IProgress<TrainingProgress>? progress = null, Action<string>? log = null)
+    {
+        settings.Validate();
+        _model = model;
+        _settings = settings;
+        _padTokenId = padTokenId;
+        _progress = progress;
+        _log = log;
+    }
+
+    /// <summary>Runs the whole training. The model is left in eval mode with its final (best) weights.</summary>
+    public TrainingHistory Train(IReadOnlyList<LabeledExample> train, IReadOnlyList<LabeledExample>? validation = null, CancellationToken cancellation = default)
+    {
+        if (train.Count == 0) throw new ArgumentException("The training set is empty.", nameof(train));
+        CheckLabels(train, "training");
+        if (validation is { Count: > 0 }) CheckLabels(validation, "validation");
+        ProcessWideLock.Wait(cancellation);
+        try { return Run(train, validation is { Count: > 0 } ? validation : null, cancellation); }
+        finally
+        {
+            _model.eval();
+            ProcessWideLock.Release();
+        }
+    }
+
+    TrainingHistory Run(IReadOnlyList<LabeledExample> train, IReadOnlyList<LabeledExample>? validation, CancellationToken cancellation)
+    {
+        var s = _settings;
+        var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        if (trainable.Count == 0) throw new InvalidOperationException("The model has no trainable parameters (no adapter and no module to save).");
+        using var optimizer = CreateOptimizer(trainable);
+        var parameters = trainable.Select(p => p.parameter).ToList();
+
+        var random = new Random(s.Seed);
+        var lengths = train.Select(e => e.Text.Length).ToArray();
+        int batchesPerEpoch = (train.Count + s.BatchSize - 1) / s.BatchSize;
+        long stepsPerEpoch = (batchesPerEpoch + s.GradientAccumulationSteps - 1) / s.GradientAccumulationSteps;
+        long totalSteps = stepsPerEpoch * s.Epochs;
+        var schedule = new LearningRateSchedule(s.LearningRate, totalSteps, (long)Math.Round(s.WarmupFraction * totalSteps));
+        bool useTokenTypes = _model.UsesTokenTypes;
+
+        var epochs = new List<EpochSummary>();
+        Dictionary<string, Tensor>? best = null;
+        double bestAccuracy = double.NegativeInfinity, bestLoss = double.PositiveInfinity;
+        int bestEpoch = 0, sinceBest = 0;
+        bool stoppedEarly = false, cancelled = false;
+        long step = 0;
+        var clock = Stopwatch.StartNew();
+        long samplesSeen = 0;
+
+        try
+        {
+            for (int epoch = 1; epoch <= s.Epochs && !cancelled; epoch++)
+            {
+                var epochClock = Stopwatch.StartNew();
+                var batches = BatchPlanner.TrainingBatches(lengths, s.BatchSize, random, s.LengthBucketing);
+                double lossSum = 0;
+                long lossCount = 0;
+                _model.train();
+                for (int b = 0; b < batches.Count; b++)
+                {
+                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    var batch = batches[b];
+                    double loss = ForwardBackward(train, batch, useTokenTypes, batches.Count, b);
+                    if (!double.IsFinite(loss))
+                        throw new TrainingDivergedException(
+                            $"The training loss became {loss} at epoch {epoch}, batch {b + 1}. Lower the learning rate " +
+                            $"(now {s.LearningRate}), keep gradient clipping on, or check the data; no model was produced.");
+                    lossSum += loss * batch.Length;
+                    lossCount += batch.Length;
+                    samplesSeen += batch.Length;
+
+                    bool stepNow = (b + 1) % s.GradientAccumulationSteps == 0 || b == batches.Count - 1;
+                    if (!stepNow) continue;
+                    double lr = schedule.At(step);
+                    foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                    if (s.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters, s.MaxGradientNorm);
+                    optimizer.step();
+                    optimizer.zero_grad();
+                    step++;
+                    Report(epoch, step, totalSteps, loss, lr, samplesSeen, clock.Elapsed);
+                }
+                if (cancelled || lossCount == 0) break;   // a partial epoch is not summarised
+
+                double trainLoss = lossSum / lossCount;
+                double? validationLoss = null, validationAccuracy = null;
+                if (validation is not null)
+                {
+                    var (vl, va) = Evaluate(validation);
+                    validationLoss = vl;
+                    validationAccuracy = va;
+                    bool improved = va > bestAccuracy || (va == bestAccuracy && vl < bestLoss);
+                    if (improved)
+                    {
+                        bestAccuracy = va;
+                        bestLoss = vl;
+                        bestEpoch = epoch;
+                        sinceBest = 0;
+                        DisposeAll(best);
+                        best = Snapshot(trainable);
+                    }
+                    else sinceBest++;
+                }
+                else bestEpoch = epoch;
+                var summary = new EpochSummary(epoch, trainLoss, validationLoss, validationAccuracy, epochClock.Elapsed);
+                epochs.Add(summary);
+                _log?.Invoke(validation is null
+                    ? $"Epoch {epoch}/{s.Epochs}: train loss {trainLoss:F4} ({epochClock.Elapsed.TotalSeconds:F1} s)"
+                    : $"Epoch {epoch}/{s.Epochs}: train loss {trainLoss:F4}, validation loss {validationLoss:F4}, accuracy {validationAccuracy:P2} ({epochClock.Elapsed.TotalSeconds:F1} s)");
+                if (s.EarlyStoppingPatience is int patience && sinceBest >= patience && epoch < s.Epochs)
+                {
+                    stoppedEarly = true;
+                    _log?.Invoke($"Stopping early: no better validation accuracy for {patience} epoch(s); best was epoch {bestEpoch}.");
+                    break;
+                }
+            }
+            if (cancelled) _log?.Invoke(best is null ? "Training cancelled; keeping the last weights." : $"Training cancelled; restoring epoch {bestEpoch}'s weights.");
+            if (best is not null) Restore(trainable, best);
+            return new TrainingHistory(epochs, bestEpoch, stoppedEarly, cancelled);
+        }
+        finally
+        {
+            DisposeAll(best);
+        }
+    }
+
+    double ForwardBackward(IReadOnlyList<LabeledExample> data, int[] batch, bool useTokenTypes, int batchCount, int batchIndex)
+    {
+        using var scope = torch.NewDisposeScope();
+        var input = BatchCollator.Collate(batch.Select(i => data[i].Text).ToList(), _padTokenId, useTokenTypes);
+        using var labels = torch.tensor(batch.Select(i => (long)data[i].Label).ToArray());
+        var logits = _model.forward(input);
+        var loss = F.cross_entropy(logits, labels);
+        double value = loss.item<float>();
+        if (!double.IsFinite(value)) return value;
+        // Accumulated batches: scale so the summed gradient is the mean over the examples of the step.
+        int accumulation = _settings.GradientAccumulationSteps;
+        int groupStart = batchIndex / accumulation * accumulation;
+        int groupSize = Math.Min(accumulation, batchCount - groupStart);
+        (groupSize > 1 ? loss / groupSize : loss).backward();
+        return value;
+    }
+
+    /// <summary>Mean cross-entropy and accuracy of the model on labelled examples (eval mode, no gradients).</summary>
+    public (double Loss, double Accuracy) Evaluate(IReadOnlyList<LabeledExample> examples)
+    {
+        if (examples.Count == 0) throw new ArgumentException("No examples to evaluate.", nameof(examples));
+        bool wasTraining = _model.training;
+        _model.eval();
+        double lossSum = 0;
+        long correct = 0;
+        using (torch.no_grad())
+        {
+            foreach (var batch in BatchPlanner.InferenceBatches(examples.Select(e => e.Text.Length).ToArray(), _settings.EvaluationBatchSize))
+            {
+                using var scope = torch.NewDisposeScope();
+                var input = BatchCollator.Collate(batch.Select(i => examples[i].Text).ToList(), _padTokenId, _model.UsesTokenTypes);
+                var labels = torch.tensor(batch.Select(i => (long)examples[i].Label).ToArray());
+                var logits = _model.forward(input);
+                lossSum += F.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(labels).sum().item<long>();
+            }
+        }
+        _model.train(wasTraining);
+        return (lossSum / examples.Count, (double)correct / examples.Count);
+    }
+
+    AdamW CreateOptimizer(List<(string name, Parameter parameter)> trainable)
+    {
+        static bool NoDecay(string name) =>
+            name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
+        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter).ToList();
+        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter).ToList();
+        var groups = new List<AdamW.ParamGroup>();
+        if (decay.Count > 0) groups.Add(new AdamW.ParamGroup(decay, _settings.LearningRate, 0.9, 0.999, 1e-8, _settings.WeightDecay, false, false));
+        if (noDecay.Count > 0) groups.Add(new AdamW.ParamGroup(noDecay, _settings.LearningRate, 0.9, 0.999, 1e-8, 0.0, false, false));
+        return torch.optim.AdamW(groups, _settings.LearningRate);
+    }
+
+    void Report(int epoch, long step, long totalSteps, double loss, double lr, long samplesSeen, TimeSpan elapsed)
+    {
+        if (_progress is null) return;
+        double perSecond = elapsed.TotalSeconds > 0 ? samplesSeen / elapsed.TotalSeconds : 0;
+        TimeSpan? remaining = step > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / step * (totalSteps - step)) : null;
+        _progress.Report(new TrainingProgress(epoch, _settings.Epochs, step, totalSteps, loss, lr, perSecond, elapsed, remaining));
+    }
+
+    void CheckLabels(IReadOnlyList<LabeledExample> examples, string what)
+    {
+        foreach (var e in examples)
+            if (e.Label < 0 || e.Label >= _model.NumLabels)
+                throw new ArgumentException($"A {what} example has label {e.Label}, outside the model's {_model.NumLabels} classes.");
+    }
+
+    static Dictionary<string, Tensor> Snapshot(List<(string name, Parameter parameter)> trainable)
+    {
+        using var _ = torch.no_grad();
+        return trainable.ToDictionary(p => p.name, p => p.parameter.detach().clone());
+    }
+
+    static void Restore(List<(string name, Parameter parameter)> trainable, Dictionary<string, Tensor> snapshot)
+    {
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in trainable) p.copy_(snapshot[name]);
+    }
+
+    static void DisposeAll(Dictionary<string, Tensor>? tensors)
+    {
+        if (tensors is null) return;
+        foreach (var t in tensors.Values) t.Dispose();
+        tensors.Clear();
+    }
+}

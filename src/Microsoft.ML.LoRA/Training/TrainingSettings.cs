@@ -1,0 +1,46 @@
+namespace Microsoft.ML.LoRA.Training;
+
+/// <summary>Hyper-parameters of the training loop (the ML.NET options class maps onto these).</summary>
+public sealed class TrainingSettings
+{
+    /// <summary>Passes over the training data. Default 3.</summary>
+    public int Epochs { get; set; } = 3;
+    /// <summary>Examples per forward/backward pass. Default 16.</summary>
+    public int BatchSize { get; set; } = 16;
+    /// <summary>Peak learning rate of AdamW. Default 5e-4 (LoRA tolerates larger rates than full fine-tuning).</summary>
+    public double LearningRate { get; set; } = 5e-4;
+    /// <summary>Share of the optimizer steps spent warming the rate up linearly from 0; then it decays linearly to 0. Default 0.06.</summary>
+    public double WarmupFraction { get; set; } = 0.06;
+    /// <summary>AdamW weight decay, applied to weights but not to biases and normalisation parameters. Default 0.01.</summary>
+    public double WeightDecay { get; set; } = 0.01;
+    /// <summary>Clip the global gradient norm to this value; 0 or less disables clipping. Default 1.0.</summary>
+    public double MaxGradientNorm { get; set; } = 1.0;
+    /// <summary>Batches whose gradients are summed before each optimizer step. Default 1.</summary>
+    public int GradientAccumulationSteps { get; set; } = 1;
+    /// <summary>Seed for weight initialisation, dropout and shuffling. Default 42.</summary>
+    public int Seed { get; set; } = 42;
+    /// <summary>Stop after this many epochs without a better validation score; null never stops early.</summary>
+    public int? EarlyStoppingPatience { get; set; }
+    /// <summary>Batch size for validation and inference. Default 64.</summary>
+    public int EvaluationBatchSize { get; set; } = 64;
+    /// <summary>Group examples of similar length into batches (less padding, same data per epoch). Default true.</summary>
+    public bool LengthBucketing { get; set; } = true;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string name, object value, string rule)
+        {
+            if (!ok) throw new ArgumentException($"{name} {rule} (got {value}).", name);
+        }
+        Check(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1");
+        Check(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be at least 1");
+        Check(LearningRate > 0 && double.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be a positive number");
+        Check(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), WarmupFraction, "must be in [0, 1)");
+        Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), WeightDecay, "must be non-negative");
+        Check(double.IsFinite(MaxGradientNorm), nameof(MaxGradientNorm), MaxGradientNorm, "must be a number");
+        Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1");
+        Check(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1 when set");
+        Check(EvaluationBatchSize >= 1, nameof(EvaluationBatchSize), EvaluationBatchSize, "must be at least 1");
+    }
+}
