@@ -189,6 +189,17 @@ public sealed record TransformerConfig
 
     sealed class Reader(JsonObject raw, string source)
     {
+        /// <summary>A JSON number as double, whether parsed from text or built in code from an int, long or double.</summary>
+        static double? Number(JsonNode node)
+        {
+            if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number) return null;
+            if (v.TryGetValue<double>(out var d)) return d;
+            if (v.TryGetValue<long>(out var l)) return l;
+            if (v.TryGetValue<int>(out var i)) return i;
+            if (v.TryGetValue<float>(out var f)) return f;
+            return null;
+        }
+
         public string? String(string key) =>
             raw[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
@@ -199,8 +210,7 @@ public sealed record TransformerConfig
         {
             var node = raw[key];
             if (node is null) return null;
-            if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d)
-                && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
+            if (Number(node) is double d && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
                 return (int)d;
             throw new CheckpointFormatException(source, $"field '{key}' is not an integer ({node.ToJsonString()})");
         }
@@ -209,7 +219,7 @@ public sealed record TransformerConfig
         {
             var node = raw[key];
             if (node is null) return null;
-            if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d)) return d;
+            if (Number(node) is double d) return d;
             throw new CheckpointFormatException(source, $"field '{key}' is not a number ({node.ToJsonString()})");
         }
     }

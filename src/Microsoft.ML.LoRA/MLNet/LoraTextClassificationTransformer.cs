@@ -1,0 +1,103 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.LoRA.Inference;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tokenization;
+using Microsoft.ML.LoRA.Training;
+
+namespace Microsoft.ML.LoRA.MLNet;
+
+/// <summary>
+/// A fitted LoRA text classifier as an ML.NET transformer. <see cref="Transform"/> is lazy and batched: it appends
+/// Score and PredictedLabel (plus Probability for binary) and computes them a window of rows at a time when a cursor
+/// reads them. Save it with <c>mlContext.Model.SaveWithLora</c> (ML.NET's own <c>Save</c> cannot store it; see
+/// docs/persistence.md); export the adapter for Python with <see cref="SaveAdapter"/>.
+/// </summary>
+public sealed class LoraTextClassificationTransformer : ITransformer, IDisposable
+{
+    internal LoraTextClassificationTransformer(SequenceClassifier model, ITextEncoder encoder, LoraModelInfo info)
+    {
+        Model = model;
+        Encoder = encoder;
+        Info = info;
+        Scorer = new ClassifierScorer(model, encoder, info.InferenceBatchSize);
+        Scores = new ScoreColumns(info.Task, info.Labels, info.ScoreColumnName, info.PredictedLabelColumnName, info.ProbabilityColumnName);
+        model.eval();
+    }
+
+    /// <summary>Columns, labels, LoRA settings, base checkpoint and tokenizer of this model.</summary>
+    public LoraModelInfo Info { get; }
+
+    /// <summary>Per-epoch figures of the training run (null when loaded without history).</summary>
+    public TrainingHistory? TrainingHistory => Info.History;
+
+    /// <summary>The class names, in class-index order.</summary>
+    public IReadOnlyList<string> LabelNames => Info.Labels.Names;
+
+    internal SequenceClassifier Model { get; }
+    internal ITextEncoder Encoder { get; }
+    internal ClassifierScorer Scorer { get; }
+    internal ScoreColumns Scores { get; }
+    internal bool HasPairColumn => Info.TextPairColumnName is not null;
+    /// <summary>Rows read ahead and scored together (sorted by length into model batches).</summary>
+    internal int ScoringWindow => Info.InferenceBatchSize * 4;
+
+    public bool IsRowToRowMapper => true;
+
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        TextColumnsOf(inputSchema);
+        return Scores.AppendTo(inputSchema);
+    }
+
+    public IDataView Transform(IDataView input) => new ScoredDataView(this, input);
+
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(this, inputSchema);
+
+    void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
+        "A pipeline containing LoraTextClassificationTransformer cannot be saved with mlContext.Model.Save: ML.NET keeps " +
+        "the save API for its own components. Use mlContext.Model.SaveWithLora(model, inputSchema, path) instead " +
+        "(and mlContext.Model.LoadWithLora(path, out schema) to load it).");
+
+    /// <summary>Writes the adapter (and the trained head) as a PEFT folder: adapter_config.json + adapter_model.safetensors.</summary>
+    public void SaveAdapter(string directory) => PeftAdapter.Save(Model, directory, Info.Lora, Info.BaseModel.Source);
+
+    /// <summary>Class probabilities for one text (or pair), without going through an IDataView.</summary>
+    public float[] PredictProbabilities(string? text, string? pair = null) =>
+        ScoreColumns.Softmax(Scorer.Logits(new[] { text }, HasPairColumn || pair is not null ? new[] { pair } : null)[0]);
+
+    /// <summary>The text (and pair) columns in <paramref name="schema"/>; throws naming a missing or mistyped column.</summary>
+    internal IReadOnlyList<DataViewSchema.Column> TextColumnsOf(DataViewSchema schema)
+    {
+        var columns = new List<DataViewSchema.Column> { RequireText(schema, Info.TextColumnName) };
+        if (Info.TextPairColumnName is { } pair) columns.Add(RequireText(schema, pair));
+        return columns;
+    }
+
+    /// <summary>A function reading the current row's text (and pair) from <paramref name="row"/>.</summary>
+    internal Func<(string? text, string? pair)> TextReader(DataViewRow row)
+    {
+        var columns = TextColumnsOf(row.Schema);
+        var text = row.GetGetter<ReadOnlyMemory<char>>(columns[0]);
+        var pair = columns.Count > 1 ? row.GetGetter<ReadOnlyMemory<char>>(columns[1]) : null;
+        return () =>
+        {
+            ReadOnlyMemory<char> t = default, p = default;
+            text(ref t);
+            pair?.Invoke(ref p);
+            return (t.ToString(), pair is null ? null : p.ToString());
+        };
+    }
+
+    internal static DataViewSchema.Column RequireText(DataViewSchema schema, string name)
+    {
+        var column = schema.GetColumnOrNull(name)
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Text column '{name}' is not in the data; it has: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
+        if (column.Type is not TextDataViewType)
+            throw new ArgumentOutOfRangeException(nameof(schema), $"Text column '{name}' has type {column.Type}; it must be text (string).");
+        return column;
+    }
+
+    public void Dispose() => Model.Dispose();
+}
