@@ -1,0 +1,65 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Training;
+
+namespace Microsoft.ML.LoRA.Persistence;
+
+/// <summary>
+/// <c>lora-model.json</c>, the first entry of a saved model: what the LoRA stage reads and writes, its labels and LoRA
+/// settings, where its base checkpoint is and the SHA-256 that identifies it, and how the file is laid out.
+/// </summary>
+public sealed class LoraModelManifest
+{
+    /// <summary>Format of the file; readers refuse versions they do not know.</summary>
+    public const int CurrentFormatVersion = 1;
+
+    public int FormatVersion { get; set; } = CurrentFormatVersion;
+    public string Library { get; set; } = "Microsoft.ML.LoRA";
+    public string? LibraryVersion { get; set; }
+    public DateTimeOffset SavedAt { get; set; }
+
+    public ClassifierTask Task { get; set; }
+    public string TextColumnName { get; set; } = "";
+    public string? TextPairColumnName { get; set; }
+    public string LabelColumnName { get; set; } = "";
+    public string ScoreColumnName { get; set; } = "";
+    public string PredictedLabelColumnName { get; set; } = "";
+    public string ProbabilityColumnName { get; set; } = "";
+    public List<string> LabelNames { get; set; } = new();
+    public string LabelValueKind { get; set; } = "none";
+    public int MaxSequenceLength { get; set; }
+    public int InferenceBatchSize { get; set; }
+    public LoraOptions Lora { get; set; } = new();
+
+    /// <summary>What the user gave as the base model (folder or Hub id).</summary>
+    public string BaseModelSource { get; set; } = "";
+    /// <summary>The absolute folder the base model was read from when training.</summary>
+    public string BaseModelFolder { get; set; } = "";
+    /// <summary>Combined SHA-256 of the base weight files.</summary>
+    public string BaseModelWeightsSha256 { get; set; } = "";
+    public string BaseModelType { get; set; } = "";
+
+    /// <summary>"adapter": base weights stay outside the file; "embedded": base weights inside; "merged": merged weights inside.</summary>
+    public string WeightsLayout { get; set; } = LayoutAdapter;
+
+    /// <summary>Position of the LoRA stage in the flattened pipeline and how many stages precede and follow it.</summary>
+    public int StagesBefore { get; set; }
+    public int StagesAfter { get; set; }
+
+    public TrainingHistory? History { get; set; }
+
+    public const string LayoutAdapter = "adapter";
+    public const string LayoutEmbedded = "embedded";
+    public const string LayoutMerged = "merged";
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+    };
+
+    public LabelSet Labels() => new(LabelNames, LabelValueKind);
+}

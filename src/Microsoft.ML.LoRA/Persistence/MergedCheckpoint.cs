@@ -1,0 +1,57 @@
+using System.Text.Json;
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.LoRA.Persistence;
+
+/// <summary>
+/// Writes a model with its adapters folded into the weights as a plain Hugging Face checkpoint folder
+/// (config.json with the labels, model.safetensors, tokenizer files): loadable by
+/// <c>AutoModelForSequenceClassification.from_pretrained</c> and by this library without any adapter.
+/// </summary>
+public static class MergedCheckpoint
+{
+    /// <summary>The merged tensors under Hugging Face names (no lora_A / lora_B). The caller disposes them.</summary>
+    public static Dictionary<string, Tensor> MergedTensors(SequenceClassifier model)
+    {
+        var adapted = LoraInjector.LinearLayers(model).Where(l => l.Value.HasAdapter && !l.Value.Merged)
+            .ToDictionary(l => l.Key + ".weight", l => l.Value);
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        using var _ = torch.no_grad();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
+            var copy = p.detach().clone();
+            if (adapted.TryGetValue(name, out var layer))
+            {
+                using var delta = layer.DeltaWeight();
+                copy.add_(delta);
+            }
+            result[name] = copy;
+        }
+        return result;
+    }
+
+    /// <summary>Writes the merged checkpoint into <paramref name="folder"/> (created if needed).</summary>
+    public static void Write(SequenceClassifier model, IReadOnlyList<string> labels, string folder, IReadOnlyDictionary<string, byte[]>? tokenizerFiles = null)
+    {
+        Directory.CreateDirectory(folder);
+        var tensors = MergedTensors(model);
+        try
+        {
+            SafeTensorsWriter.Save(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+        var config = model.Config.ToJson(labels);
+        config["architectures"] = new System.Text.Json.Nodes.JsonArray(model.GetName());
+        AtomicFile.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        foreach (var (name, bytes) in tokenizerFiles ?? new Dictionary<string, byte[]>())
+            AtomicFile.Write(Path.Combine(folder, name), s => s.Write(bytes));
+    }
+}
