@@ -22,6 +22,14 @@ internal static class SchemaShapes
         return (SchemaShape.Column)ColumnCtor.Invoke(new object?[] { name, kind, itemType, isKey, annotations });
     }
 
+    static readonly MethodInfo? CreateFromSchema = typeof(SchemaShape).GetMethod("Create",
+        BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public, null, new[] { typeof(DataViewSchema) }, null);
+
+    /// <summary>The shape of a schema (ML.NET's SchemaShape.Create is internal).</summary>
+    public static SchemaShape FromSchema(DataViewSchema schema) =>
+        (SchemaShape)(CreateFromSchema ?? throw new NotSupportedException("SchemaShape.Create is not available in this ML.NET version."))
+            .Invoke(null, new object[] { schema })!;
+
     /// <summary>Finds a column by name (SchemaShape's own lookup is internal).</summary>
     public static bool TryFind(this SchemaShape shape, string name, out SchemaShape.Column column)
     {
