@@ -48,7 +48,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
 
         using var log = new MLContextLog(_context, "LoraTextClassifier");
         if (_options.Threads is int threads) torch.set_num_threads(threads);
-        var folder = CheckpointFolder.Open(BaseModelResolver.Resolve(_options.ModelPath));
+        var folder = CheckpointFolder.Open(BaseModelResolver.Resolve(_options.ModelPath, _options.Hub));
         log.Info($"Base model {_options.ModelPath} ({folder.Config.ModelType}, {folder.Config.NumLayers} layers, hidden {folder.Config.HiddenSize}); {labels.Count} classes.");
         var weightsSha = folder.ComputeWeightsSha256();
         int maxLength = _options.MaxSequenceLength ?? Math.Min(256, ModelTokenLimit(folder.Config));

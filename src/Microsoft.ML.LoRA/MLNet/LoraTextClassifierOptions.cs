@@ -35,6 +35,9 @@ public sealed class LoraTextClassifierOptions
     /// </summary>
     public string ModelPath { get; set; } = "";
 
+    /// <summary>How Hub ids in <see cref="ModelPath"/> are downloaded (endpoint, cache, offline mode, token); null uses the HF_* environment variables.</summary>
+    public Microsoft.ML.LoRA.Hub.HubOptions? Hub { get; set; }
+
     /// <summary>LoRA settings: rank, alpha, dropout, targets, scaling, initialisation, bias mode, modules to save.</summary>
     public LoraOptions Lora { get; set; } = new();
 

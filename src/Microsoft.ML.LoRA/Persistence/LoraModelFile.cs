@@ -25,6 +25,9 @@ public sealed class LoraLoadOptions
 {
     /// <summary>Where the base checkpoint is now, if it moved since saving (its weights must still hash the same).</summary>
     public string? BaseModelPath { get; set; }
+
+    /// <summary>How to fetch the base model when it was a Hub id and is not in the cache; null uses the HF_* environment variables.</summary>
+    public Microsoft.ML.LoRA.Hub.HubOptions? Hub { get; set; }
 }
 
 /// <summary>
@@ -228,7 +231,7 @@ public static class LoraModelFile
         }
         if (Directory.Exists(manifest.BaseModelFolder)) return manifest.BaseModelFolder;
         if (Directory.Exists(manifest.BaseModelSource)) return manifest.BaseModelSource;
-        try { return BaseModelResolver.Resolve(manifest.BaseModelSource); }
+        try { return BaseModelResolver.Resolve(manifest.BaseModelSource, options.Hub); }
         catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or NotSupportedException)
         {
             throw new DirectoryNotFoundException(
