@@ -30,9 +30,10 @@ public static class LoraInjector
             throw new ArgumentException($"'{overlap[0]}' is both a LoRA target and a module to save; choose one.");
 
         foreach (var p in model.parameters()) p.requires_grad = false;
-        foreach (var name in adapted)
+        lock (Training.TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
         {
-            linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init);
+            foreach (var name in adapted)
+                linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init);
         }
         MarkTrainable(model, saved, options.Bias, adapted);
         return new LoraInjectionReport(adapted, saved);

@@ -174,7 +174,8 @@ public static class PeftAdapter
             if (rank != expectedRank)
                 throw new CheckpointFormatException(weightsPath, $"'{module}' has rank {rank} but adapter_config.json says {expectedRank}");
             double moduleAlpha = PatternValue(alphaPattern, module) ?? alpha;
-            if (!layer.HasAdapter) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+            if (!layer.HasAdapter)
+                lock (Training.TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
             CopyChecked(file, a, layer.LoraA, weightsPath);
             CopyChecked(file, b, layer.LoraB, weightsPath);

@@ -54,6 +54,12 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         int maxLength = _options.MaxSequenceLength ?? Math.Min(256, ModelTokenLimit(folder.Config));
         var encoder = TextEncoders.FromFolder(folder.Directory, folder.Config, maxLength);
 
+        lock (TorchRandomLock.Sync)
+            return FitSeeded(input, labels, folder, weightsSha, encoder, log);
+    }
+
+    LoraTextClassificationTransformer FitSeeded(IDataView input, LabelSet labels, CheckpointFolder folder, string weightsSha, ITextEncoder encoder, MLContextLog log)
+    {
         torch.manual_seed(_options.Seed);
         var model = PretrainedModel.Load(folder, labels.Count, log.Info);
         try
@@ -81,7 +87,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             if (_options.EarlyStoppingPatience is not null && validation.Count == 0)
                 log.Warning("EarlyStoppingPatience is set but there is no validation data; training runs all epochs.");
 
-            var trainer = new ClassifierTrainer(model, _options.ToTrainingSettings(), encoder.PadTokenId, _options.Progress, log.Info);
+            var trainer = new ClassifierTrainer(model, _options, encoder.PadTokenId, _options.Progress, log.Info);
             var history = trainer.Train(train, validation, _options.CancellationToken);
 
             var info = new LoraModelInfo

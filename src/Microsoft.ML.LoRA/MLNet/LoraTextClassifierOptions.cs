@@ -6,10 +6,12 @@ namespace Microsoft.ML.LoRA.MLNet;
 
 /// <summary>
 /// Options of <see cref="LoraTextClassificationEstimator"/>: which columns to read, which Hugging Face checkpoint to
-/// start from, the LoRA settings and the training hyper-parameters. Every property has a sensible default except
-/// <see cref="ModelPath"/>.
+/// start from, the LoRA settings (<see cref="Lora"/>) and the training hyper-parameters (inherited from
+/// <see cref="TrainingSettings"/>: epochs, batch size, learning rate, warm-up, weight decay, gradient clipping and
+/// accumulation, seed, early-stopping patience, inference batch size, length bucketing). Every property has a
+/// sensible default except <see cref="ModelPath"/>.
 /// </summary>
-public sealed class LoraTextClassifierOptions
+public sealed class LoraTextClassifierOptions : TrainingSettings
 {
     /// <summary>The label column: a key type for multiclass (use <c>MapValueToKey</c>), Boolean for binary. Default "Label".</summary>
     public string LabelColumnName { get; set; } = "Label";
@@ -41,32 +43,8 @@ public sealed class LoraTextClassifierOptions
     /// <summary>LoRA settings: rank, alpha, dropout, targets, scaling, initialisation, bias mode, modules to save.</summary>
     public LoraOptions Lora { get; set; } = new();
 
-    /// <summary>Passes over the training data. Default 3.</summary>
-    public int Epochs { get; set; } = 3;
-
-    /// <summary>Examples per training step. Default 16.</summary>
-    public int BatchSize { get; set; } = 16;
-
-    /// <summary>Peak AdamW learning rate. Default 5e-4.</summary>
-    public double LearningRate { get; set; } = 5e-4;
-
-    /// <summary>Share of the steps spent warming up the learning rate (then linear decay). Default 0.06.</summary>
-    public double WarmupFraction { get; set; } = 0.06;
-
-    /// <summary>AdamW weight decay (not applied to biases and normalisation weights). Default 0.01.</summary>
-    public double WeightDecay { get; set; } = 0.01;
-
-    /// <summary>Clip the global gradient norm; 0 disables. Default 1.0.</summary>
-    public double MaxGradientNorm { get; set; } = 1.0;
-
-    /// <summary>Batches summed per optimizer step. Default 1.</summary>
-    public int GradientAccumulationSteps { get; set; } = 1;
-
     /// <summary>Tokens per example including special tokens; longer text is truncated. Default: min(256, the model's positions).</summary>
     public int? MaxSequenceLength { get; set; }
-
-    /// <summary>Seed for initialisation, dropout and shuffling: the same seed and data give the same model. Default 42.</summary>
-    public int Seed { get; set; } = 42;
 
     /// <summary>
     /// Validation data scored after every epoch (enables early stopping and best-epoch selection). Its label column
@@ -77,15 +55,6 @@ public sealed class LoraTextClassifierOptions
     /// <summary>Instead of <see cref="ValidationSet"/>: hold out this share of the training rows, stratified by label and seeded. Default 0 (none).</summary>
     public double ValidationFraction { get; set; }
 
-    /// <summary>Stop after this many epochs without better validation accuracy; null trains all epochs. Default null.</summary>
-    public int? EarlyStoppingPatience { get; set; }
-
-    /// <summary>Rows per batch when scoring (Transform, evaluation). Default 64.</summary>
-    public int InferenceBatchSize { get; set; } = 64;
-
-    /// <summary>Group training examples of similar length into batches (less padding). Default true.</summary>
-    public bool LengthBucketing { get; set; } = true;
-
     /// <summary>Receives a report after every optimizer step (epoch, step, loss, learning rate, samples/s, time left).</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
@@ -94,15 +63,6 @@ public sealed class LoraTextClassifierOptions
 
     /// <summary>Threads libtorch may use; null keeps its default (all cores).</summary>
     public int? Threads { get; set; }
-
-    /// <summary>The training settings these options describe.</summary>
-    public TrainingSettings ToTrainingSettings() => new()
-    {
-        Epochs = Epochs, BatchSize = BatchSize, LearningRate = LearningRate, WarmupFraction = WarmupFraction,
-        WeightDecay = WeightDecay, MaxGradientNorm = MaxGradientNorm, GradientAccumulationSteps = GradientAccumulationSteps,
-        Seed = Seed, EarlyStoppingPatience = EarlyStoppingPatience, EvaluationBatchSize = InferenceBatchSize,
-        LengthBucketing = LengthBucketing,
-    };
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option that is missing or out of range.</summary>
     public void Validate()
@@ -113,9 +73,8 @@ public sealed class LoraTextClassifierOptions
         if (MaxSequenceLength is < 1) throw new ArgumentException($"MaxSequenceLength must be positive (got {MaxSequenceLength}).", nameof(MaxSequenceLength));
         if (ValidationFraction < 0 || ValidationFraction >= 1) throw new ArgumentException($"ValidationFraction must be in [0, 1) (got {ValidationFraction}).", nameof(ValidationFraction));
         if (ValidationFraction > 0 && ValidationSet is not null) throw new ArgumentException("Set either ValidationSet or ValidationFraction, not both.", nameof(ValidationFraction));
-        if (InferenceBatchSize < 1) throw new ArgumentException($"InferenceBatchSize must be at least 1 (got {InferenceBatchSize}).", nameof(InferenceBatchSize));
         if (Threads is < 1) throw new ArgumentException($"Threads must be at least 1 (got {Threads}).", nameof(Threads));
         Lora.Validate();
-        ToTrainingSettings().Validate();
+        ValidateTraining();
     }
 }

@@ -5,13 +5,22 @@ namespace Microsoft.ML.LoRA.Models;
 /// <summary>Builds the sequence classifier of a config's family, with freshly initialised weights.</summary>
 public static class ModelFactory
 {
-    /// <summary>Creates the model for <paramref name="config"/> with <paramref name="numLabels"/> outputs.</summary>
-    public static SequenceClassifier Create(TransformerConfig config, int numLabels) => config.Family switch
+    /// <summary>
+    /// Creates the model for <paramref name="config"/> with <paramref name="numLabels"/> outputs. Initialisation draws
+    /// from libtorch's global generator, so it holds <see cref="Training.TorchRandomLock"/>.
+    /// </summary>
+    public static SequenceClassifier Create(TransformerConfig config, int numLabels)
     {
-        ModelFamily.Bert => new BertForSequenceClassification(config, numLabels),
-        ModelFamily.Roberta => new RobertaForSequenceClassification(config, numLabels),
-        ModelFamily.DistilBert => new DistilBertForSequenceClassification(config, numLabels),
-        ModelFamily.Gpt2 => new Gpt2ForSequenceClassification(config, numLabels),
-        _ => throw new NotSupportedException($"model family {config.Family} is not supported"),
-    };
+        lock (Training.TorchRandomLock.Sync)
+        {
+            return config.Family switch
+            {
+                ModelFamily.Bert => new BertForSequenceClassification(config, numLabels),
+                ModelFamily.Roberta => new RobertaForSequenceClassification(config, numLabels),
+                ModelFamily.DistilBert => new DistilBertForSequenceClassification(config, numLabels),
+                ModelFamily.Gpt2 => new Gpt2ForSequenceClassification(config, numLabels),
+                _ => throw new NotSupportedException($"model family {config.Family} is not supported"),
+            };
+        }
+    }
 }

@@ -69,31 +69,7 @@ public static class LoraModelFile
         var info = lora.Info;
         var layout = options.MergeWeights ? LoraModelManifest.LayoutMerged
             : options.EmbedBaseModel ? LoraModelManifest.LayoutEmbedded : LoraModelManifest.LayoutAdapter;
-        var manifest = new LoraModelManifest
-        {
-            LibraryVersion = typeof(LoraModelFile).Assembly.GetName().Version?.ToString(),
-            SavedAt = DateTimeOffset.UtcNow,
-            Task = info.Task,
-            TextColumnName = info.TextColumnName,
-            TextPairColumnName = info.TextPairColumnName,
-            LabelColumnName = info.LabelColumnName,
-            ScoreColumnName = info.ScoreColumnName,
-            PredictedLabelColumnName = info.PredictedLabelColumnName,
-            ProbabilityColumnName = info.ProbabilityColumnName,
-            LabelNames = info.Labels.Names.ToList(),
-            LabelValueKind = info.Labels.ValueKind,
-            MaxSequenceLength = info.MaxSequenceLength,
-            InferenceBatchSize = info.InferenceBatchSize,
-            Lora = info.Lora,
-            BaseModelSource = info.BaseModel.Source,
-            BaseModelFolder = info.BaseModel.Folder,
-            BaseModelWeightsSha256 = info.BaseModel.WeightsSha256,
-            BaseModelType = info.BaseModel.ModelType,
-            WeightsLayout = layout,
-            StagesBefore = at,
-            StagesAfter = stages.Count - at - 1,
-            History = info.History,
-        };
+        var manifest = LoraModelManifest.Describe(info, layout, stagesBefore: at, stagesAfter: stages.Count - at - 1);
 
         using var scratch = new ScratchFolder();
         lora.SaveAdapter(Path.Combine(scratch.Path, "adapter"));
@@ -196,23 +172,8 @@ public static class LoraModelFile
                 PeftAdapter.Load(model, Path.Combine(scratch.Path, "adapter"));
             var config = model.Config;
             var encoder = TextEncoders.FromFolder(Path.Combine(scratch.Path, "tokenizer"), config, manifest.MaxSequenceLength);
-            var info = new LoraModelInfo
-            {
-                Task = manifest.Task,
-                TextColumnName = manifest.TextColumnName,
-                TextPairColumnName = manifest.TextPairColumnName,
-                LabelColumnName = manifest.LabelColumnName,
-                ScoreColumnName = manifest.ScoreColumnName,
-                PredictedLabelColumnName = manifest.PredictedLabelColumnName,
-                ProbabilityColumnName = manifest.ProbabilityColumnName,
-                Labels = labels,
-                Lora = manifest.Lora,
-                MaxSequenceLength = manifest.MaxSequenceLength,
-                InferenceBatchSize = manifest.InferenceBatchSize,
-                BaseModel = new BaseModelReference(manifest.BaseModelSource, baseFolder, manifest.BaseModelWeightsSha256, manifest.BaseModelType),
-                TokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(Path.GetFileName, File.ReadAllBytes)!,
-                History = manifest.History,
-            };
+            var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
+            var info = manifest.ToInfo(baseFolder, tokenizerFiles);
             return new LoraTextClassificationTransformer(model, encoder, info);
         }
         catch

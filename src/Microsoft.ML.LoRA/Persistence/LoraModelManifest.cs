@@ -62,4 +62,50 @@ public sealed class LoraModelManifest
     };
 
     public LabelSet Labels() => new(LabelNames, LabelValueKind);
+
+    /// <summary>The manifest describing a fitted model saved with the given weights layout and pipeline position.</summary>
+    public static LoraModelManifest Describe(LoraModelInfo info, string weightsLayout, int stagesBefore, int stagesAfter) => new()
+    {
+        LibraryVersion = typeof(LoraModelManifest).Assembly.GetName().Version?.ToString(),
+        SavedAt = DateTimeOffset.UtcNow,
+        Task = info.Task,
+        TextColumnName = info.TextColumnName,
+        TextPairColumnName = info.TextPairColumnName,
+        LabelColumnName = info.LabelColumnName,
+        ScoreColumnName = info.ScoreColumnName,
+        PredictedLabelColumnName = info.PredictedLabelColumnName,
+        ProbabilityColumnName = info.ProbabilityColumnName,
+        LabelNames = info.Labels.Names.ToList(),
+        LabelValueKind = info.Labels.ValueKind,
+        MaxSequenceLength = info.MaxSequenceLength,
+        InferenceBatchSize = info.InferenceBatchSize,
+        Lora = info.Lora,
+        BaseModelSource = info.BaseModel.Source,
+        BaseModelFolder = info.BaseModel.Folder,
+        BaseModelWeightsSha256 = info.BaseModel.WeightsSha256,
+        BaseModelType = info.BaseModel.ModelType,
+        WeightsLayout = weightsLayout,
+        StagesBefore = stagesBefore,
+        StagesAfter = stagesAfter,
+        History = info.History,
+    };
+
+    /// <summary>The model description this manifest holds, with the base model now at <paramref name="baseFolder"/>.</summary>
+    public LoraModelInfo ToInfo(string baseFolder, IReadOnlyDictionary<string, byte[]> tokenizerFiles) => new()
+    {
+        Task = Task,
+        TextColumnName = TextColumnName,
+        TextPairColumnName = TextPairColumnName,
+        LabelColumnName = LabelColumnName,
+        ScoreColumnName = ScoreColumnName,
+        PredictedLabelColumnName = PredictedLabelColumnName,
+        ProbabilityColumnName = ProbabilityColumnName,
+        Labels = Labels(),
+        Lora = Lora,
+        MaxSequenceLength = MaxSequenceLength,
+        InferenceBatchSize = InferenceBatchSize,
+        BaseModel = new BaseModelReference(BaseModelSource, baseFolder, BaseModelWeightsSha256, BaseModelType),
+        TokenizerFiles = tokenizerFiles,
+        History = History,
+    };
 }

@@ -24,13 +24,10 @@ public sealed class ClassifierTrainer
     readonly IProgress<TrainingProgress>? _progress;
     readonly Action<string>? _log;
 
-    /// <summary>One training run at a time per process: libtorch's random generator and thread pool are global.</summary>
-    static readonly SemaphoreSlim ProcessWideLock = new(1, 1);
-
     public ClassifierTrainer(SequenceClassifier model, TrainingSettings settings, int padTokenId,
         IProgress<TrainingProgress>? progress = null, Action<string>? log = null)
     {
-        settings.Validate();
+        settings.ValidateTraining();
         _model = model;
         _settings = settings;
         _padTokenId = padTokenId;
@@ -44,12 +41,10 @@ public sealed class ClassifierTrainer
         if (train.Count == 0) throw new ArgumentException("The training set is empty.", nameof(train));
         CheckLabels(train, "training");
         if (validation is { Count: > 0 }) CheckLabels(validation, "validation");
-        ProcessWideLock.Wait(cancellation);
-        try { return Run(train, validation is { Count: > 0 } ? validation : null, cancellation); }
-        finally
+        lock (TorchRandomLock.Sync)
         {
-            _model.eval();
-            ProcessWideLock.Release();
+            try { return Run(train, validation is { Count: > 0 } ? validation : null, cancellation); }
+            finally { _model.eval(); }
         }
     }
 
@@ -181,7 +176,7 @@ public sealed class ClassifierTrainer
         long correct = 0;
         using (torch.no_grad())
         {
-            foreach (var batch in BatchPlanner.InferenceBatches(examples.Select(e => e.Text.Length).ToArray(), _settings.EvaluationBatchSize))
+            foreach (var batch in BatchPlanner.InferenceBatches(examples.Select(e => e.Text.Length).ToArray(), _settings.InferenceBatchSize))
             {
                 using var scope = torch.NewDisposeScope();
                 var input = BatchCollator.Collate(batch.Select(i => examples[i].Text).ToList(), _padTokenId, _model.UsesTokenTypes);

@@ -1,7 +1,7 @@
 namespace Microsoft.ML.LoRA.Training;
 
-/// <summary>Hyper-parameters of the training loop (the ML.NET options class maps onto these).</summary>
-public sealed class TrainingSettings
+/// <summary>Hyper-parameters of the training loop (the ML.NET options class extends these).</summary>
+public class TrainingSettings
 {
     /// <summary>Passes over the training data. Default 3.</summary>
     public int Epochs { get; set; } = 3;
@@ -17,17 +17,17 @@ public sealed class TrainingSettings
     public double MaxGradientNorm { get; set; } = 1.0;
     /// <summary>Batches whose gradients are summed before each optimizer step. Default 1.</summary>
     public int GradientAccumulationSteps { get; set; } = 1;
-    /// <summary>Seed for weight initialisation, dropout and shuffling. Default 42.</summary>
+    /// <summary>Seed for weight initialisation, dropout and shuffling: the same seed and data give the same model. Default 42.</summary>
     public int Seed { get; set; } = 42;
     /// <summary>Stop after this many epochs without a better validation score; null never stops early.</summary>
     public int? EarlyStoppingPatience { get; set; }
-    /// <summary>Batch size for validation and inference. Default 64.</summary>
-    public int EvaluationBatchSize { get; set; } = 64;
+    /// <summary>Rows per batch when scoring (validation, Transform, evaluation). Default 64.</summary>
+    public int InferenceBatchSize { get; set; } = 64;
     /// <summary>Group examples of similar length into batches (less padding, same data per epoch). Default true.</summary>
     public bool LengthBucketing { get; set; } = true;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
-    public void Validate()
+    public void ValidateTraining()
     {
         static void Check(bool ok, string name, object value, string rule)
         {
@@ -41,6 +41,6 @@ public sealed class TrainingSettings
         Check(double.IsFinite(MaxGradientNorm), nameof(MaxGradientNorm), MaxGradientNorm, "must be a number");
         Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1");
         Check(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1 when set");
-        Check(EvaluationBatchSize >= 1, nameof(EvaluationBatchSize), EvaluationBatchSize, "must be at least 1");
+        Check(InferenceBatchSize >= 1, nameof(InferenceBatchSize), InferenceBatchSize, "must be at least 1");
     }
 }

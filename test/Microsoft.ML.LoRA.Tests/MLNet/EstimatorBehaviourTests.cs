@@ -128,7 +128,7 @@ public class EstimatorBehaviourTests(TinyBertFolder bert) : IClassFixture<TinyBe
 
         noText.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*Text column 'Body' is not in the data; it has: Label, Text*");
         wrongLabel.Should().Throw<ArgumentException>().WithMessage("*must be a key*MapValueToKey*");
-        noFolder.Should().Throw<DirectoryNotFoundException>().WithMessage("*/nonexistent/model*");
+        noFolder.Should().Throw<ArgumentException>().WithMessage("*no folder '/nonexistent/model'*");
         noModel.Should().Throw<ArgumentException>().WithMessage("*ModelPath is required*");
         binaryNeedsBool.Should().Throw<ArgumentOutOfRangeException>().WithMessage("*needs a Boolean label*");
     }

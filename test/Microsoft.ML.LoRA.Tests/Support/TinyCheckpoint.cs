@@ -31,10 +31,13 @@ public static class TinyCheckpoint
         };
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
-        torch.manual_seed(seed);
-        using var model = ModelFactory.Create(TransformerConfig.Parse(config), 2);
-        var tensors = model.named_parameters().Where(p => !p.name.StartsWith("classifier.")).ToDictionary(p => p.name, p => (torch.Tensor)p.parameter);
-        SafeTensorsWriter.Save(Path.Combine(folder, "model.safetensors"), tensors);
+        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)   // seeding must not disturb a concurrent reproducible run
+        {
+            torch.manual_seed(seed);
+            using var model = ModelFactory.Create(TransformerConfig.Parse(config), 2);
+            var tensors = model.named_parameters().Where(p => !p.name.StartsWith("classifier.")).ToDictionary(p => p.name, p => (torch.Tensor)p.parameter);
+            SafeTensorsWriter.Save(Path.Combine(folder, "model.safetensors"), tensors);
+        }
         foreach (var file in new[] { "vocab.txt", "tokenizer_config.json", "special_tokens_map.json" })
             File.Copy(Path.Combine(SharedData.BertTokenizer, file), Path.Combine(folder, file));
         return folder;

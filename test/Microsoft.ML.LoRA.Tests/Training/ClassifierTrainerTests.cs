@@ -11,10 +11,13 @@ public class ClassifierTrainerTests
 {
     static SequenceClassifier NewModel(int seed, LoraOptions? lora = null)
     {
-        torch.manual_seed(seed);
-        var model = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2);
-        LoraInjector.Apply(model, lora ?? new LoraOptions { Rank = 8, Alpha = 16, Dropout = 0.0, LoraMlp = true, LoraQuery = true, LoraValue = true });
-        return model;
+        lock (TorchRandomLock.Sync)
+        {
+            torch.manual_seed(seed);
+            var model = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2);
+            LoraInjector.Apply(model, lora ?? new LoraOptions { Rank = 8, Alpha = 16, Dropout = 0.0, LoraMlp = true, LoraQuery = true, LoraValue = true });
+            return model;
+        }
     }
 
     static TrainingSettings Settings(int epochs = 6) => new()
@@ -47,8 +50,11 @@ public class ClassifierTrainerTests
         var validation = SyntheticTask.Make(32, seed: 4);
         TrainingHistory Run()
         {
-            using var model = NewModel(5, new LoraOptions { Dropout = 0.1 });
-            return new ClassifierTrainer(model, Settings(epochs: 2), 0).Train(train, validation);
+            lock (TorchRandomLock.Sync)   // seeding and training together, as the estimator does
+            {
+                using var model = NewModel(5, new LoraOptions { Dropout = 0.1 });
+                return new ClassifierTrainer(model, Settings(epochs: 2), 0).Train(train, validation);
+            }
         }
 
         var first = Run();
