@@ -1,0 +1,86 @@
+using Microsoft.ML.LoRA.Checkpoints;
+
+namespace Microsoft.ML.LoRA.Tokenization;
+
+/// <summary>Creates the <see cref="ITextEncoder"/> that matches a model's Hugging Face tokenizer.</summary>
+public static class TextEncoders
+{
+    /// <summary>Every tokenizer-related file name a model folder may hold (for copying a tokenizer with a model).</summary>
+    public static IReadOnlyList<string> TokenizerFileNames => TokenizerFiles.All;
+
+    /// <summary>
+    /// Loads the tokenizer in <paramref name="folder"/> for a model of <paramref name="config"/>'s family: WordPiece
+    /// for BERT and DistilBERT (tokenizer.json or vocab.txt), byte-level BPE for RoBERTa and GPT-2 (tokenizer.json or
+    /// vocab.json + merges.txt).
+    /// </summary>
+    /// <param name="folder">The model (or tokenizer) folder.</param>
+    /// <param name="config">The model's config; gives the family, the position limit and pad / end-of-text ids.</param>
+    /// <param name="maxLength">Most tokens per example, special tokens included; defaults to <see cref="ModelMaxLength"/>.</param>
+    /// <remarks>
+    /// Ids match Hugging Face's fast tokenizers, truncation included (longest first for pairs). Text longer than the
+    /// encoder can keep is never an error: only a prefix of it is tokenized (see <see cref="LongTextTokenizer"/>), so
+    /// a 1 MB string costs about as much as its first few thousand characters. Text without any space, tab or line
+    /// break, and pairs whose two texts both overflow (their full lengths decide who keeps the odd token), are
+    /// tokenized whole: linear in their length.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is above the model's limit or below the minimum.</exception>
+    /// <exception cref="FileNotFoundException">The folder has no tokenizer files for the family.</exception>
+    /// <exception cref="CheckpointFormatException">A tokenizer file is malformed or does not fit the family.</exception>
+    public static ITextEncoder FromFolder(string folder, TransformerConfig config, int? maxLength = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        ArgumentNullException.ThrowIfNull(config);
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder not found: {Path.GetFullPath(folder)}");
+        int limit = ModelMaxLength(config);
+        int minimum = config.Family == ModelFamily.Gpt2 ? 1 : 2;
+        int length = maxLength ?? limit;
+        if (length > limit)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), length,
+                $"maxLength {length} is more than the {limit} tokens a {config.ModelType} model can take ({LimitReason(config)})");
+        if (length < minimum)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), length,
+                $"maxLength must be at least {minimum} for a {config.ModelType} model{(minimum > 1 ? " (room for its special tokens)" : "")}; its limit is {limit} tokens ({LimitReason(config)})");
+        var files = new TokenizerFolder(folder);
+        return config.Family switch
+        {
+            ModelFamily.Bert or ModelFamily.DistilBert => WordPieceTextEncoder.Load(files, config, length),
+            ModelFamily.Roberta or ModelFamily.Gpt2 => ByteLevelBpeTextEncoder.Load(files, config, length),
+            _ => throw new NotSupportedException($"No tokenizer for model family {config.Family}"),
+        };
+    }
+
+    /// <summary>
+    /// The most tokens a model can take: max_position_embeddings for BERT and DistilBERT, max_position_embeddings - 2
+    /// for RoBERTa (its positions start after the padding index), n_positions for GPT-2.
+    /// </summary>
+    public static int ModelMaxLength(TransformerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        int limit = config.Family == ModelFamily.Roberta ? config.MaxPositions - 2 : config.MaxPositions;
+        if (limit < 1) throw new CheckpointFormatException(config.Source, $"max positions {config.MaxPositions} leave no room for tokens ({LimitReason(config)})");
+        return limit;
+    }
+
+    /// <summary>Whether the model takes token type ids (BERT does; DistilBERT, RoBERTa and GPT-2 tokenizers do not return them).</summary>
+    public static bool TakesTokenTypeIds(TransformerConfig config) => config.Family == ModelFamily.Bert;
+
+    static string LimitReason(TransformerConfig config) => config.Family switch
+    {
+        ModelFamily.Roberta => $"max_position_embeddings {config.MaxPositions} minus 2 for the padding offset",
+        ModelFamily.Gpt2 => $"n_positions {config.MaxPositions}",
+        _ => $"max_position_embeddings {config.MaxPositions}",
+    };
+
+    /// <summary>The error for a folder without the family's tokenizer files, listing what each family looks for.</summary>
+    internal static FileNotFoundException MissingFiles(TokenizerFolder folder, TransformerConfig config)
+    {
+        string wanted = config.Family is ModelFamily.Bert or ModelFamily.DistilBert
+            ? $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}"
+            : $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}";
+        return new FileNotFoundException(
+            $"No tokenizer for the {config.ModelType} model in {folder.Directory}: looked for {wanted}. " +
+            $"(BERT/DistilBERT use {TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}; RoBERTa/GPT-2 use " +
+            $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}.)",
+            folder.PathOf(TokenizerFiles.TokenizerJson));
+    }
+}
