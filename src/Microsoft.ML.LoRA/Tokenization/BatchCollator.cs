@@ -1,31 +1,51 @@
 using Microsoft.ML.LoRA.Models;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.LoRA.Tokenization;
 
-/// <summary>Pads a batch of encoded texts to its longest example and turns it into model input tensors.</summary>
+/// <summary>Pads a batch of encoded examples into model input tensors.</summary>
 public static class BatchCollator
 {
+    /// <summary>
+    /// Stacks <paramref name="batch"/> into int64 tensors of shape [batch, longest example in the batch] (dynamic
+    /// padding: never wider than the batch needs). Input ids are padded on the right with
+    /// <paramref name="padTokenId"/>; the attention mask is 1 over real tokens and 0 over padding; token type ids
+    /// (padded with 0) are included only when <paramref name="includeTokenTypeIds"/>. The tensors are on the CPU and
+    /// belong to the caller.
+    /// </summary>
+    /// <exception cref="ArgumentException">The batch is empty, or an example is null, empty or has mismatched token types.</exception>
     public static ModelInput Collate(IReadOnlyList<EncodedText> batch, int padTokenId, bool includeTokenTypeIds)
     {
-        if (batch.Count == 0) throw new ArgumentException("cannot collate an empty batch", nameof(batch));
-        int width = batch.Max(b => b.Length);
-        var ids = new long[batch.Count * width];
-        var mask = new long[batch.Count * width];
-        var types = includeTokenTypeIds ? new long[batch.Count * width] : null;
-        for (int r = 0; r < batch.Count; r++)
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) throw new ArgumentException("Cannot collate an empty batch.", nameof(batch));
+        ArgumentOutOfRangeException.ThrowIfNegative(padTokenId);
+        int width = 0;
+        for (int i = 0; i < batch.Count; i++)
         {
-            var e = batch[r];
-            for (int c = 0; c < width; c++)
+            var example = batch[i] ?? throw new ArgumentException($"Batch example {i} is null.", nameof(batch));
+            if (example.InputIds is null || example.InputIds.Length == 0)
+                throw new ArgumentException($"Batch example {i} has no tokens; every example needs at least one.", nameof(batch));
+            if (includeTokenTypeIds && (example.TokenTypeIds is null || example.TokenTypeIds.Length != example.InputIds.Length))
+                throw new ArgumentException(
+                    $"Batch example {i} has {example.TokenTypeIds?.Length ?? 0} token type ids for {example.InputIds.Length} tokens.", nameof(batch));
+            width = Math.Max(width, example.InputIds.Length);
+        }
+        var ids = new long[batch.Count * width];
+        var mask = new long[ids.Length];
+        var types = includeTokenTypeIds ? new long[ids.Length] : null;
+        Array.Fill(ids, padTokenId);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var example = batch[i];
+            int row = i * width;
+            for (int j = 0; j < example.InputIds.Length; j++)
             {
-                bool real = c < e.Length;
-                ids[r * width + c] = real ? e.InputIds[c] : padTokenId;
-                mask[r * width + c] = real ? 1 : 0;
-                if (types is not null) types[r * width + c] = real ? e.TokenTypeIds[c] : 0;
+                ids[row + j] = example.InputIds[j];
+                mask[row + j] = 1;
+                if (types is not null) types[row + j] = example.TokenTypeIds[j];
             }
         }
-        var shape = new long[] { batch.Count, width };
-        return new ModelInput(torch.tensor(ids, shape), torch.tensor(mask, shape), types is null ? null : torch.tensor(types, shape));
+        long[] shape = [batch.Count, width];
+        return new ModelInput(tensor(ids, shape), tensor(mask, shape), types is null ? null : tensor(types, shape));
     }
 }

@@ -1,46 +1,86 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.Tokenizers;
 
 namespace Microsoft.ML.LoRA.Tokenization;
 
-// Interim WordPiece-only factory; replaced by the full tokenizer layer (WordPiece + byte-level BPE).
+/// <summary>Creates the <see cref="ITextEncoder"/> that matches a model's Hugging Face tokenizer.</summary>
 public static class TextEncoders
 {
-    public static readonly IReadOnlyList<string> TokenizerFileNames = new[]
-        { "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json" };
+    /// <summary>Every tokenizer-related file name a model folder may hold (for copying a tokenizer with a model).</summary>
+    public static IReadOnlyList<string> TokenizerFileNames => TokenizerFiles.All;
 
+    /// <summary>
+    /// Loads the tokenizer in <paramref name="folder"/> for a model of <paramref name="config"/>'s family: WordPiece
+    /// for BERT and DistilBERT (tokenizer.json or vocab.txt), byte-level BPE for RoBERTa and GPT-2 (tokenizer.json or
+    /// vocab.json + merges.txt).
+    /// </summary>
+    /// <param name="folder">The model (or tokenizer) folder.</param>
+    /// <param name="config">The model's config; gives the family, the position limit and pad / end-of-text ids.</param>
+    /// <param name="maxLength">Most tokens per example, special tokens included; defaults to <see cref="ModelMaxLength"/>.</param>
+    /// <remarks>
+    /// Ids match Hugging Face's fast tokenizers, truncation included (longest first for pairs). Text longer than the
+    /// encoder can keep is never an error: only a prefix of it is tokenized (see <see cref="LongTextTokenizer"/>), so
+    /// a 1 MB string costs about as much as its first few thousand characters. Text without any space, tab or line
+    /// break, and pairs whose two texts both overflow (their full lengths decide who keeps the odd token), are
+    /// tokenized whole: linear in their length.
+    /// </remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is above the model's limit or below the minimum.</exception>
+    /// <exception cref="FileNotFoundException">The folder has no tokenizer files for the family.</exception>
+    /// <exception cref="CheckpointFormatException">A tokenizer file is malformed or does not fit the family.</exception>
     public static ITextEncoder FromFolder(string folder, TransformerConfig config, int? maxLength = null)
     {
-        var vocab = Path.Combine(folder, "vocab.txt");
-        if (!File.Exists(vocab)) throw new FileNotFoundException($"No tokenizer in {folder} (looked for vocab.txt)", vocab);
-        int limit = config.MaxPositions;
-        return new InterimWordPiece(BertTokenizer.Create(vocab, new BertOptions { LowerCaseBeforeTokenization = true }), Math.Min(maxLength ?? limit, limit));
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        ArgumentNullException.ThrowIfNull(config);
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder not found: {Path.GetFullPath(folder)}");
+        int limit = ModelMaxLength(config);
+        int minimum = config.Family == ModelFamily.Gpt2 ? 1 : 2;
+        int length = maxLength ?? limit;
+        if (length > limit)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), length,
+                $"maxLength {length} is more than the {limit} tokens a {config.ModelType} model can take ({LimitReason(config)})");
+        if (length < minimum)
+            throw new ArgumentOutOfRangeException(nameof(maxLength), length,
+                $"maxLength must be at least {minimum} for a {config.ModelType} model{(minimum > 1 ? " (room for its special tokens)" : "")}; its limit is {limit} tokens ({LimitReason(config)})");
+        var files = new TokenizerFolder(folder);
+        return config.Family switch
+        {
+            ModelFamily.Bert or ModelFamily.DistilBert => WordPieceTextEncoder.Load(files, config, length),
+            ModelFamily.Roberta or ModelFamily.Gpt2 => ByteLevelBpeTextEncoder.Load(files, config, length),
+            _ => throw new NotSupportedException($"No tokenizer for model family {config.Family}"),
+        };
     }
 
-    sealed class InterimWordPiece(BertTokenizer tokenizer, int maxLength) : ITextEncoder
+    /// <summary>
+    /// The most tokens a model can take: max_position_embeddings for BERT and DistilBERT, max_position_embeddings - 2
+    /// for RoBERTa (its positions start after the padding index), n_positions for GPT-2.
+    /// </summary>
+    public static int ModelMaxLength(TransformerConfig config)
     {
-        public int MaxLength => maxLength;
-        public int PadTokenId => tokenizer.PaddingTokenId;
-        public EncodedText Encode(string? text, string? pair = null)
-        {
-            var a = tokenizer.EncodeToIds(text ?? "", addSpecialTokens: false).ToList();
-            var b = pair is null ? null : tokenizer.EncodeToIds(pair, addSpecialTokens: false).ToList();
-            int budget = maxLength - (b is null ? 2 : 3);
-            while (a.Count + (b?.Count ?? 0) > budget)
-            {
-                if (b is not null && b.Count > a.Count) b.RemoveAt(b.Count - 1); else a.RemoveAt(a.Count - 1);
-            }
-            var ids = new List<int> { tokenizer.ClassificationTokenId };
-            ids.AddRange(a);
-            ids.Add(tokenizer.SeparatorTokenId);
-            var types = Enumerable.Repeat(0, ids.Count).ToList();
-            if (b is not null)
-            {
-                ids.AddRange(b);
-                ids.Add(tokenizer.SeparatorTokenId);
-                types.AddRange(Enumerable.Repeat(1, b.Count + 1));
-            }
-            return new EncodedText(ids.ToArray(), types.ToArray());
-        }
+        ArgumentNullException.ThrowIfNull(config);
+        int limit = config.Family == ModelFamily.Roberta ? config.MaxPositions - 2 : config.MaxPositions;
+        if (limit < 1) throw new CheckpointFormatException(config.Source, $"max positions {config.MaxPositions} leave no room for tokens ({LimitReason(config)})");
+        return limit;
+    }
+
+    /// <summary>Whether the model takes token type ids (BERT does; DistilBERT, RoBERTa and GPT-2 tokenizers do not return them).</summary>
+    public static bool TakesTokenTypeIds(TransformerConfig config) => config.Family == ModelFamily.Bert;
+
+    static string LimitReason(TransformerConfig config) => config.Family switch
+    {
+        ModelFamily.Roberta => $"max_position_embeddings {config.MaxPositions} minus 2 for the padding offset",
+        ModelFamily.Gpt2 => $"n_positions {config.MaxPositions}",
+        _ => $"max_position_embeddings {config.MaxPositions}",
+    };
+
+    /// <summary>The error for a folder without the family's tokenizer files, listing what each family looks for.</summary>
+    internal static FileNotFoundException MissingFiles(TokenizerFolder folder, TransformerConfig config)
+    {
+        string wanted = config.Family is ModelFamily.Bert or ModelFamily.DistilBert
+            ? $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}"
+            : $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}";
+        return new FileNotFoundException(
+            $"No tokenizer for the {config.ModelType} model in {folder.Directory}: looked for {wanted}. " +
+            $"(BERT/DistilBERT use {TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}; RoBERTa/GPT-2 use " +
+            $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}.)",
+            folder.PathOf(TokenizerFiles.TokenizerJson));
     }
 }
