@@ -51,7 +51,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         var folder = CheckpointFolder.Open(BaseModelResolver.Resolve(_options.ModelPath, _options.Hub));
         log.Info($"Base model {_options.ModelPath} ({folder.Config.ModelType}, {folder.Config.NumLayers} layers, hidden {folder.Config.HiddenSize}); {labels.Count} classes.");
         var weightsSha = folder.ComputeWeightsSha256();
-        int maxLength = _options.MaxSequenceLength ?? Math.Min(256, ModelTokenLimit(folder.Config));
+        int maxLength = _options.MaxSequenceLength ?? Math.Min(256, TextEncoders.ModelMaxLength(folder.Config));
         var encoder = TextEncoders.FromFolder(folder.Directory, folder.Config, maxLength);
 
         lock (TorchRandomLock.Sync)
@@ -160,10 +160,6 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}' has type {label.Type}; the binary classifier needs a Boolean label (true = positive class).");
         return LabelSet.Binary();
     }
-
-    /// <summary>Tokens the model's position embeddings can take (RoBERTa's positions start after the padding index).</summary>
-    internal static int ModelTokenLimit(TransformerConfig config) =>
-        config.Family == ModelFamily.Roberta ? config.MaxPositions - 2 : config.MaxPositions;
 
     static IReadOnlyDictionary<string, byte[]> ReadTokenizerFiles(string folder) =>
         TextEncoders.TokenizerFileNames.Select(n => Path.Combine(folder, n)).Where(File.Exists)
