@@ -53,6 +53,7 @@ public sealed class CheckpointFolder
         {
             "model.safetensors" => SafeTensorsSource.OpenFile(WeightsEntry),
             "model.safetensors.index.json" => SafeTensorsSource.OpenIndex(WeightsEntry),
+            "pytorch_model.bin.index.json" => PyTorchBinSource.OpenIndex(WeightsEntry),
             _ => PyTorchBinSource.Open(WeightsEntry),
         };
     }

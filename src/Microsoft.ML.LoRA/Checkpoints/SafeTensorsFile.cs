@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using TorchSharp;
@@ -50,20 +51,22 @@ public sealed class SafeTensorsFile
     }
 
     /// <summary>Opens and validates the header of a safetensors file. Tensor data is read on demand.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="CheckpointFormatException">The file is not a well-formed safetensors file.</exception>
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors file not found: {path}", path);
-        using var stream = File.OpenRead(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         long length = stream.Length;
         if (length < 8)
             throw new CheckpointFormatException(path, $"file is {length} bytes long; a safetensors file starts with an 8-byte header length");
         Span<byte> prefix = stackalloc byte[8];
         stream.ReadExactly(prefix);
-        ulong headerLength = BitConverter.ToUInt64(prefix);
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (headerLength > MaxHeaderBytes)
-            throw new CheckpointFormatException(path, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit");
+            throw new CheckpointFormatException(path, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit of the safetensors format");
         if ((long)headerLength > length - 8)
-            throw new CheckpointFormatException(path, $"header length {headerLength} runs past the end of the file ({length} bytes)");
+            throw new CheckpointFormatException(path, $"header length {headerLength} runs past the end of the file ({length} bytes, so at most {length - 8} header bytes)");
         var header = new byte[headerLength];
         stream.ReadExactly(header);
         long dataOffset = 8 + (long)headerLength;
@@ -81,29 +84,37 @@ public sealed class SafeTensorsFile
     /// <summary>Reads one tensor as float32 on the CPU (F16 and BF16 are widened; integer types are converted).</summary>
     public Tensor ReadFloat32(string name)
     {
-        using var raw = ReadRaw(name);
-        return raw.dtype == ScalarType.Float32 ? raw.alias() : raw.to_type(ScalarType.Float32);
+        var raw = ReadRaw(name);
+        if (raw.dtype == ScalarType.Float32) return raw;
+        using (raw) return raw.to_type(ScalarType.Float32);
     }
 
     /// <summary>Reads one tensor in its stored element type.</summary>
     public Tensor ReadRaw(string name)
     {
         var entry = this[name];
-        var tensor = torch.empty(entry.Shape, ToScalarType(entry.DType));
+        using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        if (stream.Length < DataOffset + entry.End)
+            throw new CheckpointFormatException(Path, $"tensor '{name}' ends at byte {DataOffset + entry.End} but the file is now {stream.Length} bytes long (was it changed after it was opened?)");
+        stream.Seek(DataOffset + entry.Begin, SeekOrigin.Begin);
+        // BOOL is read as bytes and compared with zero: a byte other than 0 or 1 is not a valid C++ bool.
+        var tensor = torch.empty(entry.Shape, entry.DType == SafeTensorsDType.Bool ? ScalarType.Byte : ToScalarType(entry.DType));
         try
         {
-            using var stream = File.OpenRead(Path);
-            if (stream.Length < DataOffset + entry.End)
-                throw new CheckpointFormatException(Path, $"file shrank while reading tensor '{name}'");
-            stream.Seek(DataOffset + entry.Begin, SeekOrigin.Begin);
-            if (entry.End > entry.Begin) stream.ReadExactly(tensor.bytes);
-            return tensor;
+            TensorBytes.ReadInto(stream, tensor);
+        }
+        catch (EndOfStreamException)
+        {
+            tensor.Dispose();
+            throw new CheckpointFormatException(Path, $"the file ended while reading tensor '{name}'");
         }
         catch
         {
             tensor.Dispose();
             throw;
         }
+        if (entry.DType != SafeTensorsDType.Bool) return tensor;
+        using (tensor) return tensor.ne(0);
     }
 
     /// <summary>Reads every tensor as float32. The caller owns (and disposes) the tensors.</summary>
@@ -164,82 +175,136 @@ public sealed class SafeTensorsFile
         }
     }
 
+    /// <summary>Deepest JSON nesting a header needs: object → tensor entry → shape / data_offsets array.</summary>
+    const int MaxHeaderDepth = 3;
+
     static (List<SafeTensorsEntry>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
-        JsonDocument doc;
+        CheckJsonSyntax(path, header);
+        using var doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = MaxHeaderDepth + 1 });
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new CheckpointFormatException(path, $"header is a JSON {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object");
+        var entries = new List<SafeTensorsEntry>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in doc.RootElement.EnumerateObject())
+        {
+            if (!seen.Add(property.Name))
+                throw new CheckpointFormatException(path, $"'{property.Name}' appears twice in the header");
+            if (property.Name == "__metadata__")
+            {
+                if (property.Value.ValueKind != JsonValueKind.Object)
+                    throw new CheckpointFormatException(path, $"__metadata__ is a JSON {property.Value.ValueKind.ToString().ToLowerInvariant()}; it must be an object of strings");
+                foreach (var m in property.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String)
+                        throw new CheckpointFormatException(path, $"__metadata__ value '{m.Name}' is a JSON {m.Value.ValueKind.ToString().ToLowerInvariant()}; it must be a string");
+                    if (!metadata.TryAdd(m.Name, m.Value.GetString()!))
+                        throw new CheckpointFormatException(path, $"__metadata__ key '{m.Name}' appears twice");
+                }
+                continue;
+            }
+            entries.Add(ParseEntry(path, property.Name, property.Value, dataLength));
+        }
+        CheckNoOverlap(path, entries);
+        return (entries, metadata);
+    }
+
+    /// <summary>Checks the header is UTF-8 JSON no deeper than <see cref="MaxHeaderDepth"/>, with a specific message for each.</summary>
+    static void CheckJsonSyntax(string path, byte[] header)
+    {
         try
         {
-            var text = new UTF8Encoding(false, true).GetString(header);
-            doc = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 8 });
+            new UTF8Encoding(false, true).GetCharCount(header);
         }
-        catch (Exception e) when (e is JsonException or DecoderFallbackException or ArgumentException)
+        catch (DecoderFallbackException e)
         {
-            throw new CheckpointFormatException(path, $"header is not valid UTF-8 JSON ({e.Message})");
+            throw new CheckpointFormatException(path, $"header is not valid UTF-8 (bad byte at header offset {e.Index})");
         }
-        using (doc)
+        try
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointFormatException(path, "header is not a JSON object");
-            var entries = new List<SafeTensorsEntry>();
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var property in doc.RootElement.EnumerateObject())
+            var reader = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = MaxHeaderDepth + 2 });
+            while (reader.Read())
             {
-                if (!seen.Add(property.Name))
-                    throw new CheckpointFormatException(path, $"tensor '{property.Name}' appears twice in the header");
-                if (property.Name == "__metadata__")
-                {
-                    if (property.Value.ValueKind != JsonValueKind.Object)
-                        throw new CheckpointFormatException(path, "__metadata__ is not an object of strings");
-                    foreach (var m in property.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new CheckpointFormatException(path, $"__metadata__ value '{m.Name}' is not a string");
-                        metadata[m.Name] = m.Value.GetString()!;
-                    }
-                    continue;
-                }
-                entries.Add(ParseEntry(path, property.Name, property.Value, dataLength));
+                if (reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && reader.CurrentDepth >= MaxHeaderDepth)
+                    throw new CheckpointFormatException(path,
+                        $"header nests JSON deeper than {MaxHeaderDepth} levels (byte {reader.TokenStartIndex}); a safetensors header is an object of tensor entries holding arrays");
             }
-            CheckNoOverlap(path, entries);
-            return (entries, metadata);
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(path, $"header is not valid JSON ({e.Message})");
         }
     }
 
     static SafeTensorsEntry ParseEntry(string path, string name, JsonElement value, long dataLength)
     {
-        string Where(string what) => $"tensor '{name}': {what}";
-        if (value.ValueKind != JsonValueKind.Object) throw new CheckpointFormatException(path, Where("entry is not an object"));
-        if (!value.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
-            throw new CheckpointFormatException(path, Where("missing dtype"));
+        CheckpointFormatException Bad(string what) => new(path, $"tensor '{name}': {what}");
+        if (value.ValueKind != JsonValueKind.Object) throw Bad($"entry is a JSON {value.ValueKind.ToString().ToLowerInvariant()}, not an object");
+        if (!value.TryGetProperty("dtype", out var dtypeElement)) throw Bad("has no dtype");
+        if (dtypeElement.ValueKind != JsonValueKind.String) throw Bad($"dtype is {dtypeElement.GetRawText()}, not a string");
         var dtypeText = dtypeElement.GetString()!;
         if (!TryParseDType(dtypeText, out var dtype))
-            throw new CheckpointFormatException(path, Where($"unknown dtype '{dtypeText}' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)"));
-        if (!value.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
-            throw new CheckpointFormatException(path, Where("missing shape"));
-        var shape = new List<long>();
+            throw Bad($"unknown dtype '{dtypeText}' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
+
+        if (!value.TryGetProperty("shape", out var shapeElement)) throw Bad("has no shape");
+        if (shapeElement.ValueKind != JsonValueKind.Array) throw Bad($"shape is {shapeElement.GetRawText()}, not an array");
+        if (shapeElement.GetArrayLength() > MaxDimensions) throw Bad($"shape has {shapeElement.GetArrayLength()} dimensions (at most {MaxDimensions})");
+        var shape = new long[shapeElement.GetArrayLength()];
         long elements = 1;
+        bool overflow = false;
+        int i = 0;
         foreach (var d in shapeElement.EnumerateArray())
         {
-            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim) || dim < 0)
-                throw new CheckpointFormatException(path, Where("shape holds a value that is not a non-negative integer"));
-            if (shape.Count >= 16) throw new CheckpointFormatException(path, Where("shape has more than 16 dimensions"));
-            shape.Add(dim);
-            if (dim != 0 && elements > long.MaxValue / dim)
-                throw new CheckpointFormatException(path, Where("shape's element count overflows"));
-            elements *= dim;
+            long dim = ReadInteger(d, out var problem);
+            if (problem != null) throw Bad($"shape[{i}] {problem}");
+            if (dim < 0) throw Bad($"shape[{i}] is {dim}; dimensions cannot be negative");
+            shape[i++] = dim;
+            if (dim != 0 && elements > long.MaxValue / dim) overflow = true;
+            else elements *= dim;
         }
-        if (!value.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
-            throw new CheckpointFormatException(path, Where("data_offsets must be an array [begin, end]"));
-        if (!offsets[0].TryGetInt64(out var begin) || !offsets[1].TryGetInt64(out var end) || begin < 0 || end < begin)
-            throw new CheckpointFormatException(path, Where("data_offsets must be non-negative integers with begin <= end"));
-        if (end > dataLength)
-            throw new CheckpointFormatException(path, Where($"data_offsets [{begin}, {end}] run past the end of the data ({dataLength} bytes)"));
+        if (shape.Contains(0)) { elements = 0; overflow = false; }
+        string shapeText = $"[{string.Join(", ", shape)}]";
         int size = ElementSize(dtype);
-        if (elements > long.MaxValue / size || elements * size != end - begin)
-            throw new CheckpointFormatException(path, Where($"shape [{string.Join(", ", shape)}] of {dtypeText} needs {(elements > long.MaxValue / size ? "too many" : (elements * size).ToString())} bytes but data_offsets give {end - begin}"));
-        return new SafeTensorsEntry(name, dtype, shape.ToArray(), begin, end);
+        if (overflow || elements > long.MaxValue / size)
+            throw Bad($"shape {shapeText} holds more elements than a 64-bit byte count can address");
+
+        if (!value.TryGetProperty("data_offsets", out var offsets)) throw Bad("has no data_offsets");
+        if (offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
+            throw Bad($"data_offsets is {Shorten(offsets.GetRawText())}, not an array [begin, end]");
+        long begin = ReadInteger(offsets[0], out var beginProblem);
+        if (beginProblem != null) throw Bad($"data_offsets begin {beginProblem}");
+        long end = ReadInteger(offsets[1], out var endProblem);
+        if (endProblem != null) throw Bad($"data_offsets end {endProblem}");
+        if (begin < 0 || end < 0) throw Bad($"data_offsets [{begin}, {end}] are negative");
+        if (end < begin) throw Bad($"data_offsets [{begin}, {end}] are reversed (end before begin)");
+        if (end > dataLength)
+            throw Bad($"data_offsets [{begin}, {end}] run past the end of the data section ({dataLength} bytes)");
+        if (elements * size != end - begin)
+            throw Bad($"shape {shapeText} of {dtypeText} needs {elements * size} bytes but data_offsets [{begin}, {end}] hold {end - begin}");
+        return new SafeTensorsEntry(name, dtype, shape, begin, end);
     }
+
+    /// <summary>Most dimensions a tensor may have.</summary>
+    const int MaxDimensions = 16;
+
+    /// <summary>A JSON integer that fits in 64 bits, or a description of why the value is not one.</summary>
+    static long ReadInteger(JsonElement element, out string? problem)
+    {
+        problem = null;
+        if (element.ValueKind != JsonValueKind.Number)
+        {
+            problem = $"is {Shorten(element.GetRawText())}, not an integer";
+            return 0;
+        }
+        if (element.TryGetInt64(out var value)) return value;
+        var raw = element.GetRawText();
+        bool integerLiteral = raw.AsSpan().IndexOfAny('.', 'e', 'E') < 0;
+        problem = integerLiteral ? $"is {Shorten(raw)}, too large for a 64-bit integer" : $"is {Shorten(raw)}, not an integer";
+        return 0;
+    }
+
+    static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     static void CheckNoOverlap(string path, List<SafeTensorsEntry> entries)
     {
@@ -247,7 +312,8 @@ public sealed class SafeTensorsFile
         foreach (var e in entries.Where(e => e.End > e.Begin).OrderBy(e => e.Begin))
         {
             if (previous != null && e.Begin < previous.End)
-                throw new CheckpointFormatException(path, $"tensors '{previous.Name}' and '{e.Name}' overlap in the data section");
+                throw new CheckpointFormatException(path,
+                    $"tensors '{previous.Name}' (bytes {previous.Begin}-{previous.End}) and '{e.Name}' (bytes {e.Begin}-{e.End}) overlap in the data section");
             previous = e;
         }
     }

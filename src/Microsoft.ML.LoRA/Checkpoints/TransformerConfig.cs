@@ -53,10 +53,16 @@ public sealed record TransformerConfig
 
     public int HeadDim => HiddenSize / NumHeads;
 
+    /// <summary>Largest config.json read (real ones are a few KB).</summary>
+    public const long MaxConfigBytes = 16L * 1024 * 1024;
+
     /// <summary>Reads and validates a config.json file.</summary>
     public static TransformerConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"config.json not found: {path}", path);
+        long length = new FileInfo(path).Length;
+        if (length > MaxConfigBytes)
+            throw new CheckpointFormatException(path, $"config is {length} bytes; more than the {MaxConfigBytes}-byte limit for a config.json");
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new CheckpointFormatException(path, $"not valid JSON ({e.Message})"); }

@@ -19,6 +19,11 @@ public sealed record WeightLoadReport(
 /// </summary>
 public static class WeightLoader
 {
+    /// <summary>
+    /// Copies the tensors of <paramref name="source"/> into <paramref name="model"/>'s base parameters (LoRA factors are
+    /// left alone) and reports what was created or ignored; <paramref name="log"/> hears the same in words.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A needed tensor is missing or has another shape than the config implies.</exception>
     public static WeightLoadReport Load(SequenceClassifier model, ITensorSource source, Action<string>? log = null)
     {
         var layout = model.Layout;
@@ -52,7 +57,7 @@ public static class WeightLoader
                         created.Add(creatable);
                         continue;
                     }
-                    mismatched.Add($"{stored}: checkpoint [{string.Join(", ", shape)}], model [{string.Join(", ", parameter.shape)}]");
+                    mismatched.Add($"'{stored}' is [{string.Join(", ", shape)}] in the checkpoint but the config implies [{string.Join(", ", parameter.shape)}]");
                     continue;
                 }
                 using var value = source.ReadFloat32(stored);
@@ -63,10 +68,11 @@ public static class WeightLoader
 
         if (missing.Count > 0)
             throw new CheckpointFormatException(string.Join(", ", source.Files),
-                $"the checkpoint lacks {missing.Count} tensor(s) a {model.Config.ModelType} model with this config needs, e.g. {string.Join(", ", missing.Take(5))}");
+                $"the checkpoint lacks {missing.Count} tensor(s) a {model.Config.ModelType} model with {model.Config.Source} needs, e.g. " +
+                $"{string.Join(", ", missing.Take(5))} (is it a checkpoint of another model type, or a base model without the '{layout.BasePrefix}.' tensors?)");
         if (mismatched.Count > 0)
             throw new CheckpointFormatException(string.Join(", ", source.Files),
-                $"{mismatched.Count} tensor(s) do not match config.json's shapes: {string.Join("; ", mismatched.Take(5))}");
+                $"{mismatched.Count} tensor(s) disagree with the shapes {model.Config.Source} implies: {string.Join("; ", mismatched.Take(5))}");
 
         foreach (var module in created)
         {
