@@ -36,7 +36,7 @@ internal sealed class LiveTrainingProgress : TrainingProgressDisplay
         var task = _task.Task.GetAwaiter().GetResult();
         task.MaxValue = Math.Max(1, value.TotalSteps);
         task.Value = Math.Min(value.Step, task.MaxValue);
-        task.Description = Markup.Escape(TrainingProgressText.Describe(value));
+        task.Description = Markup.Escape(TrainingProgressText.Summary(value));
     }
 
     public override void Dispose()

@@ -90,11 +90,13 @@ public class TrainingProgressDisplayTests
             ColorSystem = ColorSystemSupport.NoColors,
             Interactive = InteractionSupport.Yes,
         });
-        console.Profile.Width = 160;
+        console.Profile.Width = 80;
 
         using (var display = TrainingProgressDisplay.Create(console))
             foreach (var p in Run()) display.Report(p);
 
-        writer.ToString().Should().Contain("epoch 2/2  step 20/20 (100.0%)  loss 0.0500");
+        var screen = writer.ToString();
+        screen.Should().Contain("epoch 2/2  loss 0.0500  10.7 samples/s  ETA 0:00:00", "the label fits an 80-column terminal");
+        screen.Should().Contain("100%");
     }
 }
