@@ -1,0 +1,13 @@
+using Microsoft.ML.LoRA.Cli.Commands;
+
+namespace Microsoft.ML.LoRA.Cli.Infrastructure;
+
+/// <summary>The subcommands of <c>lora</c>, in the order help lists them. Add a command here.</summary>
+internal static class CommandCatalog
+{
+    public static IReadOnlyList<CliCommand> Create() => new CliCommand[]
+    {
+        new InspectCommand(),
+        new LogitsCommand(),
+    };
+}

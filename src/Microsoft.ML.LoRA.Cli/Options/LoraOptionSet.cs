@@ -1,0 +1,113 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using Microsoft.ML.LoRA.Lora;
+
+namespace Microsoft.ML.LoRA.Cli.Options;
+
+// ML.NET has a namespace Microsoft.ML.Command, which would hide System.CommandLine.Command here.
+using Command = System.CommandLine.Command;
+
+/// <summary>
+/// The LoRA options shared by every command that builds adapters (inspect, train, sweep): --rank, --alpha, --dropout,
+/// --targets and the --lora-* switches. <see cref="Read"/> turns them into the library's <see cref="LoraOptions"/>.
+/// </summary>
+internal sealed class LoraOptionSet
+{
+    /// <summary>The --targets value that means "no LoRA at all".</summary>
+    public const string None = "none";
+
+    static readonly LoraOptions Defaults = new();
+
+    public Option<int> Rank { get; } = new("--rank")
+    {
+        Description = $"LoRA rank r: the inner size of the low-rank update B·A",
+        HelpName = "R",
+        DefaultValueFactory = _ => Defaults.Rank,
+        CustomParser = ValueParsers.Int("--rank", min: 1),
+    };
+
+    public Option<double> Alpha { get; } = new("--alpha")
+    {
+        Description = $"LoRA alpha: the update is scaled by alpha / r",
+        HelpName = "A",
+        DefaultValueFactory = _ => Defaults.Alpha,
+        CustomParser = ValueParsers.Double("--alpha", a => a > 0, "a positive number"),
+    };
+
+    public Option<double> Dropout { get; } = new("--dropout")
+    {
+        Description = $"Dropout on the adapters' input while training, in [0, 1)",
+        HelpName = "P",
+        DefaultValueFactory = _ => Defaults.Dropout,
+        CustomParser = ValueParsers.Double("--dropout", p => p >= 0 && p < 1, "a number in [0, 1)"),
+    };
+
+    public Option<string[]> Targets { get; } = new("--targets")
+    {
+        Description = "Linear layers to adapt, comma-separated: module names or dotted suffixes as in PEFT's target_modules " +
+                      "(query,value / q_lin,v_lin / c_attn), 'all-linear', or 'none' for no LoRA",
+        HelpName = "a,b,...",
+        CustomParser = SplitCommas,
+    };
+
+    public Option<bool> Query { get; } = new("--lora-query") { Description = "Adapt the attention query projection (query, q_lin; GPT-2: c_attn)" };
+    public Option<bool> Key { get; } = new("--lora-key") { Description = "Adapt the attention key projection (key, k_lin; GPT-2: c_attn)" };
+    public Option<bool> Value { get; } = new("--lora-value") { Description = "Adapt the attention value projection (value, v_lin; GPT-2: c_attn)" };
+    public Option<bool> Projection { get; } = new("--lora-projection") { Description = "Adapt the attention output projection (attention.output.dense, out_lin, attn.c_proj)" };
+    public Option<bool> Mlp { get; } = new("--lora-mlp") { Description = "Adapt both feed-forward layers (intermediate/output.dense, ffn.lin1/lin2, mlp.c_fc/c_proj)" };
+    public Option<bool> Head { get; } = new("--lora-head") { Description = "Put adapters on the classification head instead of training it in full" };
+
+    IEnumerable<Option<bool>> Switches => new[] { Query, Key, Value, Projection, Mlp, Head };
+
+    /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets }.Concat(Switches)) command.Options.Add(option);
+        command.Validators.Add(result =>
+        {
+            // Read tokens, not values: a value that failed to parse has its own error, and GetValue would throw.
+            var targets = result.GetResult(Targets)?.Tokens.SelectMany(t => Split(t.Value)).ToList();
+            if (targets is null || !targets.Any(IsNone)) return;
+            if (targets.Count > 1 || Switches.Any(s => result.GetResult(s) is { Implicit: false } r && IsOn(r)))
+                result.AddError("--targets none means no LoRA; it cannot be combined with other targets or --lora-* switches.");
+        });
+    }
+
+    /// <summary>The library options these command-line options describe.</summary>
+    public LoraOptions Read(ParseResult parseResult, NoTargetsMeans whenNoTargets)
+    {
+        var options = new LoraOptions
+        {
+            Rank = parseResult.GetValue(Rank),
+            Alpha = parseResult.GetValue(Alpha),
+            Dropout = parseResult.GetValue(Dropout),
+            LoraQuery = parseResult.GetValue(Query),
+            LoraKey = parseResult.GetValue(Key),
+            LoraValue = parseResult.GetValue(Value),
+            LoraProjection = parseResult.GetValue(Projection),
+            LoraMlp = parseResult.GetValue(Mlp),
+            LoraHead = parseResult.GetValue(Head),
+        };
+        var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
+        bool anySwitch = Switches.Any(s => parseResult.GetValue(s));
+        if (targets is not null)
+            options.TargetModules = targets.Any(IsNone) ? new List<string>() : targets.ToList();
+        else if (!anySwitch && whenNoTargets == NoTargetsMeans.NoAdapters)
+            options.TargetModules = new List<string>();
+        return options;
+    }
+
+    static bool IsOn(OptionResult flag) =>
+        flag.Tokens.Count == 0 || !bool.TryParse(flag.Tokens[^1].Value, out bool on) || on;
+
+    static bool IsNone(string target) => string.Equals(target, None, StringComparison.OrdinalIgnoreCase);
+
+    static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    static string[] SplitCommas(ArgumentResult result)
+    {
+        var targets = result.Tokens.SelectMany(t => Split(t.Value)).ToArray();
+        if (targets.Length == 0) result.AddError("--targets needs at least one module name (or 'none').");
+        return targets;
+    }
+}

@@ -1,0 +1,61 @@
+using Microsoft.ML.LoRA.Cli.Infrastructure;
+
+namespace Microsoft.ML.LoRA.Tests.Cli;
+
+/// <summary><c>lora --help</c> and each command's help say what there is and how to call it.</summary>
+public class HelpTests
+{
+    [Fact]
+    public void Root_help_lists_the_commands()
+    {
+        var result = CliRun.Lora("--help");
+
+        result.ExitCode.Should().Be(ExitCodes.Success);
+        result.Stdout.Should().Contain("Usage:").And.Contain("lora [command] [options]");
+        result.Stdout.Should().Contain("inspect").And.Contain("logits").And.Contain("LoRA");
+        result.Stderr.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Only_implemented_commands_are_registered()
+    {
+        var result = CliRun.Lora("--help");
+
+        foreach (var planned in new[] { "train", "evaluate", "predict", "sweep", "merge", "export-adapter" })
+            result.Stdout.Should().NotContain($"  {planned} ", "no placeholder is registered for '{0}'", planned);
+    }
+
+    [Fact]
+    public void Inspect_help_lists_its_options()
+    {
+        var result = CliRun.Lora("inspect", "--help");
+
+        result.ExitCode.Should().Be(0);
+        result.Stdout.Should().Contain("lora inspect [options]");
+        foreach (var option in new[] { "--config", "--labels", "--rank", "--alpha", "--dropout", "--targets", "--lora-query",
+                     "--lora-key", "--lora-value", "--lora-projection", "--lora-mlp", "--lora-head", "--json" })
+            result.Stdout.Should().Contain(option);
+        result.Stdout.Should().Contain("[default: 8]", "defaults are shown");
+    }
+
+    [Fact]
+    public void Logits_help_lists_its_options()
+    {
+        var result = CliRun.Lora("logits", "--help");
+
+        result.ExitCode.Should().Be(0);
+        result.Stdout.Should().Contain("lora logits [options]").And.Contain("--model").And.Contain("--adapter").And.Contain("--cases");
+    }
+
+    [Fact]
+    public void No_command_is_a_usage_error()
+    {
+        CliRun.Lora().ShouldFailCleanly(ExitCodes.Usage, "lora --help");
+    }
+
+    [Fact]
+    public void Unknown_command_is_a_usage_error_naming_it()
+    {
+        CliRun.Lora("tarin").ShouldFailCleanly(ExitCodes.Usage, "'tarin'");
+    }
+}

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Microsoft.ML.LoRA.Cli.Options;
+using Microsoft.ML.LoRA.Lora;
+
+namespace Microsoft.ML.LoRA.Tests.Cli;
+
+using Command = System.CommandLine.Command; // Microsoft.ML.Command (a namespace) would hide it here
+
+/// <summary>The shared LoRA options turn a command line into the library's <see cref="LoraOptions"/>.</summary>
+public class LoraOptionSetTests
+{
+    static (LoraOptionSet Set, ParseResult Parse) Parse(params string[] args)
+    {
+        var set = new LoraOptionSet();
+        var command = new Command("test");
+        set.AddTo(command);
+        return (set, command.Parse(args));
+    }
+
+    static LoraOptions Read(NoTargetsMeans whenNoTargets, params string[] args)
+    {
+        var (set, parse) = Parse(args);
+        parse.Errors.Should().BeEmpty();
+        return set.Read(parse, whenNoTargets);
+    }
+
+    [Fact]
+    public void Defaults_are_the_library_defaults()
+    {
+        var options = Read(NoTargetsMeans.QueryAndValue);
+        var library = new LoraOptions();
+
+        options.Rank.Should().Be(library.Rank);
+        options.Alpha.Should().Be(library.Alpha);
+        options.Dropout.Should().Be(library.Dropout);
+        options.TargetModules.Should().BeNull("train's default leaves the choice (query + value) to the library");
+    }
+
+    [Fact]
+    public void No_targets_means_no_adapters_for_inspect()
+    {
+        Read(NoTargetsMeans.NoAdapters).TargetModules.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Targets_are_split_on_commas_and_may_repeat()
+    {
+        Read(NoTargetsMeans.NoAdapters, "--targets", "query, value", "--targets", "dense").TargetModules
+            .Should().Equal("query", "value", "dense");
+    }
+
+    [Fact]
+    public void Targets_none_means_no_adapters_whatever_the_default()
+    {
+        Read(NoTargetsMeans.QueryAndValue, "--targets", "none").TargetModules.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Switches_set_the_library_switches_and_leave_targets_open()
+    {
+        var options = Read(NoTargetsMeans.NoAdapters, "--lora-key", "--lora-projection", "--lora-head", "--rank", "4", "--alpha", "32", "--dropout", "0.1");
+
+        options.TargetModules.Should().BeNull();
+        (options.LoraKey, options.LoraProjection, options.LoraHead).Should().Be((true, true, true));
+        (options.LoraQuery, options.LoraValue, options.LoraMlp).Should().Be((false, false, false));
+        (options.Rank, options.Alpha, options.Dropout).Should().Be((4, 32.0, 0.1));
+    }
+
+    [Fact]
+    public void Numbers_are_read_in_the_invariant_culture()
+    {
+        var previous = System.Globalization.CultureInfo.CurrentCulture;
+        System.Globalization.CultureInfo.CurrentCulture = new System.Globalization.CultureInfo("de-DE");
+        try
+        {
+            Read(NoTargetsMeans.NoAdapters, "--dropout", "0.25").Dropout.Should().Be(0.25);
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = previous;
+        }
+    }
+
+    [Fact]
+    public void Targets_without_a_value_is_a_parse_error()
+    {
+        Parse("--targets").Parse.Errors.Should().NotBeEmpty();
+    }
+}
