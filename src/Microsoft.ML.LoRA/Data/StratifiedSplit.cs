@@ -1,14 +1,13 @@
 using System.Collections;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.LoRA.Training;
 
 namespace Microsoft.ML.LoRA.Data;
 
 /// <summary>
-/// Splits a data set into training and validation rows so that every label keeps its share: within each label, a
-/// seeded shuffle picks round(n × fraction) rows for validation (at least one, and at least one left for training,
-/// for a label with two rows or more; a label seen once stays in training). The same data, fraction and seed always
-/// give the same split. Both halves stream from the source in its order; only the labels are read up front.
+/// Splits a data set into training and validation rows so that every label keeps its share (the rows are chosen by
+/// <see cref="StratifiedSelection"/>). The same data, fraction and seed always give the same split. Both halves stream from the source in its order; only the labels are read up front.
 /// </summary>
 public static class StratifiedSplit
 {
@@ -22,24 +21,11 @@ public static class StratifiedSplit
     public static TrainValidationData Split(IDataView data, double validationFraction, int seed, string labelColumn = LabeledTextColumns.Label)
     {
         ArgumentNullException.ThrowIfNull(data);
-        if (!(validationFraction > 0 && validationFraction < 1))
-            throw new ArgumentOutOfRangeException(nameof(validationFraction), validationFraction, "The validation fraction must be between 0 and 1 (exclusive).");
         var column = data.Schema.GetColumnOrNull(labelColumn)
             ?? throw new DataColumnNotFoundException(labelColumn, "label", "the data", data.Schema.Select(c => c.Name).ToList());
 
         var labels = ReadLabels(data, column);
-        var validation = new BitArray(labels.Count);
-        var random = new Random(seed);
-        var byLabel = Enumerable.Range(0, labels.Count).GroupBy(i => labels[i]).OrderBy(g => g.Key, StringComparer.Ordinal);
-        foreach (var group in byLabel)
-        {
-            var rows = group.ToArray();
-            random.Shuffle(rows);
-            int take = (int)Math.Round(rows.Length * validationFraction, MidpointRounding.AwayFromZero);
-            if (rows.Length >= 2) take = Math.Clamp(take, 1, rows.Length - 1);
-            else take = 0;
-            for (int k = 0; k < take; k++) validation[rows[k]] = true;
-        }
+        var validation = new BitArray(StratifiedSelection.ValidationRows(labels, validationFraction, seed, StringComparer.Ordinal));
         var train = new BitArray(validation).Not();
         return new TrainValidationData(new RowSubsetDataView(data, train), new RowSubsetDataView(data, validation));
     }

@@ -81,7 +81,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             }
             else if (_options.ValidationFraction > 0)
             {
-                (train, validation) = StratifiedSplit.Split(train, e => e.Label, _options.ValidationFraction, _options.Seed);
+                (train, validation) = StratifiedSelection.Split(train, e => e.Label, _options.ValidationFraction, _options.Seed);
                 log.Info($"Held out {validation.Count} of {train.Count + validation.Count} rows for validation (stratified).");
             }
             if (_options.EarlyStoppingPatience is not null && validation.Count == 0)
