@@ -72,13 +72,16 @@ public static class Program
         return root;
     }
 
+    static string OneLine(string message) =>
+        string.Join(' ', message.Split((char[])['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
     /// <summary>One line: the first parse error and where to find help.</summary>
     static int ReportParseError(ParseResult parseResult, TextWriter stderr)
     {
         var path = new List<string>();
         for (var result = parseResult.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
             path.Insert(0, result.Command.Name);
-        var messages = parseResult.Errors.Select(e => e.Message.Trim()).Distinct().ToList();
+        var messages = parseResult.Errors.Select(e => OneLine(e.Message)).Distinct().ToList();
         var message = messages.Count > 0 ? string.Join(' ', messages) : "invalid command line";
         stderr.WriteLine($"{Name}: error: {message.TrimEnd()} (see '{string.Join(' ', path)} --help')");
         return ExitCodes.Usage;

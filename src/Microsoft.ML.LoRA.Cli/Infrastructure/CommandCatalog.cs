@@ -7,7 +7,13 @@ internal static class CommandCatalog
 {
     public static IReadOnlyList<CliCommand> Create() => new CliCommand[]
     {
+        new TrainCommand(),
+        new EvaluateCommand(),
+        new PredictCommand(),
         new InspectCommand(),
         new LogitsCommand(),
+        new MergeCommand(),
+        new ExportAdapterCommand(),
+        new InitModelCommand(),
     };
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.ML.LoRA.Cli.Infrastructure;
 using Microsoft.ML.LoRA.Data;
 
 namespace Microsoft.ML.LoRA.Cli.Options;
@@ -87,9 +88,10 @@ internal sealed class DataOptionSet
     /// Adds the options to <paramref name="command"/>. <paramref name="withLabel"/> adds --label-column (not for
     /// predict); <paramref name="withValidation"/> adds --validation and --validation-fraction (train, sweep).
     /// </summary>
-    public void AddTo(Command command, bool withLabel = true, bool withValidation = true)
+    public void AddTo(Command command, bool withLabel = true, bool withValidation = true, bool dataRequired = true)
     {
         _withLabel = withLabel;
+        Data.Required = dataRequired;
         command.Options.Add(Data);
         command.Options.Add(TextColumn);
         command.Options.Add(TextPairColumn);
@@ -107,8 +109,8 @@ internal sealed class DataOptionSet
         });
     }
 
-    /// <summary>What the options select.</summary>
-    public DataSelection Read(ParseResult parseResult)
+    /// <summary>What the options select; <paramref name="defaultData"/> and <paramref name="defaultValidation"/> stand in when --data / --validation are not given.</summary>
+    public DataSelection Read(ParseResult parseResult, string? defaultData = null, string? defaultValidation = null)
     {
         var separator = parseResult.GetValue(Separator) ?? "auto";
         var header = parseResult.GetValue(Header) ?? "auto";
@@ -121,10 +123,12 @@ internal sealed class DataOptionSet
             Separator = SeparatorNames.TryGetValue(separator, out var c) ? c : null,
             HasHeader = header switch { "yes" => true, "no" => false, _ => null },
         };
+        bool dataGiven = parseResult.GetResult(Data) is not null;
         return new DataSelection(
-            parseResult.GetValue(Data)!,
+            dataGiven ? parseResult.GetValue(Data)! : defaultData ?? throw new CliUsageException("--data FILE is required."),
             file,
-            parseResult.GetResult(Validation) is null ? null : parseResult.GetValue(Validation),
+            parseResult.GetResult(Validation) is not null ? parseResult.GetValue(Validation)
+                : !dataGiven && parseResult.GetResult(ValidationFraction) is null ? defaultValidation : null,
             parseResult.GetValue(ValidationFraction),
             parseResult.GetValue(Seed));
     }

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using Microsoft.ML;
+using Microsoft.ML.LoRA.Cli.Infrastructure;
+using Microsoft.ML.LoRA.Cli.Options;
+using Microsoft.ML.LoRA.Cli.Running;
+using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Persistence;
+
+namespace Microsoft.ML.LoRA.Cli.Commands;
+
+// ML.NET has a namespace Microsoft.ML.Command, which would hide System.CommandLine.Command here.
+using Command = System.CommandLine.Command;
+
+/// <summary>
+/// <c>lora evaluate --model RUN_DIR/model.zip --data FILE ...</c>: scores labelled rows with a saved model and prints
+/// ML.NET's metrics, per-class precision/recall/F1 and the confusion matrix (or, with --json, the same object train
+/// writes to metrics.json). With --validation FILE or --validation-fraction F it evaluates those rows instead.
+/// </summary>
+internal sealed class EvaluateCommand : CliCommand
+{
+    readonly SavedModelOptionSet _model = new();
+    readonly DataOptionSet _data = new();
+    readonly OutputOptionSet _output = new();
+
+    public override string Name => "evaluate";
+
+    public override string Description =>
+        "Evaluate a saved model (model.zip from 'lora train') on a labelled file: metrics, per-class precision/recall/F1 " +
+        "and the confusion matrix. --validation-fraction F with the training --seed evaluates the same held-out rows as training did.";
+
+    protected override void Configure(Command command)
+    {
+        _model.AddTo(command);
+        _data.AddTo(command);
+        _output.AddTo(command, withOutputFolder: false);
+    }
+
+    protected override Task<int> ExecuteAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
+    {
+        var ml = new MLContext(seed: parseResult.GetValue(_data.Seed));
+        var model = _model.Load(ml, parseResult, out _);
+        try
+        {
+            var loaded = _data.Read(parseResult).Load(ml);
+            var rows = loaded.Validation ?? loaded.Train;
+            var (report, metrics) = EvaluationReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation");
+            if (parseResult.GetValue(_output.Json)) JsonOutput.Write(context.Out, report);
+            else Results.Print(context.Console, report, metrics, $"Metrics on {Path.GetFileName(loaded.ValidationFile?.Path ?? loaded.Source.File.Path)}");
+            return Task.FromResult(ExitCodes.Success);
+        }
+        finally
+        {
+            SavedModelOptionSet.Dispose(model);
+        }
+    }
+}

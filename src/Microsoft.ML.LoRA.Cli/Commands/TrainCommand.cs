@@ -1,0 +1,136 @@
+using System.CommandLine;
+using Microsoft.ML;
+using Microsoft.ML.LoRA.Cli.Infrastructure;
+using Microsoft.ML.LoRA.Cli.Options;
+using Microsoft.ML.LoRA.Cli.Reporting;
+using Microsoft.ML.LoRA.Cli.Running;
+using Microsoft.ML.LoRA.Hub;
+using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Persistence;
+using Spectre.Console;
+
+namespace Microsoft.ML.LoRA.Cli.Commands;
+
+// ML.NET has a namespace Microsoft.ML.Command, which would hide System.CommandLine.Command here.
+using Command = System.CommandLine.Command;
+
+/// <summary>
+/// <c>lora train --model DIR|HUB-ID --data FILE ... --output RUN_DIR</c>: fine-tunes the model with LoRA on a labelled
+/// text file and writes a run folder (model.zip, options.json, metrics.json, history.json, training.png, log.txt).
+/// Without --data it trains on SST-2 from ../shared (the first 5,000 rows, validated on its dev set).
+/// </summary>
+internal sealed class TrainCommand : CliCommand
+{
+    public const string DefaultModel = "google/bert_uncased_L-2_H-128_A-2";
+    const int DefaultDataRows = 5000;
+
+    readonly DataOptionSet _data = new();
+    readonly LoraOptionSet _lora = new();
+    readonly TrainingOptionSet _training = new();
+    readonly OutputOptionSet _output = new();
+
+    readonly Option<string> _model = new("--model", "-m")
+    {
+        Description = $"Hugging Face model folder, or Hub id downloaded once into the Hugging Face cache [default: {DefaultModel}]",
+        HelpName = "DIR|ID",
+        DefaultValueFactory = _ => DefaultModel,
+    };
+
+    readonly Option<int?> _maxRows = new("--max-rows")
+    {
+        Description = "Train on the first N rows of --data only",
+        HelpName = "N",
+        CustomParser = ValueParsers.OptionalInt("--max-rows", min: 1),
+    };
+
+    readonly Option<bool> _offline = new("--offline") { Description = "Never touch the network: use a local folder or the Hub cache only (as HF_HUB_OFFLINE=1)" };
+    readonly Option<bool> _embedBase = new("--embed-base") { Description = "Put the base model's weights inside model.zip (self-contained file)" };
+    readonly Option<bool> _merge = new("--merge-weights") { Description = "Store weights with the adapter merged in (self-contained; faster inference)" };
+
+    public override string Name => "train";
+
+    public override string Description =>
+        "Fine-tune a Hugging Face text classifier with LoRA on a labelled TSV/CSV/JSONL file and write a run folder " +
+        "with the model, options, metrics, per-epoch history, a chart and a log. Without --data, trains on SST-2 " +
+        "from ../shared (first 5,000 rows, validated on dev.tsv).";
+
+    protected override void Configure(Command command)
+    {
+        command.Options.Add(_model);
+        command.Options.Add(_offline);
+        _data.AddTo(command, dataRequired: false);
+        command.Options.Add(_maxRows);
+        _lora.AddTo(command);
+        _training.AddTo(command);
+        _output.AddTo(command, withOutputFolder: true);
+        command.Options.Add(_embedBase);
+        command.Options.Add(_merge);
+    }
+
+    protected override Task<int> ExecuteAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
+    {
+        var ml = new MLContext(seed: parseResult.GetValue(_data.Seed));
+        using var log = new RunLog(ml, context.Error);
+        int? maxRows = parseResult.GetValue(_maxRows);
+        var selection = ReadData(parseResult, log, ref maxRows);
+        var loaded = selection.Load(ml);
+        var train = maxRows is int n ? ml.Data.TakeRows(loaded.Train, n) : loaded.Train;
+
+        var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
+        options.Lora = _lora.Read(parseResult, NoTargetsMeans.QueryAndValue);
+        _training.ApplyTo(parseResult, options);
+        options.Seed = selection.Seed;
+        options.ValidationSet = loaded.Validation;
+        options.CancellationToken = cancellationToken;
+        if (parseResult.GetValue(_offline)) options.Hub = new HubOptions { Offline = true };
+
+        var run = new RunFolder(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name));
+        run.WriteJson(run.OptionsFile, RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options));
+        log.Write($"Training {options.ModelPath} on {selection.DataPath}; run folder {run.Path}");
+
+        ITransformer model;
+        using (var progress = TrainingProgressDisplay.Create(context.ErrorConsole))
+        {
+            options.Progress = progress;
+            model = ClassifierPipeline.Build(ml, options).Fit(train);
+        }
+        var lora = LoraModelFile.Flatten(model).OfType<LoraTextClassificationTransformer>().Single();
+        try
+        {
+            ml.Model.SaveWithLora(model, train.Schema, run.ModelFile, new LoraSaveOptions
+            {
+                EmbedBaseModel = parseResult.GetValue(_embedBase),
+                MergeWeights = parseResult.GetValue(_merge),
+            });
+            var history = lora.TrainingHistory!;
+            run.WriteJson(run.HistoryFile, history);
+            if (history.Epochs.Count > 0) run.WriteChart(history);
+            var evaluatedOn = loaded.Validation is null ? "training" : "validation";
+            var (report, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
+            run.WriteJson(run.MetricsFile, report);
+            log.Write($"Saved {run.ModelFile}; {evaluatedOn} accuracy {report.MicroAccuracy:P2} (macro {report.MacroAccuracy:P2}).");
+            if (history.Cancelled) log.Write("Training was cancelled; the model holds the best (or last) weights reached.");
+            AtomicFile.WriteAllText(run.LogFile, string.Join(Environment.NewLine, log.Lines) + Environment.NewLine);
+
+            if (parseResult.GetValue(_output.Json))
+                JsonOutput.Write(context.Out, new { runFolder = run.Path, model = run.ModelFile, metrics = report, history });
+            else
+                Results.Print(context.Console, report, metrics, $"Metrics on the {evaluatedOn} data");
+            return Task.FromResult(history.Cancelled ? ExitCodes.Cancelled : ExitCodes.Success);
+        }
+        finally
+        {
+            lora.Dispose();
+        }
+    }
+
+    DataSelection ReadData(ParseResult parseResult, RunLog log, ref int? maxRows)
+    {
+        if (parseResult.GetResult(_data.Data) is not null) return _data.Read(parseResult);
+        var sst2 = SharedData.Find(Path.Combine("data", "sst2"))
+            ?? throw new CliUsageException("--data FILE is required (the default data set, SST-2 in ../shared/data/sst2, was not found).");
+        maxRows ??= DefaultDataRows;
+        log.Write($"No --data given: training on the first {maxRows:N0} rows of {Path.Combine(sst2, "train.tsv")}, validating on dev.tsv.");
+        return _data.Read(parseResult, Path.Combine(sst2, "train.tsv"), Path.Combine(sst2, "dev.tsv"));
+    }
+}

@@ -1,0 +1,31 @@
+using System.Diagnostics;
+using Microsoft.ML.LoRA.Tests.Support;
+
+namespace Microsoft.ML.LoRA.Tests.Cli;
+
+/// <summary>Runs the real <c>lora</c> executable (lora.dll from the CLI's build output) as its own process.</summary>
+public static class ProcessRun
+{
+    /// <summary>lora.dll in the CLI project's output folder, built with the same configuration as these tests.</summary>
+    public static string LoraDll()
+    {
+        var testOutput = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = testOutput.Name, configuration = testOutput.Parent!.Name;
+        var path = Path.Combine(SharedData.RepoRoot, "src", "Microsoft.ML.LoRA.Cli", "bin", configuration, framework, "lora.dll");
+        File.Exists(path).Should().BeTrue($"the CLI is built with the tests ({path})");
+        return path;
+    }
+
+    public static async Task<CliResult> Lora(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(LoraDll());
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await process.WaitForExitAsync(timeout.Token);
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+}
