@@ -83,6 +83,7 @@ internal sealed class TrainCommand : CliCommand
         options.ValidationSet = loaded.Validation;
         options.CancellationToken = cancellationToken;
         if (parseResult.GetValue(_offline)) options.Hub = new HubOptions { Offline = true };
+        ResolveModel(options);
 
         var run = new RunFolder(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name));
         run.WriteJson(run.OptionsFile, RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options));
@@ -121,6 +122,18 @@ internal sealed class TrainCommand : CliCommand
         finally
         {
             lora.Dispose();
+        }
+    }
+
+    /// <summary>Finds (or downloads) the base model before anything is written, with a hint for offline machines.</summary>
+    static void ResolveModel(LoraTextClassifierOptions options)
+    {
+        try { ModelLocator.Resolve(options.ModelPath, options.Hub); }
+        catch (HubException e) when (e.IsUnavailable)
+        {
+            throw new HubException($"{e.Message} To train without network, pass --model with a local Hugging Face model folder " +
+                "('lora init-model --config CONFIG.json --tokenizer DIR --output DIR' writes a random-weight one).", e.Url, e.StatusCode, e)
+            { IsUnavailable = true };
         }
     }
 
