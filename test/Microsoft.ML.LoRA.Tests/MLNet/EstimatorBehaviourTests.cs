@@ -151,6 +151,60 @@ public class EstimatorBehaviourTests(TinyBertFolder bert) : IClassFixture<TinyBe
         messages.Should().Contain(m => m.Contains("LoRA on 4 layers"));
     }
 
+    [Fact]
+    public void The_same_seed_and_data_give_the_same_metrics_twice()
+    {
+        double Run()
+        {
+            var ml = new MLContext(seed: 1);
+            var data = ml.Data.LoadFromEnumerable(TextData.Balanced(TextData.SmsSpam(0, 1000), 16));
+            var options = Quick(epochs: 2);
+            options.Lora.Dropout = 0.1;
+            var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(data);
+            var metrics = ml.MulticlassClassification.Evaluate(model.Transform(data));
+            ((IDisposable)model.LastTransformer).Dispose();
+            return metrics.LogLoss;
+        }
+
+        Run().Should().Be(Run());
+    }
+
+    [Fact]
+    public void Cancelling_fit_returns_a_usable_model()
+    {
+        var ml = new MLContext(seed: 1);
+        using var cts = new CancellationTokenSource();
+        var options = Quick(epochs: 5);
+        options.CancellationToken = cts.Token;
+        options.Progress = new SynchronousProgress<Microsoft.ML.LoRA.Training.TrainingProgress>(p => { if (p.Step == 2) cts.Cancel(); });
+
+        using var lora = (LoraTextClassificationTransformer)ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(ml.Data.LoadFromEnumerable(Rows(64, "a", "b"))).LastTransformer;
+
+        lora.TrainingHistory!.Cancelled.Should().BeTrue();
+        lora.PredictProbabilities("message number 1 about b").Should().HaveCount(2).And.OnlyContain(p => float.IsFinite(p));
+    }
+
+    [Fact]
+    public void A_nan_loss_stops_fit_with_a_clear_error()
+    {
+        using var dir = new TempDir();
+        var broken = Path.Combine(dir.Path, "broken");
+        foreach (var f in Directory.GetFiles(bert.Path)) { Directory.CreateDirectory(broken); File.Copy(f, Path.Combine(broken, Path.GetFileName(f))); }
+        var weights = Microsoft.ML.LoRA.Checkpoints.SafeTensorsSource.OpenFile(Path.Combine(bert.Path, "model.safetensors"));
+        var tensors = weights.Names.ToDictionary(n => n, n => weights.ReadFloat32(n));
+        tensors["bert.embeddings.LayerNorm.weight"].fill_(float.NaN);
+        Microsoft.ML.LoRA.Checkpoints.SafeTensorsWriter.Save(Path.Combine(broken, "model.safetensors"), tensors);
+        var ml = new MLContext(seed: 1);
+        var options = Quick();
+        options.ModelPath = broken;
+
+        var act = () => ml.Transforms.Conversion.MapValueToKey("Label").Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options))
+            .Fit(ml.Data.LoadFromEnumerable(Rows(16, "a", "b")));
+
+        act.Should().Throw<Microsoft.ML.LoRA.Training.TrainingDivergedException>().WithMessage("*NaN*no model was produced*");
+    }
+
     sealed class LabelOnly
     {
         public string Label { get; set; } = "";
