@@ -95,7 +95,7 @@ internal sealed class TrainCommand : CliCommand
             options.Progress = progress;
             model = ClassifierPipeline.Build(ml, options).Fit(train);
         }
-        var lora = LoraModelFile.Flatten(model).OfType<LoraTextClassificationTransformer>().Single();
+        var lora = PipelineStages.LoraStage(model);
         try
         {
             ml.Model.SaveWithLora(model, train.Schema, run.ModelFile, new LoraSaveOptions

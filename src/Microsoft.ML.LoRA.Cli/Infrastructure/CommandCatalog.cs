@@ -10,6 +10,7 @@ internal static class CommandCatalog
         new TrainCommand(),
         new EvaluateCommand(),
         new PredictCommand(),
+        new SweepCommand(),
         new InspectCommand(),
         new LogitsCommand(),
         new MergeCommand(),

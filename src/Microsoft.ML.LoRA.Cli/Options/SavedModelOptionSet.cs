@@ -39,7 +39,7 @@ internal sealed class SavedModelOptionSet
 
     /// <summary>The LoRA stage of a loaded pipeline.</summary>
     public static LoraTextClassificationTransformer LoraStage(ITransformer model) =>
-        LoraModelFile.Flatten(model).OfType<LoraTextClassificationTransformer>().Single();
+        PipelineStages.LoraStage(model);
 
     /// <summary>Frees the native memory of a loaded pipeline's LoRA stage.</summary>
     public static void Dispose(ITransformer model) => LoraStage(model).Dispose();

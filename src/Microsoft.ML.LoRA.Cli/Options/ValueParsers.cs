@@ -53,5 +53,32 @@ internal static class ValueParsers
         return result => parse(result);
     }
 
+    /// <summary>A comma-separated list of whole numbers of at least <paramref name="min"/> ("2,4,8").</summary>
+    public static Func<ArgumentResult, int[]?> IntList(string option, int min) => result => List(result, option, t =>
+        int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v : (int?)null,
+        $"whole numbers of at least {min}");
+
+    /// <summary>A comma-separated list of finite numbers satisfying <paramref name="valid"/> ("1e-4,5e-4").</summary>
+    public static Func<ArgumentResult, double[]?> DoubleList(string option, Func<double, bool> valid, string rule) => result => List(result, option, t =>
+        double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) && valid(v) ? v : (double?)null,
+        rule);
+
+    static T[]? List<T>(ArgumentResult result, string option, Func<string, T?> parse, string rule) where T : struct
+    {
+        var items = result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        var values = new List<T>();
+        foreach (var item in items)
+        {
+            if (parse(item) is T value) values.Add(value);
+            else
+            {
+                result.AddError($"{option} must be a comma-separated list of {rule} (got '{item}').");
+                return null;
+            }
+        }
+        if (values.Count == 0) result.AddError($"{option} needs at least one value.");
+        return values.Distinct().ToArray();
+    }
+
     static string Token(ArgumentResult result) => result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
 }

@@ -28,12 +28,7 @@ internal sealed record EvaluationReport(
     /// </summary>
     public static (EvaluationReport Report, MulticlassClassificationMetrics Metrics) Evaluate(MLContext ml, ITransformer model, IDataView data, string evaluatedOn)
     {
-        var scored = data;
-        foreach (var stage in LoraModelFile.Flatten(model))
-        {
-            scored = stage.Transform(scored);
-            if (stage is LoraTextClassificationTransformer) break;
-        }
+        var scored = PipelineStages.TransformThroughLoraStage(model, data);
         var metrics = ml.MulticlassClassification.Evaluate(scored, LabeledTextColumns.Label, "Score", "PredictedLabel");
         VBuffer<ReadOnlyMemory<char>> slots = default;
         scored.Schema["Score"].GetSlotNames(ref slots);

@@ -54,7 +54,7 @@ public static class LoraModelFile
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputSchema);
         options ??= new LoraSaveOptions();
-        var stages = Flatten(model).ToList();
+        var stages = PipelineStages.Flatten(model).ToList();
         var loraStages = stages.OfType<LoraTextClassificationTransformer>().ToList();
         if (loraStages.Count != 1)
             throw new ArgumentException(loraStages.Count == 0
@@ -113,7 +113,7 @@ public static class LoraModelFile
         try
         {
             var after = catalog.Load(EntryStream(zip, AfterEntry, path), out _);
-            var stages = Flatten(before).Append(lora).Concat(Flatten(after)).ToArray();
+            var stages = PipelineStages.Flatten(before).Append(lora).Concat(PipelineStages.Flatten(after)).ToArray();
             return new TransformerChain<ITransformer>(stages);
         }
         catch
@@ -248,18 +248,6 @@ public static class LoraModelFile
 
     static void CopyFile(ZipArchive zip, string file, string name) =>
         WriteEntry(zip, name, s => { using var src = File.OpenRead(file); src.CopyTo(s); }, CompressionLevel.NoCompression);
-
-    /// <summary>The stages of a pipeline, with nested chains flattened.</summary>
-    internal static IEnumerable<ITransformer> Flatten(ITransformer model)
-    {
-        if (model is IEnumerable<ITransformer> chain)
-        {
-            foreach (var t in chain)
-                foreach (var inner in Flatten(t))
-                    yield return inner;
-        }
-        else yield return model;
-    }
 
     sealed class ScratchFolder : IDisposable
     {

@@ -175,12 +175,12 @@ public static class SweepRunner
         try
         {
             cancellation.Token.ThrowIfCancellationRequested();   // stopped mid-training: the model is partial, do not record it
-            var lora = LoraModelFile.Flatten(model).OfType<LoraTextClassificationTransformer>().ToList();
+            var lora = PipelineStages.Flatten(model).OfType<LoraTextClassificationTransformer>().ToList();
             if (lora.Count != 1)
                 throw new InvalidOperationException($"The pipeline must contain exactly one LoRA text classifier; the fitted pipeline has {lora.Count}.");
             CheckOptionsWereUsed(lora[0], options, configuration);
             TrialMetrics metrics;
-            try { metrics = TrialMetrics.Evaluate(ml, model.Transform(validation), task, baseOptions); }
+            try { metrics = TrialMetrics.Evaluate(ml, PipelineStages.TransformThroughLoraStage(model, validation), task, baseOptions); }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException)
             {
                 throw new InvalidOperationException($"ML.NET could not evaluate trial {configuration.Id} on the validation data: {e.Message}", e);
@@ -199,7 +199,7 @@ public static class SweepRunner
         }
         finally
         {
-            foreach (var stage in LoraModelFile.Flatten(model).OfType<IDisposable>()) stage.Dispose();
+            foreach (var stage in PipelineStages.Flatten(model).OfType<IDisposable>()) stage.Dispose();
         }
     }
 

@@ -35,7 +35,7 @@ public class LoraModelFileTests(TrainedSpamPipeline trained) : IClassFixture<Tra
         var actual = Predict(ml, loaded, trained.Test);
         actual.Select(p => p.PredictedLabel).Should().Equal(expected.Select(p => p.PredictedLabel));
         actual.SelectMany(p => p.Score).Should().Equal(expected.SelectMany(p => p.Score), "the same weights and tokenizer give bit-identical scores");
-        LoraModelFile.Flatten(loaded).OfType<LoraTextClassificationTransformer>().Single().TrainingHistory!.Epochs.Should().HaveCount(trained.Lora.TrainingHistory!.Epochs.Count);
+        PipelineStages.LoraStage(loaded).TrainingHistory!.Epochs.Should().HaveCount(trained.Lora.TrainingHistory!.Epochs.Count);
     }
 
     [Fact]
@@ -164,7 +164,7 @@ public class LoraModelFileTests(TrainedSpamPipeline trained) : IClassFixture<Tra
     }
 
     static int LoraLinearCount(ITransformer pipeline, bool adapters) =>
-        LoraInjector.LinearLayers(LoraModelFile.Flatten(pipeline).OfType<LoraTextClassificationTransformer>().Single().Model)
+        LoraInjector.LinearLayers(PipelineStages.LoraStage(pipeline).Model)
             .Count(l => l.Value.HasAdapter == adapters);
 
     static void CopyFolder(string from, string to)
@@ -198,7 +198,7 @@ public sealed class TrainedSpamPipeline : IDisposable
     public string BaseFolder { get; }
     public LoraTextClassifierOptions Options { get; }
     public TransformerChain<ITransformer> Model { get; }
-    public LoraTextClassificationTransformer Lora => LoraModelFile.Flatten(Model).OfType<LoraTextClassificationTransformer>().Single();
+    public LoraTextClassificationTransformer Lora => PipelineStages.LoraStage(Model);
     public IDataView Train { get; }
     public IDataView Test { get; }
 

@@ -10,7 +10,7 @@ public sealed class ObservedEstimator(IEstimator<ITransformer> inner, Action<tor
     public ITransformer Fit(IDataView input)
     {
         var model = inner.Fit(input);
-        foreach (var lora in LoraModelFile.Flatten(model).OfType<LoraTextClassificationTransformer>())
+        foreach (var lora in PipelineStages.Flatten(model).OfType<LoraTextClassificationTransformer>())
             onFit(lora.Model.parameters().First());
         return model;
     }

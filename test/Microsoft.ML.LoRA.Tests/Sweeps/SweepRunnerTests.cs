@@ -58,7 +58,7 @@ public class SweepRunnerTests(SpamSweepFixture fx, ITestOutputHelper output) : I
         var metrics = fx.Ml.MulticlassClassification.Evaluate(loaded.Transform(fx.Validation));
         metrics.LogLoss.Should().BeApproximately(result.Best.Objective, 1e-9, "the saved best model scores the validation data as recorded");
         metrics.MicroAccuracy.Should().Be(result.Best.Metrics!.Accuracy);
-        foreach (var stage in LoraModelFile.Flatten(loaded).OfType<IDisposable>()) stage.Dispose();
+        foreach (var stage in PipelineStages.Flatten(loaded).OfType<IDisposable>()) stage.Dispose();
 
         fx.GridModelParameters.Should().HaveCount(4).And.AllSatisfy(p => p.IsInvalid.Should().BeTrue("every trial's model is disposed once it is saved"));
     }
@@ -162,7 +162,7 @@ public class SweepRunnerTests(SpamSweepFixture fx, ITestOutputHelper output) : I
         metrics.AreaUnderRocCurve.Should().BeApproximately(result.Best.Objective, 1e-9);
         result.Best.Metrics!.F1.Should().Be(metrics.F1Score);
         result.Best.Metrics.MacroAccuracy.Should().BeApproximately(metrics.ConfusionMatrix.PerClassRecall.Average(), 1e-12);
-        foreach (var stage in LoraModelFile.Flatten(loaded).OfType<IDisposable>()) stage.Dispose();
+        foreach (var stage in PipelineStages.Flatten(loaded).OfType<IDisposable>()) stage.Dispose();
     }
 
     [Fact]
