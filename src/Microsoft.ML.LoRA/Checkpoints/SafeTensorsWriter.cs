@@ -52,7 +52,8 @@ public static class SafeTensorsWriter
         header.CopyTo(stream);
         foreach (var (_, tensor) in ordered)
         {
-            using var cpu = tensor.detach().cpu().contiguous();
+            using var scope = torch.NewDisposeScope();   // holds the temporaries of the chain below (see TorchScopes)
+            var cpu = tensor.detach().cpu().contiguous();
             if (cpu.numel() > 0) stream.Write(cpu.bytes);
         }
     }

@@ -32,8 +32,11 @@ public static class LoraInjector
         foreach (var p in model.parameters()) p.requires_grad = false;
         lock (Training.TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
         {
-            foreach (var name in adapted)
-                linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init);
+            TorchScopes.Change(model, () =>
+            {
+                foreach (var name in adapted)
+                    linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init);
+            });
         }
         MarkTrainable(model, saved, options.Bias, adapted);
         return new LoraInjectionReport(adapted, saved);

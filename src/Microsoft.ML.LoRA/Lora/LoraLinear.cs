@@ -108,7 +108,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         return y.add_(up, Scaling);
     }
 
-    /// <summary>The update this adapter adds to the weight, in the weight's own layout.</summary>
+    /// <summary>The update this adapter adds to the weight, in the weight's own layout. Call it inside a dispose scope (see TorchScopes).</summary>
     public Tensor DeltaWeight()
     {
         using var _ = torch.no_grad();
@@ -120,9 +120,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public void Merge()
     {
         if (!HasAdapter || Merged) return;
+        using (torch.NewDisposeScope())
         using (torch.no_grad())
-        using (var delta = DeltaWeight())
-            weight.add_(delta);
+            weight.add_(DeltaWeight());
         Merged = true;
     }
 
@@ -130,9 +130,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public void Unmerge()
     {
         if (!HasAdapter || !Merged) return;
+        using (torch.NewDisposeScope())
         using (torch.no_grad())
-        using (var delta = DeltaWeight())
-            weight.sub_(delta);
+            weight.sub_(DeltaWeight());
         Merged = false;
     }
 }

@@ -98,6 +98,13 @@ public static class PeftAdapter
     /// </summary>
     public static PeftAdapterInfo Load(SequenceClassifier model, string directory)
     {
+        PeftAdapterInfo? info = null;
+        TorchScopes.Change(model, () => info = LoadInScope(model, directory));
+        return info!;
+    }
+
+    static PeftAdapterInfo LoadInScope(SequenceClassifier model, string directory)
+    {
         var configPath = Path.Combine(directory, ConfigFile);
         var weightsPath = Path.Combine(directory, WeightsFile);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Adapter folder not found: {directory}");

@@ -19,20 +19,19 @@ public static class MergedCheckpoint
     {
         var adapted = LoraInjector.LinearLayers(model).Where(l => l.Value.HasAdapter && !l.Value.Merged)
             .ToDictionary(l => l.Key + ".weight", l => l.Value);
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         using var _ = torch.no_grad();
-        foreach (var (name, p) in model.named_parameters())
+        return TorchScopes.Keep(() =>
         {
-            if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
-            var copy = p.detach().clone();
-            if (adapted.TryGetValue(name, out var layer))
+            var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var (name, p) in model.named_parameters())
             {
-                using var delta = layer.DeltaWeight();
-                copy.add_(delta);
+                if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
+                var copy = p.detach().clone();
+                if (adapted.TryGetValue(name, out var layer)) copy.add_(layer.DeltaWeight());
+                result[name] = copy;
             }
-            result[name] = copy;
-        }
-        return result;
+            return result;
+        });
     }
 
     /// <summary>Writes the merged checkpoint into <paramref name="folder"/> (created if needed).</summary>

@@ -220,7 +220,7 @@ public sealed class ClassifierTrainer
     static Dictionary<string, Tensor> Snapshot(List<(string name, Parameter parameter)> trainable)
     {
         using var _ = torch.no_grad();
-        return trainable.ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        return TorchScopes.Keep(() => trainable.ToDictionary(p => p.name, p => p.parameter.detach().clone()));
     }
 
     static void Restore(List<(string name, Parameter parameter)> trainable, Dictionary<string, Tensor> snapshot)
