@@ -98,10 +98,10 @@ public sealed class ClassifierTrainer
                     bool stepNow = (b + 1) % s.GradientAccumulationSteps == 0 || b == batches.Count - 1;
                     if (!stepNow) continue;
                     double lr = schedule.At(step);
-                    foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
-                    if (s.MaxGradientNorm > 0) nn.utils.clip_grad_norm_(parameters, s.MaxGradientNorm);
-                    optimizer.step();
-                    optimizer.zero_grad();
+                    optimizer.LearningRate = lr;
+                    if (s.MaxGradientNorm > 0) GradientClipping.ClipByGlobalNorm(parameters, s.MaxGradientNorm);
+                    optimizer.Step();
+                    _model.zero_grad();
                     step++;
                     Report(epoch, step, totalSteps, loss, lr, samplesSeen, clock.Elapsed);
                 }
@@ -162,7 +162,12 @@ public sealed class ClassifierTrainer
         int accumulation = _settings.GradientAccumulationSteps;
         int groupStart = batchIndex / accumulation * accumulation;
         int groupSize = Math.Min(accumulation, batchCount - groupStart);
-        (groupSize > 1 ? loss / groupSize : loss).backward();
+        if (groupSize > 1)
+        {
+            using Scalar divisor = groupSize;
+            loss.div(divisor).backward();
+        }
+        else loss.backward();
         return value;
     }
 
@@ -190,16 +195,13 @@ public sealed class ClassifierTrainer
         return (lossSum / examples.Count, (double)correct / examples.Count);
     }
 
-    AdamW CreateOptimizer(List<(string name, Parameter parameter)> trainable)
+    AdamWOptimizer CreateOptimizer(List<(string name, Parameter parameter)> trainable)
     {
         static bool NoDecay(string name) =>
             name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
-        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter).ToList();
-        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter).ToList();
-        var groups = new List<AdamW.ParamGroup>();
-        if (decay.Count > 0) groups.Add(new AdamW.ParamGroup(decay, _settings.LearningRate, 0.9, 0.999, 1e-8, _settings.WeightDecay, false, false));
-        if (noDecay.Count > 0) groups.Add(new AdamW.ParamGroup(noDecay, _settings.LearningRate, 0.9, 0.999, 1e-8, 0.0, false, false));
-        return torch.optim.AdamW(groups, _settings.LearningRate);
+        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter);
+        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter);
+        return new AdamWOptimizer(new[] { (decay, _settings.WeightDecay), (noDecay, 0.0) }, _settings.LearningRate);
     }
 
     void Report(int epoch, long step, long totalSteps, double loss, double lr, long samplesSeen, TimeSpan elapsed)
