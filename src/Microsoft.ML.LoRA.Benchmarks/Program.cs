@@ -1,0 +1,29 @@
+using Microsoft.ML.LoRA.Benchmarks;
+using TorchSharp;
+
+// The benchmark program: one configuration per process (so peak RSS belongs to that configuration alone), one JSON
+// line on stdout. run-vs-pytorch.sh runs it beside the PyTorch anchor; docs/benchmarks.md explains the figures.
+BenchmarkOptions options;
+try
+{
+    options = BenchmarkOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(BenchmarkOptions.Usage);
+    return 2;
+}
+
+if (options.Mode == BenchmarkMode.Chart)
+{
+    ComparisonChart.Render(options.Input ?? throw new ArgumentException("--input is required"),
+        options.Output ?? throw new ArgumentException("--output is required"));
+    return 0;
+}
+
+BenchmarkRunner.ConfigureThreads(options);
+var result = BenchmarkRunner.Run(options);
+Console.WriteLine(result.ToJson());
+if (!options.Json) Console.Error.WriteLine(BenchmarkRunner.Describe(result));
+return 0;

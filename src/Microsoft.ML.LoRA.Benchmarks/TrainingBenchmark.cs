@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.LoRA.Benchmarks;
+
+/// <summary>
+/// The anchor's measurement: training steps (LoRA or full fine-tuning) on one synthetic batch, then inference on it.
+/// A step is zero_grad(set_to_none) → forward → cross-entropy → backward → AdamW over the trainable parameters, as
+/// torch_lora_bench.py does it; no gradient clipping.
+/// </summary>
+public static class TrainingBenchmark
+{
+    /// <summary>Runs <paramref name="o"/> (mode lora or full) and returns its figures.</summary>
+    public static BenchmarkResult Run(BenchmarkOptions o)
+    {
+        if (o.Mode is not (BenchmarkMode.Lora or BenchmarkMode.Full)) throw new ArgumentException("TrainingBenchmark runs modes lora and full");
+        var config = TransformerConfig.Load(o.Config!);
+        using var model = BenchmarkModels.Create(config, o.Seed);
+        bool lora = o.Mode == BenchmarkMode.Lora;
+        if (lora) BenchmarkModels.ApplyLora(model, o.Rank, o.Alpha, o.Dropout);
+
+        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
+        long trainableCount = trainable.Sum(p => p.numel());
+        using var optimizer = torch.optim.AdamW(trainable, lr: o.LearningRate, weight_decay: o.WeightDecay);
+        using var batch = SyntheticBatch.Create(config, o.Batch, o.Seq);
+
+        model.train();
+        for (int i = 0; i < o.Warmup; i++) TrainStep(model, optimizer, batch, null);
+        var phases = new StepPhases();
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < o.Steps; i++) TrainStep(model, optimizer, batch, phases);
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+        double peakAfterTraining = PeakMemory.PeakRssMiB();
+
+        // Inference as the anchor measures it: the model as trained (adapters unmerged), eval mode, no autograd.
+        model.eval();
+        double inferUnmerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps);
+        double? inferMerged = null;
+        if (lora)
+        {
+            // Our inference path: the adapters folded into the base weights (LoraLinear.Merge), so inference runs
+            // exactly the base model's matrix products.
+            BenchmarkModels.MergeAll(model);
+            inferMerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps);
+        }
+
+        var result = new BenchmarkResult()
+            .Set("anchor", "torchsharp")
+            .Set("torch", torch.__version__)
+            .Set("threads", torch.get_num_threads())
+            .Set("mode", lora ? "lora" : "full")
+            .Set("batch", o.Batch)
+            .Set("seq", o.Seq)
+            .Set("trainable", trainableCount)
+            .Set("train_samples_per_s", o.Batch * o.Steps / trainSeconds)
+            .Set("infer_samples_per_s", inferMerged ?? inferUnmerged)
+            .Set("peak_rss_mib", PeakMemory.PeakRssMiB())
+            .Set("config", Path.GetFileNameWithoutExtension(o.Config))
+            .Set("family", config.Family.ToString())
+            .Set("parameters", model.parameters().Sum(p => p.numel()))
+            .Set("train_step_ms", 1000 * trainSeconds / o.Steps)
+            .Set("forward_ms", phases.Forward.TotalMilliseconds / o.Steps)
+            .Set("backward_ms", phases.Backward.TotalMilliseconds / o.Steps)
+            .Set("optimizer_ms", phases.Optimizer.TotalMilliseconds / o.Steps)
+            .Set("infer_unmerged_samples_per_s", inferUnmerged)
+            .Set("peak_rss_after_train_mib", peakAfterTraining)
+            .Set("steps", o.Steps);
+        return result;
+    }
+
+    /// <summary>Wall time spent in each phase of the timed steps.</summary>
+    public sealed class StepPhases
+    {
+        /// <summary>Forward pass and loss.</summary>
+        public TimeSpan Forward;
+        /// <summary>Backward pass.</summary>
+        public TimeSpan Backward;
+        /// <summary>AdamW step and zero_grad.</summary>
+        public TimeSpan Optimizer;
+    }
+
+    /// <summary>One training step. Every temporary dies with the dispose scope, so memory stays flat across steps.</summary>
+    public static void TrainStep(nn.Module<ModelInput, Tensor> model, optim.Optimizer optimizer, LabeledBatch batch, StepPhases? phases)
+    {
+        using var scope = torch.NewDisposeScope();
+        long t0 = Stopwatch.GetTimestamp();
+        model.zero_grad(set_to_none: true);
+        var logits = model.forward(batch.Input);
+        var loss = F.cross_entropy(logits, batch.Labels);
+        long t1 = Stopwatch.GetTimestamp();
+        loss.backward();
+        long t2 = Stopwatch.GetTimestamp();
+        optimizer.step();
+        long t3 = Stopwatch.GetTimestamp();
+        if (phases is null) return;
+        phases.Forward += Stopwatch.GetElapsedTime(t0, t1);
+        phases.Backward += Stopwatch.GetElapsedTime(t1, t2);
+        phases.Optimizer += Stopwatch.GetElapsedTime(t2, t3);
+    }
+
+    /// <summary>Samples per second of <paramref name="steps"/> forward passes without autograd (eval mode).</summary>
+    public static double InferenceThroughput(nn.Module<ModelInput, Tensor> model, LabeledBatch batch, int warmup, int steps)
+    {
+        using var _ = torch.inference_mode();
+        for (int i = 0; i < warmup; i++) Forward(model, batch.Input);
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++) Forward(model, batch.Input);
+        return batch.Size * steps / clock.Elapsed.TotalSeconds;
+    }
+
+    static void Forward(nn.Module<ModelInput, Tensor> model, ModelInput input)
+    {
+        using var scope = torch.NewDisposeScope();
+        model.forward(input);
+    }
+}
