@@ -15,8 +15,8 @@ public enum BenchmarkMode
     Padding,
     /// <summary>A 1024 x 1024 x 1024 fp32 matrix product, to normalise for the BLAS each side links.</summary>
     Matmul,
-    /// <summary>Renders the comparison chart from a results file written by run-vs-pytorch.sh.</summary>
-    Chart,
+    /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
+    Report,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -58,9 +58,9 @@ public sealed record BenchmarkOptions
     public int MaxLength { get; init; } = 256;
     /// <summary>Seed for weights and data.</summary>
     public int Seed { get; init; } = 0;
-    /// <summary>Chart mode: the results file (tab-separated, see run-vs-pytorch.sh).</summary>
+    /// <summary>Report mode: the results file (JSON lines, see run-vs-pytorch.sh).</summary>
     public string? Input { get; init; }
-    /// <summary>Chart mode: where to write the PNG.</summary>
+    /// <summary>Report mode: where to write the PNG chart (optional).</summary>
     public string? Output { get; init; }
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
@@ -101,7 +101,7 @@ public sealed record BenchmarkOptions
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
-        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Chart) && o.Config is null)
+        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -114,8 +114,8 @@ public sealed record BenchmarkOptions
         "infer-merged" => BenchmarkMode.InferMerged,
         "padding" => BenchmarkMode.Padding,
         "matmul" => BenchmarkMode.Matmul,
-        "chart" => BenchmarkMode.Chart,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, chart)"),
+        "report" => BenchmarkMode.Report,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, report)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -124,5 +124,5 @@ public sealed record BenchmarkOptions
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--rank 8] [--alpha 16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20]\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode chart --input results.tsv --output chart.png";
+        "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]";
 }

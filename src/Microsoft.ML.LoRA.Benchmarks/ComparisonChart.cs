@@ -4,31 +4,14 @@ using ScottPlot;
 namespace Microsoft.ML.LoRA.Benchmarks;
 
 /// <summary>
-/// Renders the comparison chart of docs/benchmarks.md from the results file run-vs-pytorch.sh writes: one row per
-/// figure, tab-separated <c>label, raw ratio, normalised ratio (or empty), target (or empty)</c>. Each figure gets a
-/// bar for the raw ratio and, where there is one, a bar for the matmul-normalised ratio; targets are drawn as ticks.
+/// Renders the comparison chart of docs/benchmarks.md with ScottPlot: for each row of <see cref="BenchmarkReport"/>
+/// a bar for the raw ratio and, for ours/anchor rows, a bar for the matmul-normalised ratio; targets are red ticks.
 /// </summary>
 public static class ComparisonChart
 {
-    /// <summary>One figure of the chart.</summary>
-    public sealed record Row(string Label, double Raw, double? Normalised, double? Target);
-
-    /// <summary>Parses the results file.</summary>
-    public static List<Row> Read(string path)
+    /// <summary>Writes the PNG chart of <paramref name="rows"/> to <paramref name="output"/>.</summary>
+    public static void Render(IReadOnlyList<BenchmarkReport.Row> rows, string output)
     {
-        static double? Maybe(string s) => string.IsNullOrWhiteSpace(s) ? null : double.Parse(s, CultureInfo.InvariantCulture);
-        return File.ReadLines(path)
-            .Where(l => l.Length > 0 && !l.StartsWith('#'))
-            .Select(l => l.Split('\t'))
-            .Select(f => new Row(f[0], double.Parse(f[1], CultureInfo.InvariantCulture),
-                f.Length > 2 ? Maybe(f[2]) : null, f.Length > 3 ? Maybe(f[3]) : null))
-            .ToList();
-    }
-
-    /// <summary>Writes the PNG chart of <paramref name="input"/> to <paramref name="output"/>.</summary>
-    public static void Render(string input, string output)
-    {
-        var rows = Read(input);
         var plot = new Plot();
         var rawColor = Colors.SteelBlue;
         var normColor = Colors.DarkOrange;

@@ -15,10 +15,18 @@ catch (Exception e) when (e is ArgumentException or FormatException)
     return 2;
 }
 
-if (options.Mode == BenchmarkMode.Chart)
+if (options.Mode == BenchmarkMode.Report)
 {
-    ComparisonChart.Render(options.Input ?? throw new ArgumentException("--input is required"),
-        options.Output ?? throw new ArgumentException("--output is required"));
+    if (options.Input is null)
+    {
+        Console.Error.WriteLine("--mode report needs --input <results.jsonl>");
+        return 2;
+    }
+    var results = BenchmarkReport.ReadResults(options.Input);
+    var rows = BenchmarkReport.Rows(results);
+    Console.WriteLine(BenchmarkReport.Markdown(rows));
+    Console.WriteLine(BenchmarkReport.RawFigures(results));
+    if (options.Output is not null && rows.Count > 0) ComparisonChart.Render(rows, options.Output);
     return 0;
 }
 
