@@ -15,6 +15,8 @@ public enum BenchmarkMode
     Padding,
     /// <summary>A 1024 x 1024 x 1024 fp32 matrix product, to normalise for the BLAS each side links.</summary>
     Matmul,
+    /// <summary>Accuracy cost of bf16 matrix products: fixture logits (and a random model's) in fp32 against bf16.</summary>
+    Bf16Accuracy,
     /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
     Report,
 }
@@ -58,10 +60,14 @@ public sealed record BenchmarkOptions
     public int MaxLength { get; init; } = 256;
     /// <summary>Seed for weights and data.</summary>
     public int Seed { get; init; } = 0;
+    /// <summary>bf16-accuracy mode: the folder of reference fixtures (one sub-folder per family with cases.json).</summary>
+    public string? Fixtures { get; init; }
     /// <summary>Report mode: the results file (JSON lines, see run-vs-pytorch.sh).</summary>
     public string? Input { get; init; }
     /// <summary>Report mode: where to write the PNG chart (optional).</summary>
     public string? Output { get; init; }
+    /// <summary>Also time inference in bfloat16 (the merged model cast to bf16; AVX-512 BF16 CPUs multiply bf16 natively).</summary>
+    public bool Bf16 { get; init; }
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
 
@@ -96,12 +102,14 @@ public sealed record BenchmarkOptions
                 "--max-length" => o with { MaxLength = Int() },
                 "--seed" => o with { Seed = Int() },
                 "--input" => o with { Input = Value() },
+                "--fixtures" => o with { Fixtures = Value() },
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
+                "--bf16" => o with { Bf16 = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
-        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report) && o.Config is null)
+        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.Bf16Accuracy) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -114,15 +122,17 @@ public sealed record BenchmarkOptions
         "infer-merged" => BenchmarkMode.InferMerged,
         "padding" => BenchmarkMode.Padding,
         "matmul" => BenchmarkMode.Matmul,
+        "bf16-accuracy" => BenchmarkMode.Bf16Accuracy,
         "report" => BenchmarkMode.Report,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, report)"),
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, bf16-accuracy, report)"),
     };
 
     /// <summary>The usage text.</summary>
     public const string Usage =
         "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|infer-merged|padding [--batch 32] [--seq 128]\n" +
-        "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--rank 8] [--alpha 16] [--json]\n" +
+        "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode bf16-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]";
 }

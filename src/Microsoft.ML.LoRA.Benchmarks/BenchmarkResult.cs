@@ -11,13 +11,14 @@ public sealed class BenchmarkResult
 {
     readonly JsonObject _fields = new();
 
-    /// <summary>Sets a field (numbers are rounded to 2 decimals as the anchor rounds them).</summary>
+    /// <summary>Sets a field (numbers of 1 or more are rounded to 2 decimals as the anchor rounds them; NaN is null).</summary>
     public BenchmarkResult Set(string key, object? value)
     {
         _fields[key] = value switch
         {
             null => null,
-            double d => JsonValue.Create(Math.Round(d, 2)),
+            double d when !double.IsFinite(d) => null,
+            double d => JsonValue.Create(Math.Round(d, Math.Abs(d) >= 1 ? 2 : 6)),
             float f => JsonValue.Create(Math.Round(f, 2)),
             int i => JsonValue.Create(i),
             long l => JsonValue.Create(l),

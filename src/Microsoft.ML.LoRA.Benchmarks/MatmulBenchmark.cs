@@ -16,8 +16,9 @@ public static class MatmulBenchmark
     public static BenchmarkResult Run(BenchmarkOptions o)
     {
         torch.manual_seed(o.Seed);
-        using var a = torch.randn(Size, Size);
-        using var b = torch.randn(Size, Size);
+        var dtype = o.Bf16 ? torch.bfloat16 : torch.float32;
+        using var a = torch.randn(Size, Size).to(dtype);
+        using var b = torch.randn(Size, Size).to(dtype);
         for (int i = 0; i < Math.Max(3, o.Warmup); i++) torch.matmul(a, b).Dispose();
         int steps = Math.Max(o.Steps, 10);
         var clock = Stopwatch.StartNew();
@@ -28,6 +29,7 @@ public static class MatmulBenchmark
             .Set("torch", torch.__version__)
             .Set("threads", torch.get_num_threads())
             .Set("mode", "matmul")
+            .Set("dtype", o.Bf16 ? "bfloat16" : "float32")
             .Set("matmul_ms", seconds * 1000)
             .Set("matmul_gflops", 2.0 * Size * Size * Size / seconds / 1e9);
     }

@@ -12,7 +12,10 @@ namespace Microsoft.ML.LoRA.Benchmarks;
 /// </summary>
 public static class MergedInferenceBenchmark
 {
-    /// <summary>Runs <paramref name="o"/> (mode infer-merged); each of --steps rounds runs 2 batches per model.</summary>
+    /// <summary>
+    /// Runs <paramref name="o"/> (mode infer-merged): max(--steps, 10) rounds, each running every model for at least
+    /// 2 batches and a quarter of a second, so small models get enough batches per round to be timed fairly.
+    /// </summary>
     public static BenchmarkResult Run(BenchmarkOptions o)
     {
         var config = TransformerConfig.Load(o.Config!);
@@ -27,18 +30,19 @@ public static class MergedInferenceBenchmark
         using var batch = SyntheticBatch.Create(config, o.Batch, o.Seq);
 
         double unmergedDiff = MaxLogitDifference(loraModel, batch, merge: true);
-        const int perRound = 2;
         var baseRounds = new List<double>();
         var mergedRounds = new List<double>();
-        TrainingBenchmark.InferenceThroughput(baseModel, batch, 0, 1);
+        double firstBatch = 1.0 / TrainingBenchmark.InferenceThroughput(baseModel, batch, 0, 1) * batch.Size;
         TrainingBenchmark.InferenceThroughput(loraModel, batch, 0, 1);
-        for (int r = 0; r < o.Steps; r++)
+        int perRound = Math.Max(2, (int)Math.Ceiling(0.25 / Math.Max(firstBatch, 1e-4)));
+        int rounds = Math.Max(o.Steps, 10);
+        for (int r = 0; r < rounds; r++)
         {
             baseRounds.Add(TrainingBenchmark.InferenceThroughput(baseModel, batch, 0, perRound));
             mergedRounds.Add(TrainingBenchmark.InferenceThroughput(loraModel, batch, 0, perRound));
         }
         BenchmarkModels.UnmergeAll(loraModel);
-        var unmergedRounds = Enumerable.Range(0, Math.Max(1, o.Steps / 2))
+        var unmergedRounds = Enumerable.Range(0, Math.Max(3, rounds / 2))
             .Select(_ => TrainingBenchmark.InferenceThroughput(loraModel, batch, 0, perRound)).ToList();
 
         double baseMedian = Median(baseRounds), mergedMedian = Median(mergedRounds);
@@ -55,6 +59,8 @@ public static class MergedInferenceBenchmark
             .Set("infer_unmerged_samples_per_s", Median(unmergedRounds))
             .Set("merged_over_base", mergedMedian / baseMedian)
             .Set("merged_vs_unmerged_max_logit_diff", unmergedDiff)
+            .Set("rounds", rounds)
+            .Set("batches_per_round", perRound)
             .Set("peak_rss_mib", PeakMemory.PeakRssMiB());
     }
 

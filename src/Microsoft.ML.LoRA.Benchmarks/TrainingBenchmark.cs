@@ -22,37 +22,41 @@ public static class TrainingBenchmark
         using var model = BenchmarkModels.Create(config, o.Seed);
         bool lora = o.Mode == BenchmarkMode.Lora;
         if (lora) BenchmarkModels.ApplyLora(model, o.Rank, o.Alpha, o.Dropout);
+        if (o.Bf16) model.UseBFloat16MatMul();
 
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         long trainableCount = trainable.Sum(p => p.numel());
         using var optimizer = torch.optim.AdamW(trainable, lr: o.LearningRate, weight_decay: o.WeightDecay);
         using var batch = SyntheticBatch.Create(config, o.Batch, o.Seq);
 
+        double rssBeforeTraining = PeakMemory.CurrentRssMiB();
         model.train();
         for (int i = 0; i < o.Warmup; i++) TrainStep(model, optimizer, batch, null);
         var phases = new StepPhases();
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < o.Steps; i++) TrainStep(model, optimizer, batch, phases);
-        double trainSeconds = clock.Elapsed.TotalSeconds;
+        var train = new StepClock();
+        for (int i = 0; i < o.Steps; i++) train.Time(() => TrainStep(model, optimizer, batch, phases));
+        double trainSeconds = train.TotalSeconds;
         double peakAfterTraining = PeakMemory.PeakRssMiB();
 
         // Inference as the anchor measures it: the model as trained (adapters unmerged), eval mode, no autograd.
         model.eval();
-        double inferUnmerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps);
+        var inferClock = new StepClock();
+        double inferUnmerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps, inferClock);
         double? inferMerged = null;
         if (lora)
         {
             // Our inference path: the adapters folded into the base weights (LoraLinear.Merge), so inference runs
             // exactly the base model's matrix products.
             BenchmarkModels.MergeAll(model);
-            inferMerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps);
+            inferClock = new StepClock();
+            inferMerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps, inferClock);
         }
 
         var result = new BenchmarkResult()
             .Set("anchor", "torchsharp")
             .Set("torch", torch.__version__)
             .Set("threads", torch.get_num_threads())
-            .Set("mode", lora ? "lora" : "full")
+            .Set("mode", (lora ? "lora" : "full") + (o.Bf16 ? "-bf16" : ""))
             .Set("batch", o.Batch)
             .Set("seq", o.Seq)
             .Set("trainable", trainableCount)
@@ -62,13 +66,20 @@ public static class TrainingBenchmark
             .Set("config", Path.GetFileNameWithoutExtension(o.Config))
             .Set("family", config.Family.ToString())
             .Set("parameters", model.parameters().Sum(p => p.numel()))
-            .Set("train_step_ms", 1000 * trainSeconds / o.Steps)
+            .Set("train_step_ms", train.MeanMs)
+            .Set("train_step_min_ms", train.MinMs)
+            .Set("train_step_median_ms", train.MedianMs)
+            .Set("train_step_cpu_ms", train.CpuMsPerStep)
             .Set("forward_ms", phases.Forward.TotalMilliseconds / o.Steps)
             .Set("backward_ms", phases.Backward.TotalMilliseconds / o.Steps)
             .Set("optimizer_ms", phases.Optimizer.TotalMilliseconds / o.Steps)
+            .Set("infer_batch_min_ms", inferClock.MinMs)
+            .Set("infer_batch_cpu_ms", inferClock.CpuMsPerStep)
             .Set("infer_unmerged_samples_per_s", inferUnmerged)
+            .Set("rss_before_train_mib", rssBeforeTraining)
             .Set("peak_rss_after_train_mib", peakAfterTraining)
-            .Set("steps", o.Steps);
+            .Set("steps", o.Steps)
+            .Set("load_average", LoadAverage.OneMinute());
         return result;
     }
 
@@ -103,13 +114,13 @@ public static class TrainingBenchmark
     }
 
     /// <summary>Samples per second of <paramref name="steps"/> forward passes without autograd (eval mode).</summary>
-    public static double InferenceThroughput(nn.Module<ModelInput, Tensor> model, LabeledBatch batch, int warmup, int steps)
+    public static double InferenceThroughput(nn.Module<ModelInput, Tensor> model, LabeledBatch batch, int warmup, int steps, StepClock? clock = null)
     {
         using var _ = torch.inference_mode();
         for (int i = 0; i < warmup; i++) Forward(model, batch.Input);
-        var clock = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++) Forward(model, batch.Input);
-        return batch.Size * steps / clock.Elapsed.TotalSeconds;
+        clock ??= new StepClock();
+        for (int i = 0; i < steps; i++) clock.Time(() => Forward(model, batch.Input));
+        return batch.Size * steps / clock.TotalSeconds;
     }
 
     static void Forward(nn.Module<ModelInput, Tensor> model, ModelInput input)

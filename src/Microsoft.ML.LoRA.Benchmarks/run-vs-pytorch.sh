@@ -3,18 +3,21 @@
 # side, one process per configuration, and prints the comparison table (raw ratios and ratios divided by the 1024³
 # matmul ratio), LoRA vs full fine-tuning, merged vs base inference, and length bucketing vs pad-to-max.
 #
-#   src/Microsoft.ML.LoRA.Benchmarks/run-vs-pytorch.sh                 # everything (about 25 minutes on 2 cores)
-#   CONFIGS="bert-tiny" STEPS=3 src/Microsoft.ML.LoRA.Benchmarks/run-vs-pytorch.sh   # a quick look
+#   src/Microsoft.ML.LoRA.Benchmarks/run-vs-pytorch.sh                 # everything (30-40 minutes on 2 idle cores)
+#   CONFIGS="bert-tiny" STEPS=3 REPEATS=1 src/Microsoft.ML.LoRA.Benchmarks/run-vs-pytorch.sh   # a quick look
 #
-# Environment: CONFIGS (names under ../shared/configs), STEPS (timed steps, default 10), THREADS (default 2),
-# BATCH (32), SEQ (128), PADDING_CONFIG (all-MiniLM-L6-v2), PADDING_SAMPLES (512), LORA_SHARED (../shared),
-# OUT (artifacts/bench: results.jsonl, report.md, chart.png). Without python3-torch only our side runs.
+# Environment: CONFIGS (names under ../shared/configs), STEPS (timed steps per run, default 5), REPEATS (rounds of
+# the whole comparison, default 2: the report keeps each figure's best round, for both sides alike, because a shared
+# machine's load comes and goes), THREADS (2), BATCH (32), SEQ (128), PADDING_CONFIG (all-MiniLM-L6-v2),
+# PADDING_SAMPLES (512), LORA_SHARED (../shared), OUT (artifacts/bench: results.jsonl, report.md, chart.png).
+# Without python3-torch only our side runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 SHARED="${LORA_SHARED:-$REPO/../shared}"
 CONFIGS="${CONFIGS:-bert-tiny all-MiniLM-L6-v2 distilbert-base-uncased}"
-STEPS="${STEPS:-10}"
+STEPS="${STEPS:-5}"
+REPEATS="${REPEATS:-2}"
 THREADS="${THREADS:-2}"
 BATCH="${BATCH:-32}"
 SEQ="${SEQ:-128}"
@@ -85,28 +88,36 @@ print(json.dumps({"anchor": "pytorch-eager", "torch": torch.__version__, "thread
 PYEOF
 }
 
-echo "-- ours    matmul" >&2
-"$BENCH" --mode matmul --threads "$THREADS" --steps 20 --json | tee -a "$RESULTS"
-[ "$HAVE_TORCH" = 1 ] && anchor_matmul
+for round in $(seq "$REPEATS"); do
+  echo "== round $round of $REPEATS" >&2
+  echo "-- ours    matmul" >&2
+  "$BENCH" --mode matmul --threads "$THREADS" --steps 20 --json | tee -a "$RESULTS"
+  if [ "$HAVE_TORCH" = 1 ]; then anchor_matmul; fi
 
-for name in $CONFIGS; do
-  ours "$name" lora
-  ours "$name" full
-  if [ "$HAVE_TORCH" = 1 ]; then
-    anchor "$name" lora
-    anchor "$name" full
+  for name in $CONFIGS; do
+    ours "$name" lora
+    if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" lora; fi
+    ours "$name" full
+    if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" full; fi
+    ours "$name" lora --bf16
+    ours "$name" infer-merged
+  done
+
+  if [ -f "$SHARED/data/imdb/test.csv.gz" ]; then
+    ours "$PADDING_CONFIG" padding --seq 256 --max-length 256 --samples "$PADDING_SAMPLES" \
+      --data "$SHARED/data/imdb/test.csv.gz" --vocab "$SHARED/tokenizers/bert-base-uncased/vocab.txt"
   fi
-  ours "$name" infer-merged
 done
 
-if [ -f "$SHARED/data/imdb/test.csv.gz" ]; then
-  ours "$PADDING_CONFIG" padding --seq 256 --max-length 256 --samples "$PADDING_SAMPLES" \
-    --data "$SHARED/data/imdb/test.csv.gz" --vocab "$SHARED/tokenizers/bert-base-uncased/vocab.txt"
+if [ -d "$SHARED/fixtures" ]; then
+  echo "-- ours    bf16 accuracy" >&2
+  "$BENCH" --mode bf16-accuracy --fixtures "$SHARED/fixtures" --config "$SHARED/configs/distilbert-base-uncased.json" \
+    --threads "$THREADS" --json | tee -a "$RESULTS"
 fi
 
 echo >&2
 {
-  echo "# Benchmark report ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $THREADS threads, batch $BATCH, seq $SEQ, $STEPS steps)"
+  echo "# Benchmark report ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $THREADS threads, batch $BATCH, seq $SEQ, $STEPS steps, best of $REPEATS rounds)"
   echo
   "$BENCH" --mode report --input "$RESULTS" --output "$OUT/chart.png"
 } | tee "$OUT/report.md"
