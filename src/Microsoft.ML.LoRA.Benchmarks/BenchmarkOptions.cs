@@ -68,6 +68,8 @@ public sealed record BenchmarkOptions
     public string? Output { get; init; }
     /// <summary>Also time inference in bfloat16 (the merged model cast to bf16; AVX-512 BF16 CPUs multiply bf16 natively).</summary>
     public bool Bf16 { get; init; }
+    /// <summary>OpenMP wait policy for libtorch's threads: passive (default here), active, or default (libgomp's own).</summary>
+    public string OmpWait { get; init; } = "passive";
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
 
@@ -106,6 +108,7 @@ public sealed record BenchmarkOptions
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
                 "--bf16" => o with { Bf16 = true },
+                "--omp-wait" => o with { OmpWait = Value() },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
@@ -130,7 +133,7 @@ public sealed record BenchmarkOptions
     /// <summary>The usage text.</summary>
     public const string Usage =
         "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|infer-merged|padding [--batch 32] [--seq 128]\n" +
-        "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
+        "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode bf16-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +

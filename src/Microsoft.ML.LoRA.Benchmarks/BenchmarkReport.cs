@@ -54,6 +54,8 @@ public static class BenchmarkReport
         // > 1 when our BLAS multiplies faster; dividing an ours/anchor ratio by it takes the BLAS difference out.
         double? matmul = oursMatmul is null || torchMatmul is null ? null : D(torchMatmul, "matmul_ms") / D(oursMatmul, "matmul_ms");
 
+        var passiveMatmul = Find("pytorch-eager-passive", "matmul");
+        double? matmulPassive = oursMatmul is null || passiveMatmul is null ? null : D(passiveMatmul, "matmul_ms") / D(oursMatmul, "matmul_ms");
         var rows = new List<Row>();
         if (matmul is double m) rows.Add(new Row("matmul 1024³ speed", m, null, null));
         var configs = results.Where(o => S(o, "anchor") == Ours && S(o, "config") is not null)
@@ -73,6 +75,15 @@ public static class BenchmarkReport
             VsTorch("LoRA train vs PyTorch", lora, tLora, "train_samples_per_s", 1.3);
             VsTorch("inference vs PyTorch", lora, tLora, "infer_samples_per_s", 1.5);
             VsTorch("full FT train vs PyTorch", full, tFull, "train_samples_per_s", null);
+            var tPassive = Find("pytorch-eager-passive", "lora", c);
+            if (lora is not null && tPassive is not null)
+            {
+                foreach (var (label, key) in new[] { ("LoRA train vs PyTorch with OMP passive", "train_samples_per_s"), ("inference vs PyTorch with OMP passive", "infer_samples_per_s") })
+                {
+                    double raw = D(lora, key) / D(tPassive, key);
+                    rows.Add(new Row($"{c}: {label}", raw, matmulPassive is double mp ? raw / mp : null, null));
+                }
+            }
             var loraBf16 = Find(Ours, "lora-bf16", c);
             VsTorch("LoRA train, bf16 matmuls, vs PyTorch fp32", loraBf16, tLora, "train_samples_per_s", null);
             VsTorch("inference, bf16 matmuls, vs PyTorch fp32", loraBf16, tLora, "infer_samples_per_s", null);
@@ -160,7 +171,7 @@ public static class BenchmarkReport
             string step = o.ContainsKey("train_step_ms") ? G(o, "train_step_ms")
                 : o.ContainsKey("train_samples_per_s") && o.ContainsKey("batch") && double.TryParse(G(o, "train_samples_per_s"), CultureInfo.InvariantCulture, out var tps)
                     ? (1000 * double.Parse(G(o, "batch"), CultureInfo.InvariantCulture) / tps).ToString("0.##", CultureInfo.InvariantCulture) : "";
-            sb.AppendLine($"| {(G(o, "anchor") == "torchsharp" ? "ours" : "PyTorch " + G(o, "torch"))} | {G(o, "config")} | {mode} | {G(o, "train_samples_per_s")} | {G(o, "infer_samples_per_s")} | {step} | {G(o, "peak_rss_mib")} | {other} |");
+            sb.AppendLine($"| {(G(o, "anchor") == "torchsharp" ? "ours" : "PyTorch " + G(o, "torch") + (G(o, "anchor").EndsWith("passive", StringComparison.Ordinal) ? " (OMP passive)" : ""))} | {G(o, "config")} | {mode} | {G(o, "train_samples_per_s")} | {G(o, "infer_samples_per_s")} | {step} | {G(o, "peak_rss_mib")} | {other} |");
         }
         return sb.ToString();
     }

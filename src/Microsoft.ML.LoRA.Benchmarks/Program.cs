@@ -30,8 +30,11 @@ if (options.Mode == BenchmarkMode.Report)
     return 0;
 }
 
+// Before the first torch call: libgomp reads OMP_WAIT_POLICY when libtorch loads.
+var waitPolicy = OpenMpWaitPolicy.Apply(options.OmpWait);
 BenchmarkRunner.ConfigureThreads(options);
 var result = BenchmarkRunner.Run(options);
+result.Set("omp_wait_policy", waitPolicy);
 Console.WriteLine(result.ToJson());
 if (!options.Json) Console.Error.WriteLine(BenchmarkRunner.Describe(result));
 return 0;

@@ -9,7 +9,10 @@
 # Environment: CONFIGS (names under ../shared/configs), STEPS (timed steps per run, default 5), REPEATS (rounds of
 # the whole comparison, default 2: the report keeps each figure's best round, for both sides alike, because a shared
 # machine's load comes and goes), THREADS (2), BATCH (32), SEQ (128), PADDING_CONFIG (all-MiniLM-L6-v2),
-# PADDING_SAMPLES (512), LORA_SHARED (../shared), OUT (artifacts/bench: results.jsonl, report.md, chart.png).
+# PADDING_SAMPLES (256), LORA_SHARED (../shared), OUT (artifacts/bench: results.jsonl, report.md, chart.png).
+# Our program makes libtorch's OpenMP threads wait passively (--omp-wait passive, its default), which matters on a
+# shared machine; the anchor runs as PyTorch users run it, and once more with OMP_WAIT_POLICY=PASSIVE (LoRA only,
+# ANCHOR_PASSIVE=0 to skip) so the report can show how much of the difference that one setting explains.
 # Without python3-torch only our side runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -22,8 +25,9 @@ THREADS="${THREADS:-2}"
 BATCH="${BATCH:-32}"
 SEQ="${SEQ:-128}"
 PADDING_CONFIG="${PADDING_CONFIG:-all-MiniLM-L6-v2}"
-PADDING_SAMPLES="${PADDING_SAMPLES:-512}"
+PADDING_SAMPLES="${PADDING_SAMPLES:-256}"
 OUT="${OUT:-$REPO/artifacts/bench}"
+ANCHOR_PASSIVE="${ANCHOR_PASSIVE:-1}"
 PY=/usr/bin/python3
 ANCHOR="$SHARED/anchors/torch_lora_bench.py"
 
@@ -66,16 +70,20 @@ PYEOF
   echo "$dst"
 }
 
-anchor() { # anchor <config name> <mode>: the anchor's JSON line, tagged with the config name
-  local name="$1" mode="$2"
-  echo "-- PyTorch $name $mode" >&2
-  "$PY" "$ANCHOR" --config "$(anchor_config "$name")" --mode "$mode" --batch "$BATCH" --seq "$SEQ" \
-    --steps "$STEPS" --threads "$THREADS" | sed "s/^{/{\"config\": \"$name\", /" | tee -a "$RESULTS"
+anchor() { # anchor <config name> <mode> [passive]: the anchor's JSON line, tagged with the config name
+  local name="$1" mode="$2" tag="pytorch-eager" policy=""
+  if [ "${3:-}" = passive ]; then tag="pytorch-eager-passive"; policy="PASSIVE"; fi
+  echo "-- PyTorch $name $mode ${3:-}" >&2
+  env ${policy:+OMP_WAIT_POLICY=$policy} "$PY" "$ANCHOR" --config "$(anchor_config "$name")" --mode "$mode" \
+    --batch "$BATCH" --seq "$SEQ" --steps "$STEPS" --threads "$THREADS" \
+    | sed -e "s/^{/{\"config\": \"$name\", /" -e "s/\"anchor\": \"pytorch-eager\"/\"anchor\": \"$tag\"/" | tee -a "$RESULTS"
 }
 
-anchor_matmul() {
-  echo "-- PyTorch matmul" >&2
-  "$PY" - "$THREADS" <<'PYEOF' | tee -a "$RESULTS"
+anchor_matmul() { # anchor_matmul [passive]
+  local tag="pytorch-eager" policy=""
+  if [ "${1:-}" = passive ]; then tag="pytorch-eager-passive"; policy="PASSIVE"; fi
+  echo "-- PyTorch matmul ${1:-}" >&2
+  env ${policy:+OMP_WAIT_POLICY=$policy} "$PY" - "$THREADS" "$tag" <<'PYEOF' | tee -a "$RESULTS"
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0)
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -83,7 +91,7 @@ for _ in range(3): a @ b
 n = 20; t = time.perf_counter()
 for _ in range(n): a @ b
 s = (time.perf_counter() - t) / n
-print(json.dumps({"anchor": "pytorch-eager", "torch": torch.__version__, "threads": torch.get_num_threads(),
+print(json.dumps({"anchor": sys.argv[2], "torch": torch.__version__, "threads": torch.get_num_threads(),
                   "mode": "matmul", "matmul_ms": round(s * 1000, 2), "matmul_gflops": round(2 * 1024**3 / s / 1e9, 2)}))
 PYEOF
 }
@@ -93,12 +101,14 @@ for round in $(seq "$REPEATS"); do
   echo "-- ours    matmul" >&2
   "$BENCH" --mode matmul --threads "$THREADS" --steps 20 --json | tee -a "$RESULTS"
   if [ "$HAVE_TORCH" = 1 ]; then anchor_matmul; fi
+  if [ "$HAVE_TORCH" = 1 ] && [ "$ANCHOR_PASSIVE" = 1 ]; then anchor_matmul passive; fi
 
   for name in $CONFIGS; do
     ours "$name" lora
     if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" lora; fi
     ours "$name" full
     if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" full; fi
+    if [ "$HAVE_TORCH" = 1 ] && [ "$ANCHOR_PASSIVE" = 1 ]; then anchor "$name" lora passive; fi
     ours "$name" lora --bf16
     ours "$name" infer-merged
   done
