@@ -128,7 +128,7 @@ public sealed class PyTorchBinSource : ITensorSource
             });
             if (_bigEndian) TensorBytes.SwapByteOrder(buffer);
             using var view = buffer.as_strided(tensor.Shape, tensor.Stride, 0);
-            if (type.ScalarType == ScalarType.Bool) return view.ne(0);
+            if (type.ScalarType == ScalarType.Bool) return view.ne(Scalars.Zero);
             return view.contiguous();
         }
         finally

@@ -114,7 +114,7 @@ public sealed class SafeTensorsFile
             throw;
         }
         if (entry.DType != SafeTensorsDType.Bool) return tensor;
-        using (tensor) return tensor.ne(0);
+        using (tensor) return tensor.ne(Scalars.Zero);
     }
 
     /// <summary>Reads every tensor as float32. The caller owns (and disposes) the tensors.</summary>

@@ -43,6 +43,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>When false the adapter is skipped (the base layer alone runs).</summary>
     public bool AdapterEnabled { get; set; } = true;
 
+    /// <summary>
+    /// The type the base matrix product runs in, or null (default) for the weight's own type. With
+    /// <see cref="ScalarType.BFloat16"/> the input, weight and bias are rounded to bfloat16 for the product (which
+    /// accumulates in fp32) and the output comes back in the input's type, as torch.autocast("cpu", torch.bfloat16)
+    /// treats nn.Linear. Parameters, gradients, optimizer state and the LoRA factors stay fp32. See
+    /// <see cref="Models.MixedPrecision"/>.
+    /// </summary>
+    public ScalarType? ComputeDtype { get; set; }
+
     /// <summary>The A factor's weight [r, in] (throws without an adapter).</summary>
     public Parameter LoraA => lora_A?.weight ?? throw new InvalidOperationException("this layer has no adapter");
     /// <summary>The B factor's weight [out, r] (throws without an adapter).</summary>
@@ -100,19 +109,35 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var y = F.linear(x, FanInFanOut ? weight.t() : weight, bias);
+        var y = BaseProduct(x);
         if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
         var input = training && _dropout > 0 ? F.dropout(x, _dropout, training: true) : x;
         using var down = lora_A.forward(input);
         using var up = lora_B.forward(down);
-        return y.add_(up, Scaling);
+        using Scalar scaling = Scaling;
+        return y.add_(up, scaling);
+    }
+
+    Tensor BaseProduct(Tensor x)
+    {
+        using var transposed = FanInFanOut ? weight.t() : null;
+        var w = transposed ?? weight;
+        if (ComputeDtype is not ScalarType compute || compute == x.dtype) return F.linear(x, w, bias);
+        // Casting the weight on every call (rather than caching a bf16 copy) costs one pass over the weight, a few
+        // percent of the product, and can never serve a stale copy after the weight is loaded, merged or trained.
+        using var xc = x.to_type(compute);
+        using var wc = w.to_type(compute);
+        using var bc = bias?.to_type(compute);
+        using var yc = F.linear(xc, wc, bc);
+        return yc.to_type(x.dtype);
     }
 
     /// <summary>The update this adapter adds to the weight, in the weight's own layout. Call it inside a dispose scope (see TorchScopes).</summary>
     public Tensor DeltaWeight()
     {
         using var _ = torch.no_grad();
-        var delta = LoraB.matmul(LoraA).mul_(Scaling);
+        using Scalar scaling = Scaling;
+        var delta = LoraB.matmul(LoraA).mul_(scaling);
         return FanInFanOut ? delta.t().contiguous() : delta;
     }
 
@@ -122,7 +147,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (!HasAdapter || Merged) return;
         using (torch.NewDisposeScope())
         using (torch.no_grad())
-            weight.add_(DeltaWeight());
+            weight.add_(DeltaWeight(), Scalars.One);
         Merged = true;
     }
 

@@ -25,7 +25,7 @@ internal static class Attention
     /// <summary>A [batch, 1, 1, seq] boolean key mask from a 0/1 attention mask, or null when nothing is padded.</summary>
     public static Tensor? KeyMask(Tensor attentionMask)
     {
-        using var isReal = attentionMask.ne(0);
+        using var isReal = attentionMask.ne(Scalars.Zero);
         if (isReal.all().item<bool>()) return null;
         return isReal.unsqueeze(1).unsqueeze(1);
     }

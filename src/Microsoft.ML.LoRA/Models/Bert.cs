@@ -54,23 +54,25 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
         Tensor positions;
         if (_paddingIdxForPositions is long pad)
         {
-            using var notPad = ids.ne(pad).to_type(ScalarType.Int64);
+            using Scalar padScalar = pad;
+            using var notPad = ids.ne(padScalar).to_type(ScalarType.Int64);
             using var counted = notPad.cumsum(1);
-            positions = counted.mul(notPad).add_(pad);
+            positions = counted.mul(notPad).add_(padScalar);
         }
         else
         {
-            positions = torch.arange(seq, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+            using Scalar stop = seq;
+            positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
         }
         using (positions)
         {
             var x = word_embeddings.forward(ids);
-            using (var p = position_embeddings.forward(positions)) x.add_(p);
+            using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
             if (token_type_embeddings is not null)
             {
                 using var zeros = input.TokenTypeIds is null ? torch.zeros_like(ids) : null;
                 using var t = token_type_embeddings.forward(input.TokenTypeIds ?? zeros!);
-                x.add_(t);
+                x.add_(t, Scalars.One);
             }
             using (x)
             {
@@ -129,7 +131,7 @@ public sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     {
         using var projected = dense.forward(hidden);
         using var dropped = F.dropout(projected, _dropout, training);
-        dropped.add_(residual);
+        dropped.add_(residual, Scalars.One);
         return LayerNorm.forward(dropped);
     }
 }

@@ -32,9 +32,10 @@ public sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor ids)
     {
-        using var positions = torch.arange(ids.shape[1], dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        using Scalar stop = ids.shape[1];
+        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
         using var x = word_embeddings.forward(ids);
-        using (var p = position_embeddings.forward(positions)) x.add_(p);
+        using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
         using var normed = LayerNorm.forward(x);
         return F.dropout(normed, _dropout, training);
     }
@@ -119,10 +120,10 @@ public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>
     public override Tensor forward(Tensor x, Tensor? keyMask)
     {
         using var attended = attention.forward(x, keyMask);
-        attended.add_(x);
+        attended.add_(x, Scalars.One);
         using var h = sa_layer_norm.forward(attended);
         using var ff = ffn.forward(h);
-        ff.add_(h);
+        ff.add_(h, Scalars.One);
         return output_layer_norm.forward(ff);
     }
 }

@@ -95,10 +95,10 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var n1 = ln_1.forward(x);
         using var a = attn.forward(n1, mask);
-        var h = a.add(x);
+        var h = a.add(x, Scalars.One);
         using var n2 = ln_2.forward(h);
         using var m = mlp.forward(n2);
-        using (h) return m.add(h);
+        using (h) return m.add(h, Scalars.One);
     }
 }
 
@@ -128,9 +128,10 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
         var ids = input.InputIds;
         long seq = ids.shape[1];
         using var mask = CausalMask(input.AttentionMask);
-        using var positions = torch.arange(seq, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        using Scalar stop = seq;
+        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
         using var tokens = wte.forward(ids);
-        using (var p = wpe.forward(positions)) tokens.add_(p);
+        using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
         var x = F.dropout(tokens, _dropout, training);
         foreach (var block in h)
         {
@@ -147,7 +148,7 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
     /// </summary>
     static Tensor? CausalMask(Tensor attentionMask)
     {
-        using var real = attentionMask.ne(0);
+        using var real = attentionMask.ne(Scalars.Zero);
         long seq = real.shape[1];
         if (seq <= 1) return null;
         using var later = real.narrow(1, 1, seq - 1);
@@ -188,8 +189,9 @@ public sealed class Gpt2ForSequenceClassification : SequenceClassifier
     /// <summary>Index of the last position whose mask is 1, per row.</summary>
     static Tensor LastRealToken(Tensor attentionMask)
     {
-        using var positions = torch.arange(attentionMask.shape[1], dtype: ScalarType.Int64, device: attentionMask.device);
-        using var real = attentionMask.ne(0).to_type(ScalarType.Int64);
+        using Scalar stop = attentionMask.shape[1];
+        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: attentionMask.device);
+        using var real = attentionMask.ne(Scalars.Zero).to_type(ScalarType.Int64);
         using var weighted = positions.unsqueeze(0).mul(real);
         return weighted.argmax(1);
     }

@@ -27,7 +27,7 @@ public static class MergedCheckpoint
             {
                 if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
                 var copy = p.detach().clone();
-                if (adapted.TryGetValue(name, out var layer)) copy.add_(layer.DeltaWeight());
+                if (adapted.TryGetValue(name, out var layer)) copy.add_(layer.DeltaWeight(), Scalars.One);
                 result[name] = copy;
             }
             return result;

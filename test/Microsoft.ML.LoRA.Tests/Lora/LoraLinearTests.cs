@@ -55,7 +55,8 @@ public class LoraLinearTests
         using var x = Input(3, 24);
 
         using var y = layer.forward(x);
-        using var expected = x.matmul(layer.weight.t()) + layer.bias! + x.matmul(layer.LoraA.t()).matmul(layer.LoraB.t()) * (8.0 / 4);
+        using Scalar scaling = 8.0 / 4;   // alpha / r
+        using var expected = x.matmul(layer.weight.t()) + layer.bias! + x.matmul(layer.LoraA.t()).matmul(layer.LoraB.t()) * scaling;
 
         MaxRelative(y, expected).Should().BeLessThan(1e-5);
     }

@@ -1,0 +1,50 @@
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
+using TorchSharp;
+
+namespace Microsoft.ML.LoRA.Benchmarks;
+
+/// <summary>The models the benchmarks run: built from a config with random weights, with the anchor's LoRA set-up.</summary>
+public static class BenchmarkModels
+{
+    /// <summary>A freshly initialised classifier with two labels, seeded so runs are repeatable.</summary>
+    public static SequenceClassifier Create(TransformerConfig config, int seed)
+    {
+        torch.manual_seed(seed);
+        return ModelFactory.Create(config, numLabels: 2);
+    }
+
+    /// <summary>The attention query and value projections under the family's own names.</summary>
+    public static string[] QueryValueTargets(ModelFamily family) => family switch
+    {
+        ModelFamily.DistilBert => new[] { "q_lin", "v_lin" },
+        ModelFamily.Gpt2 => new[] { "c_attn" },
+        _ => new[] { "query", "value" },
+    };
+
+    /// <summary>
+    /// The anchor's LoRA: adapters of rank <paramref name="rank"/> on query and value, base weights frozen, the
+    /// classification head trained in full.
+    /// </summary>
+    public static LoraInjectionReport ApplyLora(SequenceClassifier model, int rank, double alpha, double dropout) =>
+        LoraInjector.Apply(model, new LoraOptions
+        {
+            TargetModules = QueryValueTargets(model.Config.Family),
+            Rank = rank,
+            Alpha = alpha,
+            Dropout = dropout,
+        });
+
+    /// <summary>Folds every adapter into its base weight.</summary>
+    public static void MergeAll(SequenceClassifier model)
+    {
+        foreach (var layer in LoraInjector.LinearLayers(model).Values) layer.Merge();
+    }
+
+    /// <summary>Takes every merged adapter back out of its base weight.</summary>
+    public static void UnmergeAll(SequenceClassifier model)
+    {
+        foreach (var layer in LoraInjector.LinearLayers(model).Values) layer.Unmerge();
+    }
+}

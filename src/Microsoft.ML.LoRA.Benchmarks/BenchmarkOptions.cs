@@ -1,0 +1,141 @@
+using System.Globalization;
+
+namespace Microsoft.ML.LoRA.Benchmarks;
+
+/// <summary>What to measure.</summary>
+public enum BenchmarkMode
+{
+    /// <summary>LoRA training steps (query/value adapters, head trained), then inference.</summary>
+    Lora,
+    /// <summary>Full fine-tuning steps (every parameter trained), then inference.</summary>
+    Full,
+    /// <summary>Inference of the base model against the same model with a merged LoRA adapter.</summary>
+    InferMerged,
+    /// <summary>IMDb text at real lengths: every batch padded to the maximum against length-bucketed dynamic padding.</summary>
+    Padding,
+    /// <summary>A 1024 x 1024 x 1024 fp32 matrix product, to normalise for the BLAS each side links.</summary>
+    Matmul,
+    /// <summary>Accuracy cost of bf16 matrix products: fixture logits (and a random model's) in fp32 against bf16.</summary>
+    Bf16Accuracy,
+    /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
+    Report,
+}
+
+/// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
+public sealed record BenchmarkOptions
+{
+    /// <summary>Path of a Hugging Face config.json; the model is built from it with random weights.</summary>
+    public string? Config { get; init; }
+    /// <summary>What to measure.</summary>
+    public BenchmarkMode Mode { get; init; } = BenchmarkMode.Lora;
+    /// <summary>Examples per batch.</summary>
+    public int Batch { get; init; } = 32;
+    /// <summary>Tokens per example (synthetic batches).</summary>
+    public int Seq { get; init; } = 128;
+    /// <summary>Timed steps (training and inference each).</summary>
+    public int Steps { get; init; } = 10;
+    /// <summary>Untimed steps before timing (the anchor runs 2 training steps and 1 inference step).</summary>
+    public int Warmup { get; init; } = 2;
+    /// <summary>Intra-op threads (torch.set_num_threads); 0 leaves libtorch's default.</summary>
+    public int Threads { get; init; } = 0;
+    /// <summary>Inter-op threads (torch.set_num_interop_threads); 0 leaves libtorch's default.</summary>
+    public int InteropThreads { get; init; } = 0;
+    /// <summary>LoRA rank.</summary>
+    public int Rank { get; init; } = 8;
+    /// <summary>LoRA alpha.</summary>
+    public double Alpha { get; init; } = 16;
+    /// <summary>LoRA dropout.</summary>
+    public double Dropout { get; init; } = 0.05;
+    /// <summary>AdamW learning rate.</summary>
+    public double LearningRate { get; init; } = 1e-4;
+    /// <summary>AdamW weight decay (torch.optim.AdamW's default, which the anchor uses).</summary>
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>Padding mode: gzipped IMDb CSV (label, rating, id, text).</summary>
+    public string? Data { get; init; }
+    /// <summary>Padding mode: the WordPiece vocab.txt.</summary>
+    public string? Vocab { get; init; }
+    /// <summary>Padding mode: how many reviews to run through.</summary>
+    public int Samples { get; init; } = 512;
+    /// <summary>Padding mode: truncation length.</summary>
+    public int MaxLength { get; init; } = 256;
+    /// <summary>Seed for weights and data.</summary>
+    public int Seed { get; init; } = 0;
+    /// <summary>bf16-accuracy mode: the folder of reference fixtures (one sub-folder per family with cases.json).</summary>
+    public string? Fixtures { get; init; }
+    /// <summary>Report mode: the results file (JSON lines, see run-vs-pytorch.sh).</summary>
+    public string? Input { get; init; }
+    /// <summary>Report mode: where to write the PNG chart (optional).</summary>
+    public string? Output { get; init; }
+    /// <summary>Also time inference in bfloat16 (the merged model cast to bf16; AVX-512 BF16 CPUs multiply bf16 natively).</summary>
+    public bool Bf16 { get; init; }
+    /// <summary>OpenMP wait policy for libtorch's threads: passive (default here), active, or default (libgomp's own).</summary>
+    public string OmpWait { get; init; } = "passive";
+    /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
+    public bool Json { get; init; }
+
+    /// <summary>Parses the command line; throws <see cref="ArgumentException"/> on an unknown or malformed option.</summary>
+    public static BenchmarkOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new BenchmarkOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string name = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{name} needs a value");
+            int Int() => int.Parse(Value(), CultureInfo.InvariantCulture);
+            double Double() => double.Parse(Value(), CultureInfo.InvariantCulture);
+            o = name switch
+            {
+                "--config" => o with { Config = Value() },
+                "--mode" => o with { Mode = ParseMode(Value()) },
+                "--batch" => o with { Batch = Int() },
+                "--seq" => o with { Seq = Int() },
+                "--steps" => o with { Steps = Int() },
+                "--warmup" => o with { Warmup = Int() },
+                "--threads" => o with { Threads = Int() },
+                "--interop-threads" => o with { InteropThreads = Int() },
+                "--rank" => o with { Rank = Int() },
+                "--alpha" => o with { Alpha = Double() },
+                "--dropout" => o with { Dropout = Double() },
+                "--lr" => o with { LearningRate = Double() },
+                "--weight-decay" => o with { WeightDecay = Double() },
+                "--data" => o with { Data = Value() },
+                "--vocab" => o with { Vocab = Value() },
+                "--samples" => o with { Samples = Int() },
+                "--max-length" => o with { MaxLength = Int() },
+                "--seed" => o with { Seed = Int() },
+                "--input" => o with { Input = Value() },
+                "--fixtures" => o with { Fixtures = Value() },
+                "--output" => o with { Output = Value() },
+                "--json" => o with { Json = true },
+                "--bf16" => o with { Bf16 = true },
+                "--omp-wait" => o with { OmpWait = Value() },
+                _ => throw new ArgumentException($"unknown option '{name}'"),
+            };
+        }
+        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.Bf16Accuracy) && o.Config is null)
+            throw new ArgumentException("--config <config.json> is required");
+        if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
+        return o;
+    }
+
+    static BenchmarkMode ParseMode(string s) => s switch
+    {
+        "lora" => BenchmarkMode.Lora,
+        "full" => BenchmarkMode.Full,
+        "infer-merged" => BenchmarkMode.InferMerged,
+        "padding" => BenchmarkMode.Padding,
+        "matmul" => BenchmarkMode.Matmul,
+        "bf16-accuracy" => BenchmarkMode.Bf16Accuracy,
+        "report" => BenchmarkMode.Report,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, bf16-accuracy, report)"),
+    };
+
+    /// <summary>The usage text.</summary>
+    public const string Usage =
+        "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|infer-merged|padding [--batch 32] [--seq 128]\n" +
+        "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
+        "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode bf16-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]";
+}

@@ -1,0 +1,73 @@
+using System.Text.Json.Nodes;
+using Microsoft.ML.LoRA.Benchmarks;
+using Microsoft.ML.LoRA.Tests.Support;
+
+namespace Microsoft.ML.LoRA.Tests.Benchmarks;
+
+/// <summary>
+/// Keeps the benchmark program working: each mode runs in-process on a tiny BERT (2 steps, batch 2, seq 16) and must
+/// report positive figures. A smoke test only: no timing is asserted.
+/// </summary>
+public class BenchmarkSmokeTests
+{
+    static string TinyConfig(TempDir dir)
+    {
+        // BERT-shaped and tiny, but with the real WordPiece vocabulary so the padding mode can tokenize IMDb text.
+        var config = new JsonObject
+        {
+            ["model_type"] = "bert", ["hidden_size"] = 32, ["num_hidden_layers"] = 2, ["num_attention_heads"] = 2,
+            ["intermediate_size"] = 64, ["max_position_embeddings"] = 64, ["vocab_size"] = 30522, ["type_vocab_size"] = 2,
+        };
+        var path = dir.File("config.json");
+        File.WriteAllText(path, config.ToJsonString());
+        return path;
+    }
+
+    [Theory]
+    [InlineData("lora", "train_samples_per_s")]
+    [InlineData("full", "train_samples_per_s")]
+    [InlineData("infer-merged", "infer_merged_samples_per_s")]
+    [InlineData("padding", "train_bucketed_samples_per_s")]
+    public void A_tiny_run_of_each_mode_reports_positive_throughput(string mode, string throughputKey)
+    {
+        using var dir = new TempDir();
+        var args = new List<string> { "--config", TinyConfig(dir), "--mode", mode, "--steps", "2", "--warmup", "1", "--batch", "2", "--seq", "16", "--json" };
+        if (mode == "padding")
+            args.AddRange(new[] { "--data", SharedData.Data("imdb", "test.csv.gz"), "--vocab", Path.Combine(SharedData.BertTokenizer, "vocab.txt"),
+                "--samples", "8", "--max-length", "32" });
+
+        var result = BenchmarkRunner.Run(BenchmarkOptions.Parse(args));
+
+        result.Number(throughputKey).Should().BePositive();
+        result.Number("peak_rss_mib").Should().BePositive();
+        if (mode is "lora" or "full") result.Number("infer_samples_per_s").Should().BePositive();
+        if (mode == "infer-merged") result.Number("merged_vs_unmerged_max_logit_diff").Should().BeLessThan(1e-3);
+        JsonNode.Parse(result.ToJson()).Should().BeOfType<JsonObject>();
+    }
+
+    [Fact]
+    public void The_report_compares_ours_with_the_anchor_and_draws_the_chart()
+    {
+        using var dir = new TempDir();
+        var results = dir.File("results.jsonl");
+        File.WriteAllLines(results, new[]
+        {
+            """{"anchor":"torchsharp","mode":"matmul","matmul_ms":20}""",
+            """{"anchor":"pytorch-eager","mode":"matmul","matmul_ms":30}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"lora","train_samples_per_s":300,"infer_samples_per_s":900,"train_step_ms":100,"peak_rss_mib":400}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"full","train_samples_per_s":200,"infer_samples_per_s":900,"train_step_ms":160,"peak_rss_mib":800}""",
+            """{"config":"tiny","anchor":"pytorch-eager","mode":"lora","batch":32,"train_samples_per_s":100,"infer_samples_per_s":300,"peak_rss_mib":450}""",
+            "not json",
+        });
+
+        var rows = BenchmarkReport.Rows(BenchmarkReport.ReadResults(results));
+        ComparisonChart.Render(rows, dir.File("chart.png"));
+
+        var lora = rows.Single(r => r.Label == "tiny: LoRA train vs PyTorch");
+        lora.Raw.Should().BeApproximately(3.0, 1e-9);
+        lora.Normalised.Should().BeApproximately(2.0, 1e-9);
+        rows.Single(r => r.Label == "tiny: LoRA/full step time").Met.Should().BeTrue();
+        BenchmarkReport.Markdown(rows).Should().Contain("| tiny: LoRA train vs PyTorch | 3.00 | 2.00 | ≥ 1.30 | yes |");
+        new FileInfo(dir.File("chart.png")).Length.Should().BePositive();
+    }
+}
