@@ -78,7 +78,7 @@ public static class BenchmarkReport
             var tPassive = Find("pytorch-eager-passive", "lora", c);
             if (lora is not null && tPassive is not null)
             {
-                foreach (var (label, key) in new[] { ("LoRA train vs PyTorch with OMP passive", "train_samples_per_s"), ("inference vs PyTorch with OMP passive", "infer_samples_per_s") })
+                foreach (var (label, key) in new[] { ("LoRA train vs PyTorch given our runtime settings", "train_samples_per_s"), ("inference vs PyTorch given our runtime settings", "infer_samples_per_s") })
                 {
                     double raw = D(lora, key) / D(tPassive, key);
                     rows.Add(new Row($"{c}: {label}", raw, matmulPassive is double mp ? raw / mp : null, null));
@@ -171,7 +171,7 @@ public static class BenchmarkReport
             string step = o.ContainsKey("train_step_ms") ? G(o, "train_step_ms")
                 : o.ContainsKey("train_samples_per_s") && o.ContainsKey("batch") && double.TryParse(G(o, "train_samples_per_s"), CultureInfo.InvariantCulture, out var tps)
                     ? (1000 * double.Parse(G(o, "batch"), CultureInfo.InvariantCulture) / tps).ToString("0.##", CultureInfo.InvariantCulture) : "";
-            sb.AppendLine($"| {(G(o, "anchor") == "torchsharp" ? "ours" : "PyTorch " + G(o, "torch") + (G(o, "anchor").EndsWith("passive", StringComparison.Ordinal) ? " (OMP passive)" : ""))} | {G(o, "config")} | {mode} | {G(o, "train_samples_per_s")} | {G(o, "infer_samples_per_s")} | {step} | {G(o, "peak_rss_mib")} | {other} |");
+            sb.AppendLine($"| {(G(o, "anchor") == "torchsharp" ? "ours" : "PyTorch " + G(o, "torch") + (G(o, "anchor").EndsWith("passive", StringComparison.Ordinal) ? " (our runtime settings)" : ""))} | {G(o, "config")} | {mode} | {G(o, "train_samples_per_s")} | {G(o, "infer_samples_per_s")} | {step} | {G(o, "peak_rss_mib")} | {other} |");
         }
         return sb.ToString();
     }

@@ -35,6 +35,7 @@ var waitPolicy = OpenMpWaitPolicy.Apply(options.OmpWait);
 BenchmarkRunner.ConfigureThreads(options);
 var result = BenchmarkRunner.Run(options);
 result.Set("omp_wait_policy", waitPolicy);
+result.Set("allocator_tuned", Microsoft.ML.LoRA.NativeRuntimeTuning.AllocatorTuned ? "yes" : "no");
 Console.WriteLine(result.ToJson());
 if (!options.Json) Console.Error.WriteLine(BenchmarkRunner.Describe(result));
 return 0;

@@ -10,9 +10,9 @@
 # the whole comparison, default 2: the report keeps each figure's best round, for both sides alike, because a shared
 # machine's load comes and goes), THREADS (2), BATCH (32), SEQ (128), PADDING_CONFIG (all-MiniLM-L6-v2),
 # PADDING_SAMPLES (256), LORA_SHARED (../shared), OUT (artifacts/bench: results.jsonl, report.md, chart.png).
-# Our program makes libtorch's OpenMP threads wait passively (--omp-wait passive, its default), which matters on a
-# shared machine; the anchor runs as PyTorch users run it, and once more with OMP_WAIT_POLICY=PASSIVE (LoRA only,
-# ANCHOR_PASSIVE=0 to skip) so the report can show how much of the difference that one setting explains.
+# Our library sets two native runtime settings when it loads (NativeRuntimeTuning: OpenMP threads wait passively,
+# glibc keeps freed blocks up to 32 MiB); the anchor runs as PyTorch users run it, and once more with the same two
+# settings given through the environment (ANCHOR_PASSIVE=0 to skip) so the report shows how much they explain.
 # Without python3-torch only our side runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -29,6 +29,7 @@ PADDING_SAMPLES="${PADDING_SAMPLES:-256}"
 OUT="${OUT:-$REPO/artifacts/bench}"
 ANCHOR_PASSIVE="${ANCHOR_PASSIVE:-1}"
 PY=/usr/bin/python3
+TUNED_MALLOC="MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_TOP_PAD_=67108864"   # = NativeRuntimeTuning
 ANCHOR="$SHARED/anchors/torch_lora_bench.py"
 
 mkdir -p "$OUT"
@@ -74,7 +75,7 @@ anchor() { # anchor <config name> <mode> [passive]: the anchor's JSON line, tagg
   local name="$1" mode="$2" tag="pytorch-eager" policy=""
   if [ "${3:-}" = passive ]; then tag="pytorch-eager-passive"; policy="PASSIVE"; fi
   echo "-- PyTorch $name $mode ${3:-}" >&2
-  env ${policy:+OMP_WAIT_POLICY=$policy} "$PY" "$ANCHOR" --config "$(anchor_config "$name")" --mode "$mode" \
+  env ${policy:+OMP_WAIT_POLICY=$policy $TUNED_MALLOC} "$PY" "$ANCHOR" --config "$(anchor_config "$name")" --mode "$mode" \
     --batch "$BATCH" --seq "$SEQ" --steps "$STEPS" --threads "$THREADS" \
     | sed -e "s/^{/{\"config\": \"$name\", /" -e "s/\"anchor\": \"pytorch-eager\"/\"anchor\": \"$tag\"/" | tee -a "$RESULTS"
 }
@@ -83,7 +84,7 @@ anchor_matmul() { # anchor_matmul [passive]
   local tag="pytorch-eager" policy=""
   if [ "${1:-}" = passive ]; then tag="pytorch-eager-passive"; policy="PASSIVE"; fi
   echo "-- PyTorch matmul ${1:-}" >&2
-  env ${policy:+OMP_WAIT_POLICY=$policy} "$PY" - "$THREADS" "$tag" <<'PYEOF' | tee -a "$RESULTS"
+  env ${policy:+OMP_WAIT_POLICY=$policy $TUNED_MALLOC} "$PY" - "$THREADS" "$tag" <<'PYEOF' | tee -a "$RESULTS"
 import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0)
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
