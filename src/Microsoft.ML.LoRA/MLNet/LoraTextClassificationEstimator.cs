@@ -163,5 +163,5 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
 
     static IReadOnlyDictionary<string, byte[]> ReadTokenizerFiles(string folder) =>
         TextEncoders.TokenizerFileNames.Select(n => Path.Combine(folder, n)).Where(File.Exists)
-            .ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
+            .ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
 }

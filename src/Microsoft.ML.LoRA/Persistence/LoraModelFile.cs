@@ -172,7 +172,7 @@ public static class LoraModelFile
                 PeftAdapter.Load(model, Path.Combine(scratch.Path, "adapter"));
             var config = model.Config;
             var encoder = TextEncoders.FromFolder(Path.Combine(scratch.Path, "tokenizer"), config, manifest.MaxSequenceLength);
-            var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(Path.GetFileName, File.ReadAllBytes)!;
+            var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
             var info = manifest.ToInfo(baseFolder, tokenizerFiles);
             return new LoraTextClassificationTransformer(model, encoder, info);
         }

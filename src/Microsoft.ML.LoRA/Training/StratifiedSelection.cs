@@ -2,7 +2,7 @@ namespace Microsoft.ML.LoRA.Training;
 
 /// <summary>
 /// Chooses validation rows so that every label keeps its share: within each label (labels taken in
-/// <paramref name="order"/>), a shuffle seeded once for the whole selection picks round(n × fraction) rows, at least one
+/// the given order), a shuffle seeded once for the whole selection picks round(n × fraction) rows, at least one
 /// and at most n − 1 for a label with two rows or more; a label seen once stays in training. The same labels,
 /// fraction and seed always give the same rows.
 /// </summary>
