@@ -1,10 +1,9 @@
-using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tokenization;
 using TorchSharp;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.LoRA.Benchmarks;
 
-/// <summary>Builds a batch from token id lists, padded to the batch's longest list or to a fixed length.</summary>
+/// <summary>Builds a labelled batch from token id lists with the library's <see cref="BatchCollator"/>.</summary>
 public static class DynamicPadding
 {
     /// <summary>
@@ -13,22 +12,8 @@ public static class DynamicPadding
     /// </summary>
     public static LabeledBatch Collate(IReadOnlyList<int[]> tokens, IReadOnlyList<int> labels, int[] indices, long padId, int? padTo = null)
     {
-        int width = padTo ?? indices.Max(i => tokens[i].Length);
-        var ids = new long[indices.Length * width];
-        var mask = new long[indices.Length * width];
-        var y = new long[indices.Length];
-        for (int row = 0; row < indices.Length; row++)
-        {
-            var t = tokens[indices[row]];
-            int n = Math.Min(t.Length, width);
-            for (int j = 0; j < width; j++)
-            {
-                ids[row * width + j] = j < n ? t[j] : padId;
-                mask[row * width + j] = j < n ? 1 : 0;
-            }
-            y[row] = labels[indices[row]];
-        }
-        var shape = new long[] { indices.Length, width };
-        return new LabeledBatch(new ModelInput(torch.tensor(ids, shape), torch.tensor(mask, shape)), torch.tensor(y));
+        var examples = indices.Select(i => new EncodedText(tokens[i], new int[tokens[i].Length])).ToList();
+        var input = BatchCollator.Collate(examples, checked((int)padId), includeTokenTypeIds: false, padTo);
+        return new LabeledBatch(input, torch.tensor(indices.Select(i => (long)labels[i]).ToArray()));
     }
 }

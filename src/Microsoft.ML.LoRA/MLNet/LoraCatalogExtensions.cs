@@ -25,11 +25,7 @@ public static class LoraCatalogExtensions
     public static LoraTextClassificationEstimator LoraTextClassifier(
         this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, string modelPath,
         string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3) =>
-        catalog.LoraTextClassifier(new LoraTextClassifierOptions
-        {
-            ModelPath = modelPath, LabelColumnName = labelColumnName, TextColumnName = textColumnName, Epochs = epochs,
-            Lora = new LoraOptions { Rank = rank, Alpha = alpha },
-        });
+        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs));
 
     /// <summary>
     /// A LoRA-fine-tuned binary text classifier. The label must be Boolean; outputs Score (log-odds), Probability and
@@ -43,10 +39,12 @@ public static class LoraCatalogExtensions
     public static LoraTextClassificationEstimator LoraTextClassifier(
         this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, string modelPath,
         string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3) =>
-        catalog.LoraTextClassifier(new LoraTextClassifierOptions
-        {
-            ModelPath = modelPath, LabelColumnName = labelColumnName, TextColumnName = textColumnName, Epochs = epochs,
-            Lora = new LoraOptions { Rank = rank, Alpha = alpha },
-        });
+        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs));
 
+    /// <summary>The options both convenience overloads stand for.</summary>
+    static LoraTextClassifierOptions CommonOptions(string modelPath, string labelColumnName, string textColumnName, int rank, double alpha, int epochs) => new()
+    {
+        ModelPath = modelPath, LabelColumnName = labelColumnName, TextColumnName = textColumnName, Epochs = epochs,
+        Lora = new LoraOptions { Rank = rank, Alpha = alpha },
+    };
 }

@@ -61,8 +61,7 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
         }
         else
         {
-            using Scalar stop = seq;
-            positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+            positions = PositionIds.Row(seq, ids.device);
         }
         using (positions)
         {

@@ -32,8 +32,7 @@ public sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor ids)
     {
-        using Scalar stop = ids.shape[1];
-        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        using var positions = PositionIds.Row(ids.shape[1], ids.device);
         using var x = word_embeddings.forward(ids);
         using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
         using var normed = LayerNorm.forward(x);

@@ -128,8 +128,7 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
         var ids = input.InputIds;
         long seq = ids.shape[1];
         using var mask = CausalMask(input.AttentionMask);
-        using Scalar stop = seq;
-        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: ids.device).unsqueeze(0);
+        using var positions = PositionIds.Row(seq, ids.device);
         using var tokens = wte.forward(ids);
         using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
         var x = F.dropout(tokens, _dropout, training);
@@ -189,10 +188,9 @@ public sealed class Gpt2ForSequenceClassification : SequenceClassifier
     /// <summary>Index of the last position whose mask is 1, per row.</summary>
     static Tensor LastRealToken(Tensor attentionMask)
     {
-        using Scalar stop = attentionMask.shape[1];
-        using var positions = torch.arange(stop, dtype: ScalarType.Int64, device: attentionMask.device);
+        using var positions = PositionIds.Row(attentionMask.shape[1], attentionMask.device);
         using var real = attentionMask.ne(Scalars.Zero).to_type(ScalarType.Int64);
-        using var weighted = positions.unsqueeze(0).mul(real);
+        using var weighted = positions.mul(real);
         return weighted.argmax(1);
     }
 }

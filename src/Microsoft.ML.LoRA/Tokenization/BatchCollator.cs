@@ -11,10 +11,11 @@ public static class BatchCollator
     /// padding: never wider than the batch needs). Input ids are padded on the right with
     /// <paramref name="padTokenId"/>; the attention mask is 1 over real tokens and 0 over padding; token type ids
     /// (padded with 0) are included only when <paramref name="includeTokenTypeIds"/>. The tensors are on the CPU and
-    /// belong to the caller.
+    /// belong to the caller. With <paramref name="padTo"/> every row is padded to that width instead (what a loader
+    /// without dynamic padding does; the benchmarks compare the two).
     /// </summary>
-    /// <exception cref="ArgumentException">The batch is empty, or an example is null, empty or has mismatched token types.</exception>
-    public static ModelInput Collate(IReadOnlyList<EncodedText> batch, int padTokenId, bool includeTokenTypeIds)
+    /// <exception cref="ArgumentException">The batch is empty, an example is null, empty or has mismatched token types, or an example is longer than <paramref name="padTo"/>.</exception>
+    public static ModelInput Collate(IReadOnlyList<EncodedText> batch, int padTokenId, bool includeTokenTypeIds, int? padTo = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) throw new ArgumentException("Cannot collate an empty batch.", nameof(batch));
@@ -29,6 +30,11 @@ public static class BatchCollator
                 throw new ArgumentException(
                     $"Batch example {i} has {example.TokenTypeIds?.Length ?? 0} token type ids for {example.InputIds.Length} tokens.", nameof(batch));
             width = Math.Max(width, example.InputIds.Length);
+        }
+        if (padTo is int fixedWidth)
+        {
+            if (fixedWidth < width) throw new ArgumentException($"An example has {width} tokens, more than the {fixedWidth} to pad to.", nameof(padTo));
+            width = fixedWidth;
         }
         var ids = new long[batch.Count * width];
         var mask = new long[ids.Length];

@@ -42,6 +42,19 @@ public class BatchCollatorTests
     }
 
     [Fact]
+    public void With_a_fixed_width_every_row_is_padded_to_it_and_a_longer_example_is_refused()
+    {
+        var input = BatchCollator.Collate([Short], padTokenId: 0, includeTokenTypeIds: false, padTo: 5);
+        using var ids = input.InputIds;
+        using var mask = input.AttentionMask;
+
+        ids.shape.Should().Equal(1, 5);
+        Values(ids).Should().Equal(101, 7, 102, 0, 0);
+        Values(mask).Should().Equal(1, 1, 1, 0, 0);
+        FluentActions.Invoking(() => BatchCollator.Collate([Long], 0, false, padTo: 4)).Should().Throw<ArgumentException>().Which.Message.Should().Contain("more than the 4");
+    }
+
+    [Fact]
     public void A_single_example_is_a_batch_of_one()
     {
         var input = BatchCollator.Collate([Long], padTokenId: 1, includeTokenTypeIds: false);
