@@ -57,6 +57,7 @@ internal sealed class SweepCommand : CliCommand
     readonly Option<int?> _maxLength = new("--max-length") { Description = "Tokens per example [default: min(256, the model's positions)]", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--max-length", 2) };
     readonly Option<int?> _maxRows = new("--max-rows") { Description = "Train on the first N rows of --data only", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--max-rows", 1) };
     readonly Option<int?> _threads = new("--threads") { Description = "Threads libtorch may use", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--threads", 1) };
+    readonly Option<string> _precision = new TrainingOptionSet().Precision;
     readonly Option<bool> _dryRun = new("--dry-run") { Description = "Print the trials the sweep would run, and its rungs, without training" };
 
     public override string Name => "sweep";
@@ -73,7 +74,7 @@ internal sealed class SweepCommand : CliCommand
         _data.AddTo(command);
         foreach (var o in new Option[] { _maxRows, _ranks, _alphas, _learningRates, _epochs, _dropouts }) command.Options.Add(o);
         foreach (var o in _switches.Values) command.Options.Add(o);
-        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _dryRun }) command.Options.Add(o);
+        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _dryRun }) command.Options.Add(o);
         _output.AddTo(command, withOutputFolder: true);
         command.Validators.Add(result =>
         {
@@ -91,6 +92,7 @@ internal sealed class SweepCommand : CliCommand
         baseOptions.BatchSize = parseResult.GetValue(_batchSize);
         baseOptions.MaxSequenceLength = parseResult.GetValue(_maxLength);
         baseOptions.Threads = parseResult.GetValue(_threads);
+        baseOptions.Precision = TrainingOptionSet.ParsePrecision(parseResult.GetValue(_precision)!);
         baseOptions.Seed = selection.Seed;
         if (parseResult.GetValue(_offline)) baseOptions.Hub = new HubOptions { Offline = true };
         var sweep = new SweepOptions

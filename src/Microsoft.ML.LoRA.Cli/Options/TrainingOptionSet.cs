@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Cli.Options;
 
@@ -8,7 +9,7 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// The training hyper-parameters shared by train and sweep: --epochs, --batch-size, --learning-rate, --max-length,
-/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience and --threads. Defaults are the
+/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience, --threads and --precision. Defaults are the
 /// library's (<see cref="LoraTextClassifierOptions"/>).
 /// </summary>
 internal sealed class TrainingOptionSet
@@ -79,9 +80,24 @@ internal sealed class TrainingOptionSet
         CustomParser = ValueParsers.OptionalInt("--threads", min: 1),
     };
 
+    public Option<string> Precision { get; } = new Option<string>("--precision")
+    {
+        Description = "Number type of the matrix products, in training and in the saved model's scoring: fp32, bf16 " +
+                      "(2-3x faster on CPUs with AVX-512 BF16 or AMX, logits within about 1%), or auto (bf16 where the CPU has it)",
+        HelpName = "fp32|bf16|auto", DefaultValueFactory = _ => "fp32",
+    }.AcceptOnlyFromAmong("fp32", "bf16", "auto");
+
+    /// <summary>The library's value for a --precision word.</summary>
+    public static ComputePrecision ParsePrecision(string word) => word switch
+    {
+        "bf16" => ComputePrecision.BFloat16,
+        "auto" => ComputePrecision.Auto,
+        _ => ComputePrecision.Float32,
+    };
+
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads })
+        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads, Precision })
             command.Options.Add(option);
     }
 
@@ -98,5 +114,6 @@ internal sealed class TrainingOptionSet
         options.GradientAccumulationSteps = parseResult.GetValue(GradAccumulation);
         options.EarlyStoppingPatience = parseResult.GetValue(Patience);
         options.Threads = parseResult.GetValue(Threads);
+        options.Precision = ParsePrecision(parseResult.GetValue(Precision)!);
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML.LoRA.Cli.Options;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Cli.Running;
 
@@ -27,12 +28,13 @@ internal sealed record RunSettings(
     int? EarlyStoppingPatience,
     int Seed,
     int? Threads,
+    ComputePrecision Precision,
     string Library)
 {
     public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o) => new(
         commandLine, o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
         data.ValidationFraction, maxRows, data.FileOptions.TextColumn ?? "(auto)", data.FileOptions.TextPairColumn, data.FileOptions.LabelColumn ?? "(auto)",
         o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
-        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads,
+        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision,
         typeof(LoraTextClassifierOptions).Assembly.GetName().Version?.ToString() ?? "");
 }

@@ -111,7 +111,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         var y = BaseProduct(x);
         if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
-        var input = training && _dropout > 0 ? F.dropout(x, _dropout, training: true) : x;
+        var input = training && _dropout > 0 ? Models.Dropout.Apply(x, _dropout, training: true) : x;
         using var down = lora_A.forward(input);
         using var up = lora_B.forward(down);
         using Scalar scaling = Scaling;

@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Training;
 
 namespace Microsoft.ML.LoRA.MLNet;
@@ -24,6 +25,8 @@ public sealed class LoraModelInfo
     public required LoraOptions Lora { get; init; }
     public required int MaxSequenceLength { get; init; }
     public required int InferenceBatchSize { get; init; }
+    /// <summary>The number type of the linear layers' products when this model scores (and when it was trained).</summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Float32;
     public required BaseModelReference BaseModel { get; init; }
     /// <summary>The tokenizer files of the base model folder, by file name.</summary>
     public required IReadOnlyDictionary<string, byte[]> TokenizerFiles { get; init; }

@@ -67,6 +67,11 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             var injection = LoraInjector.Apply(model, _options.Lora);
             var counts = ParameterCounts.Of(model);
             log.Info($"LoRA on {injection.AdaptedModules.Count} layers; training {counts.Trainable:N0} of {counts.Total:N0} parameters ({counts.TrainablePercent:F2}%).");
+            model.Use(_options.Precision);
+            if (_options.Precision == ComputePrecision.BFloat16 && !MixedPrecision.IsAccelerated)
+                log.Warning("Precision is BFloat16 but this CPU has no native bf16 products (AVX-512 BF16 or AMX); they are emulated and slower than Float32.");
+            else if (_options.Precision != ComputePrecision.Float32)
+                log.Info($"Matrix products in {(_options.Precision.UsesBFloat16() ? "bfloat16" : "float32")} (Precision = {_options.Precision}).");
 
             var reader = new LabeledTextReader(encoder, _options, _task, labels);
             var (train, skipped) = reader.Read(input, "training");
@@ -103,6 +108,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
                 Lora = _options.Lora.Clone(),
                 MaxSequenceLength = encoder.MaxLength,
                 InferenceBatchSize = _options.InferenceBatchSize,
+                Precision = _options.Precision,
                 BaseModel = new BaseModelReference(_options.ModelPath, folder.Directory, weightsSha, folder.Config.ModelType),
                 TokenizerFiles = ReadTokenizerFiles(folder.Directory),
                 History = history,

@@ -23,6 +23,7 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
         Info = info;
         Scorer = new ClassifierScorer(model, encoder, info.InferenceBatchSize);
         Scores = new ScoreColumns(info.Task, info.Labels, info.ScoreColumnName, info.PredictedLabelColumnName, info.ProbabilityColumnName);
+        model.Use(info.Precision);
         model.eval();
     }
 

@@ -11,6 +11,11 @@ internal static class Attention
     /// q, k, v: [batch, seq, hidden]. <paramref name="keyMask"/>: boolean [batch, 1, 1 or seq, seq] (true = may attend)
     /// or null for no padding. Returns [batch, seq, hidden].
     /// </summary>
+    /// <remarks>
+    /// Without attention dropout this is libtorch's scaled_dot_product_attention (its fused CPU kernel never builds the
+    /// [batch, heads, seq, seq] matrices). With dropout in training, SDPA falls back to its unfused path and draws the
+    /// mask with the slow bernoulli_; <see cref="Explicit"/> computes the same attention with <see cref="Dropout"/>.
+    /// </remarks>
     public static Tensor Run(Tensor q, Tensor k, Tensor v, int heads, Tensor? keyMask, double dropout, bool training, bool causal = false)
     {
         long batch = q.shape[0], seq = q.shape[1], hidden = q.shape[2];
@@ -18,8 +23,36 @@ internal static class Attention
         using var qh = q.view(batch, seq, heads, headDim).transpose(1, 2);
         using var kh = k.view(batch, seq, heads, headDim).transpose(1, 2);
         using var vh = v.view(batch, seq, heads, headDim).transpose(1, 2);
-        using var context = F.scaled_dot_product_attention(qh, kh, vh, keyMask, training ? dropout : 0.0, causal);
+        using var context = training && dropout > 0
+            ? Explicit(qh, kh, vh, keyMask, dropout, causal)
+            : F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal);
         return context.transpose(1, 2).reshape(batch, seq, hidden);
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√d, masked) with dropout, times v, over [batch, heads, seq, headDim] tensors. Masked scores are set
+    /// to the lowest finite float (as Hugging Face does), so a row with no visible key is uniform rather than NaN.
+    /// </summary>
+    internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
+    {
+        long seq = qh.shape[2], headDim = qh.shape[3];
+        using var keyT = kh.transpose(-1, -2);
+        using var scores = qh.matmul(keyT);
+        using (Scalar scale = 1.0 / Math.Sqrt(headDim)) scores.mul_(scale);
+        using Scalar lowest = float.MinValue;
+        if (keyMask is not null)
+        {
+            using var hidden = keyMask.logical_not();
+            scores.masked_fill_(hidden, lowest);
+        }
+        if (causal)
+        {
+            using var future = torch.ones(seq, seq, ScalarType.Bool, qh.device).triu_(1);
+            scores.masked_fill_(future, lowest);
+        }
+        using var probs = scores.softmax(-1);
+        using var dropped = Dropout.Apply(probs, dropout, training: true);
+        return dropped.matmul(vh);
     }
 
     /// <summary>A [batch, 1, 1, seq] boolean key mask from a 0/1 attention mask, or null when nothing is padded.</summary>

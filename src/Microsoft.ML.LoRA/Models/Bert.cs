@@ -76,7 +76,7 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
             using (x)
             {
                 using var normed = LayerNorm.forward(x);
-                return F.dropout(normed, _dropout, training);
+                return Dropout.Apply(normed, _dropout, training);
             }
         }
     }
@@ -129,7 +129,7 @@ public sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor residual)
     {
         using var projected = dense.forward(hidden);
-        using var dropped = F.dropout(projected, _dropout, training);
+        using var dropped = Dropout.Apply(projected, _dropout, training);
         dropped.add_(residual, Scalars.One);
         return LayerNorm.forward(dropped);
     }
@@ -297,7 +297,7 @@ public sealed class BertForSequenceClassification : SequenceClassifier
     {
         using var hidden = bert.forward(input);
         using var pooled = bert.Pool(hidden);
-        using var dropped = F.dropout(pooled, Config.ClassifierDropout, training);
+        using var dropped = Dropout.Apply(pooled, Config.ClassifierDropout, training);
         return classifier.forward(dropped);
     }
 }

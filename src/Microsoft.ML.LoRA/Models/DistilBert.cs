@@ -36,7 +36,7 @@ public sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
         using var x = word_embeddings.forward(ids);
         using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
         using var normed = LayerNorm.forward(x);
-        return F.dropout(normed, _dropout, training);
+        return Dropout.Apply(normed, _dropout, training);
     }
 }
 
@@ -93,7 +93,7 @@ public sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
         using var up = lin1.forward(x);
         using var activated = Activations.Apply(_activation, up);
         using var down = lin2.forward(activated);
-        return F.dropout(down, _dropout, training);
+        return Dropout.Apply(down, _dropout, training);
     }
 }
 
@@ -195,7 +195,7 @@ public sealed class DistilBertForSequenceClassification : SequenceClassifier
         using var first = hidden.select(1, 0);
         using var projected = pre_classifier.forward(first);
         using var activated = F.relu(projected);
-        using var dropped = F.dropout(activated, Config.ClassifierDropout, training);
+        using var dropped = Dropout.Apply(activated, Config.ClassifierDropout, training);
         return classifier.forward(dropped);
     }
 }

@@ -42,7 +42,7 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         using var v = parts[2];
         using var context = Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
         using var projected = c_proj.forward(context);
-        return F.dropout(projected, _residualDropout, training);
+        return Dropout.Apply(projected, _residualDropout, training);
     }
 }
 
@@ -68,7 +68,7 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
         using var up = c_fc.forward(x);
         using var activated = Activations.Apply(_activation, up);
         using var down = c_proj.forward(activated);
-        return F.dropout(down, _dropout, training);
+        return Dropout.Apply(down, _dropout, training);
     }
 }
 
@@ -131,7 +131,7 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
         using var positions = PositionIds.Row(seq, ids.device);
         using var tokens = wte.forward(ids);
         using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
-        var x = F.dropout(tokens, _dropout, training);
+        var x = Dropout.Apply(tokens, _dropout, training);
         foreach (var block in h)
         {
             var next = block.forward(x, mask);

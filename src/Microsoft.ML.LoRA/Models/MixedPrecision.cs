@@ -23,6 +23,17 @@ public static class MixedPrecision
             if (module is LoraLinear linear) linear.ComputeDtype = enabled ? ScalarType.BFloat16 : null;
     }
 
+    /// <summary>Whether <paramref name="precision"/> means bf16 products on this machine.</summary>
+    public static bool UsesBFloat16(this ComputePrecision precision) => precision switch
+    {
+        ComputePrecision.BFloat16 => true,
+        ComputePrecision.Auto => IsAccelerated,
+        _ => false,
+    };
+
+    /// <summary>Sets every linear layer of <paramref name="model"/> to multiply as <paramref name="precision"/> says on this machine.</summary>
+    public static void Use(this nn.Module model, ComputePrecision precision) => model.UseBFloat16MatMul(precision.UsesBFloat16());
+
     /// <summary>True when this CPU multiplies bf16 natively (x86 flags avx512_bf16 or amx_bf16 in /proc/cpuinfo).</summary>
     public static bool IsAccelerated => Accelerated.Value;
 

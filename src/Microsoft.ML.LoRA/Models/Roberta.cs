@@ -28,10 +28,10 @@ public sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var first = hidden.select(1, 0);
-        using var d1 = F.dropout(first, _dropout, training);
+        using var d1 = Dropout.Apply(first, _dropout, training);
         using var projected = dense.forward(d1);
         using var activated = projected.tanh();
-        using var d2 = F.dropout(activated, _dropout, training);
+        using var d2 = Dropout.Apply(activated, _dropout, training);
         return out_proj.forward(d2);
     }
 }

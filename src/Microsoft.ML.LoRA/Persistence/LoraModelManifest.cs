@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Training;
 
 namespace Microsoft.ML.LoRA.Persistence;
@@ -31,6 +32,8 @@ public sealed class LoraModelManifest
     public string LabelValueKind { get; set; } = "none";
     public int MaxSequenceLength { get; set; }
     public int InferenceBatchSize { get; set; }
+    /// <summary>The linear layers' product type (files written before it existed read as Float32).</summary>
+    public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
     public LoraOptions Lora { get; set; } = new();
 
     /// <summary>What the user gave as the base model (folder or Hub id).</summary>
@@ -79,6 +82,7 @@ public sealed class LoraModelManifest
         LabelValueKind = info.Labels.ValueKind,
         MaxSequenceLength = info.MaxSequenceLength,
         InferenceBatchSize = info.InferenceBatchSize,
+        Precision = info.Precision,
         Lora = info.Lora,
         BaseModelSource = info.BaseModel.Source,
         BaseModelFolder = info.BaseModel.Folder,
@@ -104,6 +108,7 @@ public sealed class LoraModelManifest
         Lora = Lora,
         MaxSequenceLength = MaxSequenceLength,
         InferenceBatchSize = InferenceBatchSize,
+        Precision = Precision,
         BaseModel = new BaseModelReference(BaseModelSource, baseFolder, BaseModelWeightsSha256, BaseModelType),
         TokenizerFiles = tokenizerFiles,
         History = History,

@@ -23,6 +23,7 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         options.RootElement.GetProperty("epochs").GetInt32().Should().Be(2);
         options.RootElement.GetProperty("seed").GetInt32().Should().Be(7);
         options.RootElement.GetProperty("lora").GetProperty("rank").GetInt32().Should().Be(4);
+        options.RootElement.GetProperty("precision").GetString().Should().Be("Float32", "fp32 is the default precision");
         File.ReadAllBytes(Path.Combine(run.Folder, "training.png"))[..4].Should().Equal(0x89, (byte)'P', (byte)'N', (byte)'G');
         File.ReadAllText(Path.Combine(run.Folder, "log.txt")).Should().Contain("LoRA on").And.Contain("Epoch 2/2");
         using var stdout = JsonDocument.Parse(run.Result.Stdout);
@@ -107,6 +108,7 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         CliRun.Lora("train", "--model", run.BaseModel, "--data", run.Validation, "--text-column", "body").ShouldFailCleanly(ExitCodes.Usage, "body", "text");
         CliRun.Lora("train", "--model", run.BaseModel, "--data", run.Validation, "--separator", "colon").ShouldFailCleanly(ExitCodes.Usage, "colon");
         CliRun.Lora("train", "--model", run.BaseModel, "--data", run.Validation, "--epochs", "0").ShouldFailCleanly(ExitCodes.Usage, "--epochs");
+        CliRun.Lora("train", "--model", run.BaseModel, "--data", run.Validation, "--precision", "fp16").ShouldFailCleanly(ExitCodes.Usage, "fp16");
         CliRun.Lora("evaluate", "--model", run.Validation, "--data", run.Validation).ShouldFailCleanly(ExitCodes.InvalidInput, "not a LoRA model file");
         CliRun.Lora("predict", "--model", "/no/model.zip", "--data", run.Validation).ShouldFailCleanly(ExitCodes.NotFound, "/no/model.zip");
         CliRun.Lora("merge", "--model", run.Model).ShouldFailCleanly(ExitCodes.Usage, "--output");

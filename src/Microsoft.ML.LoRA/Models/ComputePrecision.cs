@@ -1,0 +1,21 @@
+using System.Text.Json.Serialization;
+
+namespace Microsoft.ML.LoRA.Models;
+
+/// <summary>The number type the linear layers multiply in (see <see cref="MixedPrecision"/>).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ComputePrecision>))]
+public enum ComputePrecision
+{
+    /// <summary>fp32 throughout: results match PyTorch's fp32 to rounding. The default.</summary>
+    Float32,
+    /// <summary>
+    /// bfloat16 matrix products with fp32 accumulation, everything else fp32 (torch.autocast on the CPU). Several
+    /// times faster where the CPU multiplies bf16 natively (AVX-512 BF16, AMX); slower where it does not.
+    /// </summary>
+    BFloat16,
+    /// <summary>
+    /// <see cref="BFloat16"/> where this CPU multiplies bf16 natively (<see cref="MixedPrecision.IsAccelerated"/>),
+    /// <see cref="Float32"/> elsewhere; decided on each machine that runs the model.
+    /// </summary>
+    Auto,
+}
