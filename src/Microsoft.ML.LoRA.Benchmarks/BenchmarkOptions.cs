@@ -68,6 +68,8 @@ public sealed record BenchmarkOptions
     public string? Output { get; init; }
     /// <summary>Also time inference in bfloat16 (the merged model cast to bf16; AVX-512 BF16 CPUs multiply bf16 natively).</summary>
     public bool Bf16 { get; init; }
+    /// <summary>Training with activation checkpointing (each layer recomputed in the backward pass).</summary>
+    public bool Checkpointing { get; init; }
     /// <summary>OpenMP wait policy for libtorch's threads: passive (default here), active, or default (libgomp's own).</summary>
     public string OmpWait { get; init; } = "passive";
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
@@ -108,6 +110,7 @@ public sealed record BenchmarkOptions
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
                 "--bf16" => o with { Bf16 = true },
+                "--checkpointing" => o with { Checkpointing = true },
                 "--omp-wait" => o with { OmpWait = Value() },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };

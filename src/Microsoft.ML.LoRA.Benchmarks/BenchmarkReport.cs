@@ -92,6 +92,11 @@ public static class BenchmarkReport
                 rows.Add(new Row($"{c}: LoRA/full step time", D(lora, "train_step_ms") / D(full, "train_step_ms"), null, 0.7, LowerIsBetter: true));
                 rows.Add(new Row($"{c}: LoRA/full peak RSS", D(lora, "peak_rss_mib") / D(full, "peak_rss_mib"), null, 0.6, LowerIsBetter: true));
             }
+            if (Find(Ours, "lora-ckpt", c) is { } checkpointed && full is not null)
+            {
+                rows.Add(new Row($"{c}: LoRA with checkpointing/full step time", D(checkpointed, "train_step_ms") / D(full, "train_step_ms"), null, null, LowerIsBetter: true));
+                rows.Add(new Row($"{c}: LoRA with checkpointing/full peak RSS", D(checkpointed, "peak_rss_mib") / D(full, "peak_rss_mib"), null, 0.6, LowerIsBetter: true));
+            }
             if (tLora is not null && tFull is not null)
             {
                 rows.Add(new Row($"{c}: PyTorch LoRA/full step time", D(tFull, "train_samples_per_s") / D(tLora, "train_samples_per_s"), null, null, LowerIsBetter: true));

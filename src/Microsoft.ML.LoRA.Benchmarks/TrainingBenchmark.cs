@@ -25,6 +25,7 @@ public static class TrainingBenchmark
         bool lora = o.Mode == BenchmarkMode.Lora;
         if (lora) BenchmarkModels.ApplyLora(model, o.Rank, o.Alpha, o.Dropout);
         if (o.Bf16) model.UseBFloat16MatMul();
+        if (o.Checkpointing) model.UseGradientCheckpointing();
 
         var trainable = model.parameters().Where(p => p.requires_grad).ToList();
         long trainableCount = trainable.Sum(p => p.numel());
@@ -58,7 +59,7 @@ public static class TrainingBenchmark
             .Set("anchor", "torchsharp")
             .Set("torch", torch.__version__)
             .Set("threads", torch.get_num_threads())
-            .Set("mode", (lora ? "lora" : "full") + (o.Bf16 ? "-bf16" : ""))
+            .Set("mode", (lora ? "lora" : "full") + (o.Bf16 ? "-bf16" : "") + (o.Checkpointing ? "-ckpt" : ""))
             .Set("batch", o.Batch)
             .Set("seq", o.Seq)
             .Set("trainable", trainableCount)

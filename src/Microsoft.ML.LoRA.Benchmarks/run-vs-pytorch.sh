@@ -13,6 +13,7 @@
 # Our library sets two native runtime settings when it loads (NativeRuntimeTuning: OpenMP threads wait passively,
 # glibc keeps freed blocks up to 32 MiB); the anchor runs as PyTorch users run it, and once more with the same two
 # settings given through the environment (ANCHOR_PASSIVE=0 to skip) so the report shows how much they explain.
+# Our LoRA training also runs with bf16 matrix products (--precision bf16) and with activation checkpointing.
 # Without python3-torch only our side runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -111,6 +112,7 @@ for round in $(seq "$REPEATS"); do
     if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" full; fi
     if [ "$HAVE_TORCH" = 1 ] && [ "$ANCHOR_PASSIVE" = 1 ]; then anchor "$name" lora passive; fi
     ours "$name" lora --bf16
+    ours "$name" lora --checkpointing
     ours "$name" infer-merged
   done
 

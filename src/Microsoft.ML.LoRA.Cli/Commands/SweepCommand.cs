@@ -24,7 +24,7 @@ internal sealed class SweepCommand : CliCommand
 
     readonly Option<string> _model = new("--model", "-m")
     {
-        Description = $"Hugging Face model folder or Hub id [default: {TrainCommand.DefaultModel}]",
+        Description = "Hugging Face model folder or Hub id",
         HelpName = "DIR|ID",
         DefaultValueFactory = _ => TrainCommand.DefaultModel,
     };
@@ -57,7 +57,10 @@ internal sealed class SweepCommand : CliCommand
     readonly Option<int?> _maxLength = new("--max-length") { Description = "Tokens per example [default: min(256, the model's positions)]", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--max-length", 2) };
     readonly Option<int?> _maxRows = new("--max-rows") { Description = "Train on the first N rows of --data only", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--max-rows", 1) };
     readonly Option<int?> _threads = new("--threads") { Description = "Threads libtorch may use", HelpName = "N", CustomParser = ValueParsers.OptionalInt("--threads", 1) };
-    readonly Option<string> _precision = new TrainingOptionSet().Precision;
+    // --precision and --gradient-checkpointing as lora train defines them.
+    readonly TrainingOptionSet _trainOptions = new();
+    Option<string> _precision => _trainOptions.Precision;
+    Option<bool> _checkpointing => _trainOptions.GradientCheckpointing;
     readonly Option<bool> _dryRun = new("--dry-run") { Description = "Print the trials the sweep would run, and its rungs, without training" };
 
     public override string Name => "sweep";
@@ -74,7 +77,7 @@ internal sealed class SweepCommand : CliCommand
         _data.AddTo(command);
         foreach (var o in new Option[] { _maxRows, _ranks, _alphas, _learningRates, _epochs, _dropouts }) command.Options.Add(o);
         foreach (var o in _switches.Values) command.Options.Add(o);
-        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _dryRun }) command.Options.Add(o);
+        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _checkpointing, _dryRun }) command.Options.Add(o);
         _output.AddTo(command, withOutputFolder: true);
         command.Validators.Add(result =>
         {
@@ -93,6 +96,7 @@ internal sealed class SweepCommand : CliCommand
         baseOptions.MaxSequenceLength = parseResult.GetValue(_maxLength);
         baseOptions.Threads = parseResult.GetValue(_threads);
         baseOptions.Precision = TrainingOptionSet.ParsePrecision(parseResult.GetValue(_precision)!);
+        baseOptions.GradientCheckpointing = parseResult.GetValue(_checkpointing);
         baseOptions.Seed = selection.Seed;
         if (parseResult.GetValue(_offline)) baseOptions.Hub = new HubOptions { Offline = true };
         var sweep = new SweepOptions

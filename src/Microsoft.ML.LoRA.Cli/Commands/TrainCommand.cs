@@ -31,7 +31,7 @@ internal sealed class TrainCommand : CliCommand
 
     readonly Option<string> _model = new("--model", "-m")
     {
-        Description = $"Hugging Face model folder, or Hub id downloaded once into the Hugging Face cache [default: {DefaultModel}]",
+        Description = "Hugging Face model folder, or Hub id downloaded once into the Hugging Face cache",
         HelpName = "DIR|ID",
         DefaultValueFactory = _ => DefaultModel,
     };

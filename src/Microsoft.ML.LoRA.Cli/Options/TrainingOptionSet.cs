@@ -9,7 +9,7 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// The training hyper-parameters shared by train and sweep: --epochs, --batch-size, --learning-rate, --max-length,
-/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience, --threads and --precision. Defaults are the
+/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience, --threads, --precision and --gradient-checkpointing. Defaults are the
 /// library's (<see cref="LoraTextClassifierOptions"/>).
 /// </summary>
 internal sealed class TrainingOptionSet
@@ -87,6 +87,12 @@ internal sealed class TrainingOptionSet
         HelpName = "fp32|bf16|auto", DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "bf16", "auto");
 
+    public Option<bool> GradientCheckpointing { get; } = new("--gradient-checkpointing")
+    {
+        Description = "Recompute each layer in the backward pass instead of keeping its activations: much less " +
+                      "training memory, about one extra forward pass of time, the same result",
+    };
+
     /// <summary>The library's value for a --precision word.</summary>
     public static ComputePrecision ParsePrecision(string word) => word switch
     {
@@ -97,7 +103,7 @@ internal sealed class TrainingOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads, Precision })
+        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads, Precision, GradientCheckpointing })
             command.Options.Add(option);
     }
 
@@ -115,5 +121,6 @@ internal sealed class TrainingOptionSet
         options.EarlyStoppingPatience = parseResult.GetValue(Patience);
         options.Threads = parseResult.GetValue(Threads);
         options.Precision = ParsePrecision(parseResult.GetValue(Precision)!);
+        options.GradientCheckpointing = parseResult.GetValue(GradientCheckpointing);
     }
 }

@@ -29,12 +29,13 @@ internal sealed record RunSettings(
     int Seed,
     int? Threads,
     ComputePrecision Precision,
+    bool GradientCheckpointing,
     string Library)
 {
     public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o) => new(
         commandLine, o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
         data.ValidationFraction, maxRows, data.FileOptions.TextColumn ?? "(auto)", data.FileOptions.TextPairColumn, data.FileOptions.LabelColumn ?? "(auto)",
         o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
-        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision,
+        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision, o.GradientCheckpointing,
         typeof(LoraTextClassifierOptions).Assembly.GetName().Version?.ToString() ?? "");
 }

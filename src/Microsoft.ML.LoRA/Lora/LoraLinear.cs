@@ -111,8 +111,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         var y = BaseProduct(x);
         if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
-        var input = training && _dropout > 0 ? Models.Dropout.Apply(x, _dropout, training: true) : x;
-        using var down = lora_A.forward(input);
+        using var dropped = training && _dropout > 0 ? Models.Dropout.Apply(x, _dropout, training: true) : null;
+        using var down = lora_A.forward(dropped ?? x);
         using var up = lora_B.forward(down);
         using Scalar scaling = Scaling;
         return y.add_(up, scaling);

@@ -68,6 +68,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             var counts = ParameterCounts.Of(model);
             log.Info($"LoRA on {injection.AdaptedModules.Count} layers; training {counts.Trainable:N0} of {counts.Total:N0} parameters ({counts.TrainablePercent:F2}%).");
             model.Use(_options.Precision);
+            model.UseGradientCheckpointing(_options.GradientCheckpointing);
             if (_options.Precision == ComputePrecision.BFloat16 && !MixedPrecision.IsAccelerated)
                 log.Warning("Precision is BFloat16 but this CPU has no native bf16 products (AVX-512 BF16 or AMX); they are emulated and slower than Float32.");
             else if (_options.Precision != ComputePrecision.Float32)

@@ -20,13 +20,23 @@ internal static class Attention
     {
         long batch = q.shape[0], seq = q.shape[1], hidden = q.shape[2];
         long headDim = hidden / heads;
-        using var qh = q.view(batch, seq, heads, headDim).transpose(1, 2);
-        using var kh = k.view(batch, seq, heads, headDim).transpose(1, 2);
-        using var vh = v.view(batch, seq, heads, headDim).transpose(1, 2);
+        // Every intermediate view is disposed here: a view left to the dispose scope keeps its whole tensor alive
+        // until the training step ends, which defeats activation checkpointing.
+        using var qh = Heads(q, batch, seq, heads, headDim);
+        using var kh = Heads(k, batch, seq, heads, headDim);
+        using var vh = Heads(v, batch, seq, heads, headDim);
         using var context = training && dropout > 0
             ? Explicit(qh, kh, vh, keyMask, dropout, causal)
             : F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal);
-        return context.transpose(1, 2).reshape(batch, seq, hidden);
+        using var merged = context.transpose(1, 2);
+        return merged.reshape(batch, seq, hidden);
+    }
+
+    /// <summary>[batch, seq, hidden] as [batch, heads, seq, headDim].</summary>
+    static Tensor Heads(Tensor x, long batch, long seq, int heads, long headDim)
+    {
+        using var split = x.view(batch, seq, heads, headDim);
+        return split.transpose(1, 2);
     }
 
     /// <summary>

@@ -202,7 +202,7 @@ public sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>The stack of layers (HF: encoder.layer.N).</summary>
-public sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableStack
 {
     readonly ModuleList<BertLayer> layer;
 
@@ -212,17 +212,11 @@ public sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>
         register_module("layer", layer);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
-    {
-        var h = x.alias();
-        foreach (var l in layer)
-        {
-            var next = l.forward(h, keyMask);
-            h.Dispose();
-            h = next;
-        }
-        return h;
-    }
+    /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
+    public bool GradientCheckpointing { get; set; }
+
+    public override Tensor forward(Tensor x, Tensor? keyMask) =>
+        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training);
 }
 
 /// <summary>tanh(dense(hidden state of the first token)) (HF: pooler).</summary>

@@ -150,7 +150,7 @@ public sealed class DistilBertModel : nn.Module<ModelInput, Tensor>
 }
 
 /// <summary>The layer stack (HF: transformer.layer.N).</summary>
-public sealed class DistilBertTransformer : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class DistilBertTransformer : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableStack
 {
     readonly ModuleList<DistilBertLayer> layer;
 
@@ -160,17 +160,11 @@ public sealed class DistilBertTransformer : nn.Module<Tensor, Tensor?, Tensor>
         register_module("layer", layer);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
-    {
-        var h = x.alias();
-        foreach (var l in layer)
-        {
-            var next = l.forward(h, keyMask);
-            h.Dispose();
-            h = next;
-        }
-        return h;
-    }
+    /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
+    public bool GradientCheckpointing { get; set; }
+
+    public override Tensor forward(Tensor x, Tensor? keyMask) =>
+        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training);
 }
 
 /// <summary>DistilBERT with pre_classifier -> ReLU -> dropout -> classifier over the first token.</summary>

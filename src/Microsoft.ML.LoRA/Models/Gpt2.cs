@@ -103,7 +103,7 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>Token and position embeddings, the blocks and the final LayerNorm (HF: GPT2Model, the "transformer." prefix).</summary>
-public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
+public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>, ICheckpointableStack
 {
     readonly Embedding wte, wpe;
     readonly ModuleList<Gpt2Block> h;
@@ -123,6 +123,9 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
         _dropout = config.EmbeddingDropout;
     }
 
+    /// <summary>Recompute each block in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
+    public bool GradientCheckpointing { get; set; }
+
     public override Tensor forward(ModelInput input)
     {
         var ids = input.InputIds;
@@ -131,14 +134,9 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>
         using var positions = PositionIds.Row(seq, ids.device);
         using var tokens = wte.forward(ids);
         using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
-        var x = Dropout.Apply(tokens, _dropout, training);
-        foreach (var block in h)
-        {
-            var next = block.forward(x, mask);
-            x.Dispose();
-            x = next;
-        }
-        using (x) return ln_f.forward(x);
+        using var x = Dropout.Apply(tokens, _dropout, training);
+        using var last = LayerCheckpointing.Stack(h, x, mask, GradientCheckpointing && training);
+        return ln_f.forward(last);
     }
 
     /// <summary>

@@ -32,6 +32,12 @@ public class TrainingSettings
     /// docs/benchmarks.md has the figures.
     /// </summary>
     public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
+    /// <summary>
+    /// Keep only each layer's input during the forward pass and recompute the layer in the backward pass: training
+    /// memory falls to about one layer's activations (the largest share at long sequences or large batches), a step
+    /// takes about one forward pass longer, and the result is the same. Default false.
+    /// </summary>
+    public bool GradientCheckpointing { get; set; }
     /// <summary>Group examples of similar length into batches (less padding, same data per epoch). Default true.</summary>
     public bool LengthBucketing { get; set; } = true;
 

@@ -24,6 +24,7 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         options.RootElement.GetProperty("seed").GetInt32().Should().Be(7);
         options.RootElement.GetProperty("lora").GetProperty("rank").GetInt32().Should().Be(4);
         options.RootElement.GetProperty("precision").GetString().Should().Be("Float32", "fp32 is the default precision");
+        options.RootElement.GetProperty("gradientCheckpointing").GetBoolean().Should().BeFalse();
         File.ReadAllBytes(Path.Combine(run.Folder, "training.png"))[..4].Should().Equal(0x89, (byte)'P', (byte)'N', (byte)'G');
         File.ReadAllText(Path.Combine(run.Folder, "log.txt")).Should().Contain("LoRA on").And.Contain("Epoch 2/2");
         using var stdout = JsonDocument.Parse(run.Result.Stdout);
