@@ -83,7 +83,8 @@ internal sealed class TrainingOptionSet
     public Option<string> Precision { get; } = new Option<string>("--precision")
     {
         Description = "Number type of the matrix products, in training and in the saved model's scoring: fp32, bf16 " +
-                      "(2-3x faster on CPUs with AVX-512 BF16 or AMX, logits within about 1%), or auto (bf16 where the CPU has it)",
+                      "(on CPUs with AVX-512 BF16 or AMX about 2x faster training and 2-3x faster scoring of base-size models, logits " +
+                      "within 2% of their spread), or auto (bf16 where the CPU has it)",
         HelpName = "fp32|bf16|auto", DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "bf16", "auto");
 
