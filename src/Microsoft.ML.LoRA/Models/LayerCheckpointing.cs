@@ -12,16 +12,13 @@ namespace Microsoft.ML.LoRA.Models;
 internal static class LayerCheckpointing
 {
     /// <summary>
-    /// <paramref name="layer"/>(x), checkpointed when autograd records (training with gradients); otherwise a plain call.
-    /// Anything <paramref name="layer"/> captures (the attention mask) must stay alive until the backward pass.
+    /// <paramref name="layer"/>(x) as one checkpointed autograd node (called with autograd recording). Anything
+    /// <paramref name="layer"/> captures (the attention mask) must stay alive until the backward pass.
     /// </summary>
-    public static Tensor Run(Func<Tensor, Tensor> layer, Tensor x)
-    {
-        if (!torch.is_grad_enabled()) return layer(x);
+    static Tensor Checkpointed(Func<Tensor, Tensor> layer, Tensor x) =>
         // A node is recorded only when some input requires a gradient; the first layer's input (frozen embeddings)
         // may not, so a gradient-requiring empty tensor stands in and always receives none.
-        return CheckpointedLayer.apply(x, GradientAnchor.Value, layer, x.requires_grad);
-    }
+        CheckpointedLayer.apply(x, GradientAnchor.Value, layer, x.requires_grad);
 
     /// <summary>
     /// Runs <paramref name="layers"/> one after another from <paramref name="x"/>, each checkpointed when
@@ -37,7 +34,7 @@ internal static class LayerCheckpointing
         var h = x.alias();
         foreach (var layer in layers)
         {
-            var next = checkpoint ? Run(input => layer.forward(input, layerMask), h) : layer.forward(h, layerMask);
+            var next = checkpoint ? Checkpointed(input => layer.forward(input, layerMask), h) : layer.forward(h, layerMask);
             h.Dispose();
             h = next;
         }
