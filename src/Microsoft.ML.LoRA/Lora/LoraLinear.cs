@@ -111,11 +111,14 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         var y = BaseProduct(x);
         if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
-        using var dropped = training && _dropout > 0 ? Models.Dropout.Apply(x, _dropout, training: true) : null;
+        // The scaling, and dropout's 1/(1-p), multiply the rank-r activations between A and B: a pass over
+        // [tokens, r] rather than over x or the [tokens, out] result, forward and backward.
+        bool drop = training && _dropout > 0 && _dropout < 1;
+        using var dropped = drop ? Models.Dropout.Unscaled(x, _dropout) : null;
         using var down = lora_A.forward(dropped ?? x);
-        using var up = lora_B.forward(down);
-        using Scalar scaling = Scaling;
-        return y.add_(up, scaling);
+        using var scaledDown = down.mul(drop ? Scaling / (1.0 - _dropout) : Scaling);
+        using var up = lora_B.forward(scaledDown);
+        return y.add_(up);
     }
 
     Tensor BaseProduct(Tensor x)

@@ -46,9 +46,12 @@ internal static class Attention
     internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
     {
         long seq = qh.shape[2], headDim = qh.shape[3];
+        // Both scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
+        // scores and probabilities: 1/√d on q, dropout's 1/(1-p) on v. The forward and backward passes then make
+        // no elementwise pass over the seq x seq matrices for them.
+        using var scaledQ = qh.mul(1.0 / Math.Sqrt(headDim));
         using var keyT = kh.transpose(-1, -2);
-        using var scores = qh.matmul(keyT);
-        using (Scalar scale = 1.0 / Math.Sqrt(headDim)) scores.mul_(scale);
+        using var scores = scaledQ.matmul(keyT);
         using Scalar lowest = float.MinValue;
         if (keyMask is not null)
         {
@@ -61,8 +64,11 @@ internal static class Attention
             scores.masked_fill_(future, lowest);
         }
         using var probs = scores.softmax(-1);
-        using var dropped = Dropout.Apply(probs, dropout, training: true);
-        return dropped.matmul(vh);
+        if (dropout <= 0) return probs.matmul(vh);
+        if (dropout >= 1) return torch.zeros_like(vh);
+        using var dropped = Dropout.Unscaled(probs, dropout);
+        using var scaledV = vh.mul(1.0 / (1.0 - dropout));
+        return dropped.matmul(scaledV);
     }
 
     /// <summary>A [batch, 1, 1, seq] boolean key mask from a 0/1 attention mask, or null when nothing is padded.</summary>

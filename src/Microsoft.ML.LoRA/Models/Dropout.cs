@@ -5,15 +5,15 @@ namespace Microsoft.ML.LoRA.Models;
 
 /// <summary>
 /// Inverted dropout (zero each element with probability p, scale the rest by 1/(1-p)), the same distribution as
-/// torch's F.dropout but cheaper on the CPU: the mask comes from a vectorised uniform draw compared with p and is kept
-/// for the backward pass as a boolean tensor (1 byte an element).
+/// torch's F.dropout but cheaper on the CPU: the mask comes from <see cref="DropoutMask"/> and the product with a
+/// boolean mask keeps only that mask (1 byte an element) for the backward pass.
 /// </summary>
 /// <remarks>
 /// libtorch's CPU dropout draws its mask with bernoulli_, element by element, into an fp32 noise tensor that autograd
-/// keeps until the backward pass. Here the draw is one vectorised torch.rand_like and the backward pass keeps a
-/// boolean mask (masked_fill saves only its mask). With <see cref="Attention.Explicit"/>, measured on
-/// all-MiniLM-L6-v2 LoRA training (batch 32 x 128 tokens, 2 threads): 1.92-2.03 s per step before, 1.68-1.71 s after.
-/// Masks come from torch's default generator, so seeded runs repeat.
+/// keeps until the backward pass. Measured on all-MiniLM-L6-v2 LoRA training (batch 32 x 128 tokens, 2 threads):
+/// 1.92-2.03 s per step with F.dropout, 1.68-1.71 s with a vectorised rand_like and masked_fill (with
+/// <see cref="Attention.Explicit"/>); see docs/benchmarks.md for the counter-based masks and the product with the
+/// mask that replaced those. Masks follow torch's default generator, so seeded runs repeat.
 /// </remarks>
 internal static class Dropout
 {
@@ -22,12 +22,18 @@ internal static class Dropout
     {
         if (!training || p <= 0) return x.alias();
         if (p >= 1) return torch.zeros_like(x);
-        using var draw = torch.rand_like(x);
-        using Scalar probability = p;
-        using var drop = draw.lt(probability);
+        var kept = Unscaled(x, p);
         using Scalar scale = 1.0 / (1.0 - p);
-        // masked_fill keeps only the boolean mask for its backward pass (a product would keep x as well).
-        var kept = x.masked_fill(drop, Scalars.Zero);
         return kept.mul_(scale);
+    }
+
+    /// <summary>
+    /// x with each element zeroed with probability p, the survivors left unscaled: for a caller that folds the
+    /// 1/(1-p) into a smaller tensor further on (attention scales v, LoRA its output's factor). Requires 0 &lt; p &lt; 1.
+    /// </summary>
+    public static Tensor Unscaled(Tensor x, double p)
+    {
+        using var keep = DropoutMask.Keep(x, p);
+        return x.mul(keep);
     }
 }

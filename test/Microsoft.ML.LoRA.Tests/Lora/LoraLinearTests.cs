@@ -49,6 +49,43 @@ public class LoraLinearTests
     }
 
     [Fact]
+    public void In_training_the_adapter_sees_its_input_through_inverted_dropout()
+    {
+        const double p = 0.25;
+        LoraLinear layer;
+        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        {
+            torch.manual_seed(4);
+            layer = new LoraLinear(24, 40);
+            layer.AttachAdapter(rank: 4, alpha: 8, dropout: p, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+            using (torch.no_grad()) layer.LoraB.normal_(0, 0.5);
+        }
+        using (layer)
+        using (var x = Input(6, 24))
+        {
+            layer.train();
+            Tensor y, keep;
+            lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+            {
+                torch.manual_seed(21);
+                y = layer.forward(x);
+                torch.manual_seed(21);
+                keep = Microsoft.ML.LoRA.Models.DropoutMask.Keep(x, p);   // the mask the layer drew
+            }
+            using (y)
+            using (keep)
+            {
+                using Scalar scaling = 8.0 / 4;
+                using Scalar inverted = 1 / (1 - p);
+                using var dropped = x.mul(keep).mul(inverted);
+                using var expected = x.matmul(layer.weight.t()) + layer.bias! + dropped.matmul(layer.LoraA.t()).matmul(layer.LoraB.t()) * scaling;
+                MaxRelative(y, expected).Should().BeLessThan(1e-5);
+                keep.all().item<bool>().Should().BeFalse("some inputs were dropped");
+            }
+        }
+    }
+
+    [Fact]
     public void The_output_is_the_base_plus_the_scaled_low_rank_update()
     {
         using var layer = Trained(false);

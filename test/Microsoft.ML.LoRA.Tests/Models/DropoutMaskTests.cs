@@ -1,0 +1,81 @@
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.LoRA.Tests.Models;
+
+/// <summary>Dropout keep-masks: the asked-for probability, independent elements, and reproducible from torch's seed.</summary>
+public class DropoutMaskTests
+{
+    static bool[] Draw(long size, double p, int seed)
+    {
+        lock (TorchRandomLock.Sync)
+        {
+            torch.manual_seed(seed);
+            using var like = torch.empty(size);
+            using var keep = DropoutMask.Keep(like, p);
+            keep.dtype.Should().Be(ScalarType.Bool);
+            keep.shape.Should().Equal(size);
+            return keep.data<bool>().ToArray();
+        }
+    }
+
+    [Theory]
+    [InlineData(0.05)]
+    [InlineData(0.1)]
+    [InlineData(0.5)]
+    [InlineData(0.9)]
+    public void Each_element_is_dropped_with_probability_p(double p)
+    {
+        // 2^21 elements: the vector path, several parallel chunks and, with the odd tail, the one-by-one path.
+        var keep = Draw((1 << 21) + 37, p, seed: 1);
+
+        double dropped = keep.Count(k => !k) / (double)keep.Length;
+        double sd = Math.Sqrt(p * (1 - p) / keep.Length);
+        dropped.Should().BeApproximately(p, 5 * sd);
+    }
+
+    [Fact]
+    public void Neighbouring_elements_are_independent()
+    {
+        // Elements 2i and 2i+1 come from the two halves of one hash; 2i+1 and 2i+2 from neighbouring hashes.
+        const double p = 0.3;
+        var keep = Draw(1 << 21, p, seed: 2);
+        int pairs = keep.Length - 1, bothDropped = 0;
+        for (int j = 0; j < pairs; j++)
+            if (!keep[j] && !keep[j + 1]) bothDropped++;
+
+        double share = bothDropped / (double)pairs;
+        double sd = Math.Sqrt(p * p * (1 - p * p) / pairs);
+        share.Should().BeApproximately(p * p, 5 * sd);
+    }
+
+    [Fact]
+    public void The_same_torch_seed_gives_the_same_mask_and_the_next_draw_a_different_one()
+    {
+        var first = Draw(100_000, 0.5, seed: 7);
+        var again = Draw(100_000, 0.5, seed: 7);
+        var other = Draw(100_000, 0.5, seed: 8);
+
+        again.Should().Equal(first);
+        other.Zip(first, (a, b) => a == b).Count(same => same).Should().BeLessThan(55_000, "a new seed gives a new mask");
+    }
+
+    [Fact]
+    public void An_element_gets_the_same_draw_whether_the_vector_or_the_one_by_one_path_fills_it()
+    {
+        // With 1000 elements the last 40 are filled one at a time; with 1192 they fall in a vector block.
+        var shorter = Draw(1000, 0.5, seed: 9);
+        var longer = Draw(1192, 0.5, seed: 9);
+
+        longer.Take(1000).Should().Equal(shorter);
+    }
+
+    [Fact]
+    public void Probabilities_zero_and_one_keep_everything_and_nothing()
+    {
+        Draw(300, 0.0, seed: 1).Should().OnlyContain(k => k);
+        Draw(300, 1.0, seed: 1).Should().OnlyContain(k => !k);
+    }
+}
