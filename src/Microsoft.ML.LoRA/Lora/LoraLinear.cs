@@ -116,7 +116,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         bool drop = training && _dropout > 0 && _dropout < 1;
         using var dropped = drop ? Models.Dropout.Unscaled(x, _dropout) : null;
         using var down = lora_A.forward(dropped ?? x);
-        using var scaledDown = down.mul(drop ? Scaling / (1.0 - _dropout) : Scaling);
+        using Scalar factor = drop ? Scaling / (1.0 - _dropout) : Scaling;
+        using var scaledDown = down.mul(factor);
         using var up = lora_B.forward(scaledDown);
         return y.add_(up);
     }

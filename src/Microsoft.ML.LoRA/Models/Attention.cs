@@ -49,7 +49,8 @@ internal static class Attention
         // Both scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
         // scores and probabilities: 1/√d on q, dropout's 1/(1-p) on v. The forward and backward passes then make
         // no elementwise pass over the seq x seq matrices for them.
-        using var scaledQ = qh.mul(1.0 / Math.Sqrt(headDim));
+        using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
+        using var scaledQ = qh.mul(queryScale);
         using var keyT = kh.transpose(-1, -2);
         using var scores = scaledQ.matmul(keyT);
         using Scalar lowest = float.MinValue;
@@ -67,7 +68,8 @@ internal static class Attention
         if (dropout <= 0) return probs.matmul(vh);
         if (dropout >= 1) return torch.zeros_like(vh);
         using var dropped = Dropout.Unscaled(probs, dropout);
-        using var scaledV = vh.mul(1.0 / (1.0 - dropout));
+        using Scalar inverted = 1.0 / (1.0 - dropout);
+        using var scaledV = vh.mul(inverted);
         return dropped.matmul(scaledV);
     }
 

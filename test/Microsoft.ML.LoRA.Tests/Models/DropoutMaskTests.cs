@@ -28,7 +28,7 @@ public class DropoutMaskTests
     [InlineData(0.9)]
     public void Each_element_is_dropped_with_probability_p(double p)
     {
-        // 2^21 elements: the vector path, several parallel chunks and, with the odd tail, the one-by-one path.
+        // 2^21 + 37 elements: the vector path and, for the odd tail, the one-by-one path.
         var keep = Draw((1 << 21) + 37, p, seed: 1);
 
         double dropped = keep.Count(k => !k) / (double)keep.Length;
