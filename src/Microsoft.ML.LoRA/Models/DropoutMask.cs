@@ -22,6 +22,7 @@ namespace Microsoft.ML.LoRA.Models;
 internal static class DropoutMask
 {
     const ulong Gamma = 0x9E3779B97F4A7C15UL;
+    const ulong MixFirst = 0xBF58476D1CE4E5B9UL, MixSecond = 0x94D049BB133111EBUL;
 
     /// <summary>A boolean tensor shaped like <paramref name="like"/>: each element true with probability 1 - p.</summary>
     public static Tensor Keep(Tensor like, double p)
@@ -76,7 +77,7 @@ internal static class DropoutMask
         var vThreshold = Vector512.Create(threshold);
         var one = Vector512.Create((byte)1);
         var eight = Vector512.Create(8UL);
-        // Hash i (element pair 2i, 2i+1) mixes seed + (i + 1)·γ, as in FillOneByOne.
+        // Hash i (element pair 2i, 2i+1) mixes seed + (i + 1)·γ, as in FillOneByOne, the same function as Mix.
         var counter = Vector512.Create(1UL, 2, 3, 4, 5, 6, 7, 8) + Vector512.Create((ulong)(from * BlockElements / 2));
         for (long b = from; b < to; b++)
         {
@@ -95,29 +96,32 @@ internal static class DropoutMask
     static Vector512<uint> KeepLanes(Vector512<ulong> counter, Vector512<ulong> seed, Vector512<uint> threshold)
     {
         var z = seed + counter * Vector512.Create(Gamma);
-        z = (z ^ Vector512.ShiftRightLogical(z, 30)) * Vector512.Create(0xBF58476D1CE4E5B9UL);
-        z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Vector512.Create(0x94D049BB133111EBUL);
+        z = (z ^ Vector512.ShiftRightLogical(z, 30)) * Vector512.Create(MixFirst);
+        z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Vector512.Create(MixSecond);
         z ^= Vector512.ShiftRightLogical(z, 31);
         return Vector512.GreaterThanOrEqual(z.AsUInt32(), threshold);
     }
 
-    /// <summary>Elements [from, to) one at a time; element j is half j mod 2 (low, high) of hash j/2.</summary>
+    /// <summary>
+    /// Elements [from, to) one hash at a time (from is even): elements j and j+1 are the low and high halves of
+    /// hash j/2.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void FillOneByOne(byte* mask, long from, long to, ulong seed, uint threshold)
     {
-        for (long j = from; j < to; j++)
+        for (long j = from; j < to; j += 2)
         {
             ulong z = Mix(seed + (ulong)(j / 2 + 1) * Gamma);
-            uint bits = (j & 1) == 0 ? (uint)z : (uint)(z >> 32);
-            mask[j] = bits >= threshold ? (byte)1 : (byte)0;
+            mask[j] = (uint)z >= threshold ? (byte)1 : (byte)0;
+            if (j + 1 < to) mask[j + 1] = (uint)(z >> 32) >= threshold ? (byte)1 : (byte)0;
         }
     }
 
     /// <summary>SplitMix64's output function.</summary>
     static ulong Mix(ulong z)
     {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z = (z ^ (z >> 30)) * MixFirst;
+        z = (z ^ (z >> 27)) * MixSecond;
         return z ^ (z >> 31);
     }
 }
