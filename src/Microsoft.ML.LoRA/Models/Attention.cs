@@ -8,8 +8,9 @@ namespace Microsoft.ML.LoRA.Models;
 internal static class Attention
 {
     /// <summary>
-    /// q, k, v: [batch, seq, hidden]. <paramref name="keyMask"/>: boolean [batch, 1, 1 or seq, seq] (true = may attend)
-    /// or null for no padding. Returns [batch, seq, hidden].
+    /// q: [batch, queries, hidden]; k, v: [batch, seq, hidden] (queries = seq, except for a layer run for the rows a
+    /// head reads, see <see cref="HeadReadout"/>). <paramref name="keyMask"/>: boolean [batch, 1, 1 or queries, seq]
+    /// (true = may attend) or null for no padding. Returns [batch, queries, hidden].
     /// </summary>
     /// <remarks>
     /// Without attention dropout this is libtorch's scaled_dot_product_attention (its fused CPU kernel never builds the
@@ -18,18 +19,19 @@ internal static class Attention
     /// </remarks>
     public static Tensor Run(Tensor q, Tensor k, Tensor v, int heads, Tensor? keyMask, double dropout, bool training, bool causal = false)
     {
-        long batch = q.shape[0], seq = q.shape[1], hidden = q.shape[2];
+        long batch = q.shape[0], queries = q.shape[1], seq = k.shape[1], hidden = q.shape[2];
         long headDim = hidden / heads;
+        if (causal && queries != seq) throw new ArgumentException("causal attention needs a query for every key; pass an explicit mask for a subset of rows", nameof(causal));
         // Every intermediate view is disposed here: a view left to the dispose scope keeps its whole tensor alive
         // until the training step ends, which defeats activation checkpointing.
-        using var qh = Heads(q, batch, seq, heads, headDim);
+        using var qh = Heads(q, batch, queries, heads, headDim);
         using var kh = Heads(k, batch, seq, heads, headDim);
         using var vh = Heads(v, batch, seq, heads, headDim);
         using var context = training && dropout > 0
             ? Explicit(qh, kh, vh, keyMask, dropout, causal)
             : F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal);
         using var merged = context.transpose(1, 2);
-        return merged.reshape(batch, seq, hidden);
+        return merged.reshape(batch, queries, hidden);
     }
 
     /// <summary>[batch, seq, hidden] as [batch, heads, seq, headDim].</summary>

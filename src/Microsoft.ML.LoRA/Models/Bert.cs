@@ -101,9 +101,12 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
         _dropout = config.AttentionDropout;
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
+    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
+
+    /// <summary><paramref name="rows"/> (some or all rows of <paramref name="x"/>) attend to every position of x.</summary>
+    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var q = query.forward(x);
+        using var q = query.forward(rows);
         using var k = key.forward(x);
         using var v = value.forward(x);
         return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
@@ -149,10 +152,13 @@ public sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
         register_module("output", output);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
+    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
+
+    /// <summary>The attention block's output at <paramref name="rows"/>, keys and values from every position of <paramref name="x"/>.</summary>
+    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var context = self.forward(x, keyMask);
-        return output.forward(context, x);
+        using var context = self.Attend(rows, x, keyMask);
+        return output.forward(context, rows);
     }
 }
 
@@ -177,25 +183,35 @@ public sealed class BertIntermediate : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One post-norm transformer layer.</summary>
-public sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
 {
     readonly BertAttention attention;
     readonly BertIntermediate intermediate;
     readonly BertResidualOutput output;
+    readonly long _intermediateSize;
 
     public BertLayer(TransformerConfig config) : base("layer")
     {
         attention = new BertAttention(config);
         intermediate = new BertIntermediate(config);
         output = new BertResidualOutput(config, config.IntermediateSize);
+        _intermediateSize = config.IntermediateSize;
         register_module("attention", attention);
         register_module("intermediate", intermediate);
         register_module("output", output);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
+    public override Tensor forward(Tensor x, Tensor? keyMask) => ((ITransformerLayer)this).Rows(x, x, keyMask);
+
+    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var attended = attention.forward(x, keyMask);
+        using var attended = attention.Attend(rows, x, keyMask);
+        return TokenChunks.Map(attended, _intermediateSize, FeedForward);
+    }
+
+    /// <summary>intermediate, then output over the residual: position-wise (HF: feed_forward_chunk).</summary>
+    Tensor FeedForward(Tensor attended)
+    {
         using var up = intermediate.forward(attended);
         return output.forward(up, attended);
     }
@@ -215,8 +231,14 @@ public sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>, ICheckpoin
     /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
     public bool GradientCheckpointing { get; set; }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) =>
-        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training);
+    public override Tensor forward(Tensor x, Tensor? keyMask) => Forward(x, keyMask, readout: null);
+
+    /// <summary>
+    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
+    /// when one is given (the last layer then computes only those rows).
+    /// </summary>
+    internal Tensor Forward(Tensor x, Tensor? keyMask, HeadReadout? readout) =>
+        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training, readout);
 }
 
 /// <summary>tanh(dense(hidden state of the first token)) (HF: pooler).</summary>
@@ -259,14 +281,23 @@ public sealed class BertModel : nn.Module<ModelInput, Tensor>
     }
 
     /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
-    public override Tensor forward(ModelInput input)
+    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
+
+    /// <summary>The first token's last hidden state, [batch, 1, hidden], computed without the rest of the last layer.</summary>
+    internal Tensor FirstTokenState(ModelInput input)
+    {
+        using var readout = HeadReadout.FirstToken();
+        return Forward(input, readout);
+    }
+
+    Tensor Forward(ModelInput input, HeadReadout? readout)
     {
         using var keyMask = Attention.KeyMask(input.AttentionMask);
         using var embedded = embeddings.forward(input);
-        return encoder.forward(embedded, keyMask);
+        return encoder.Forward(embedded, keyMask, readout);
     }
 
-    /// <summary>The pooled [CLS] representation [batch, hidden].</summary>
+    /// <summary>The pooled [CLS] representation [batch, hidden], from hidden states [batch, seq or 1, hidden].</summary>
     public Tensor Pool(Tensor hidden) =>
         pooler?.forward(hidden) ?? throw new InvalidOperationException("this model was built without a pooler");
 }
@@ -289,8 +320,8 @@ public sealed class BertForSequenceClassification : SequenceClassifier
 
     public override Tensor forward(ModelInput input)
     {
-        using var hidden = bert.forward(input);
-        using var pooled = bert.Pool(hidden);
+        using var first = bert.FirstTokenState(input);
+        using var pooled = bert.Pool(first);
         using var dropped = Dropout.Apply(pooled, Config.ClassifierDropout, training);
         return classifier.forward(dropped);
     }

@@ -61,9 +61,12 @@ public sealed class DistilBertAttention : nn.Module<Tensor, Tensor?, Tensor>
         _dropout = config.AttentionDropout;
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
+    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
+
+    /// <summary><paramref name="rows"/> (some or all rows of <paramref name="x"/>) attend to every position of x.</summary>
+    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var q = q_lin.forward(x);
+        using var q = q_lin.forward(rows);
         using var k = k_lin.forward(x);
         using var v = v_lin.forward(x);
         using var context = Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
@@ -98,11 +101,12 @@ public sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One post-norm layer: attention + sa_layer_norm, ffn + output_layer_norm.</summary>
-public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
 {
     readonly DistilBertAttention attention;
     readonly LayerNorm sa_layer_norm, output_layer_norm;
     readonly DistilBertFeedForward ffn;
+    readonly long _intermediateSize;
 
     public DistilBertLayer(TransformerConfig config) : base("layer")
     {
@@ -110,18 +114,21 @@ public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>
         sa_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
         ffn = new DistilBertFeedForward(config);
         output_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
+        _intermediateSize = config.IntermediateSize;
         register_module("attention", attention);
         register_module("sa_layer_norm", sa_layer_norm);
         register_module("ffn", ffn);
         register_module("output_layer_norm", output_layer_norm);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask)
+    public override Tensor forward(Tensor x, Tensor? keyMask) => ((ITransformerLayer)this).Rows(x, x, keyMask);
+
+    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var attended = attention.forward(x, keyMask);
-        attended.add_(x, Scalars.One);
+        using var attended = attention.Attend(rows, x, keyMask);
+        attended.add_(rows, Scalars.One);
         using var h = sa_layer_norm.forward(attended);
-        using var ff = ffn.forward(h);
+        using var ff = TokenChunks.Map(h, _intermediateSize, ffn.forward);
         ff.add_(h, Scalars.One);
         return output_layer_norm.forward(ff);
     }
@@ -141,11 +148,21 @@ public sealed class DistilBertModel : nn.Module<ModelInput, Tensor>
         register_module("transformer", transformer);
     }
 
-    public override Tensor forward(ModelInput input)
+    /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
+    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
+
+    /// <summary>The first token's last hidden state, [batch, 1, hidden], computed without the rest of the last layer.</summary>
+    internal Tensor FirstTokenState(ModelInput input)
+    {
+        using var readout = HeadReadout.FirstToken();
+        return Forward(input, readout);
+    }
+
+    Tensor Forward(ModelInput input, HeadReadout? readout)
     {
         using var keyMask = Attention.KeyMask(input.AttentionMask);
         using var embedded = embeddings.forward(input.InputIds);
-        return transformer.forward(embedded, keyMask);
+        return transformer.Forward(embedded, keyMask, readout);
     }
 }
 
@@ -163,8 +180,14 @@ public sealed class DistilBertTransformer : nn.Module<Tensor, Tensor?, Tensor>, 
     /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
     public bool GradientCheckpointing { get; set; }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) =>
-        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training);
+    public override Tensor forward(Tensor x, Tensor? keyMask) => Forward(x, keyMask, readout: null);
+
+    /// <summary>
+    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
+    /// when one is given (the last layer then computes only those rows).
+    /// </summary>
+    internal Tensor Forward(Tensor x, Tensor? keyMask, HeadReadout? readout) =>
+        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training, readout);
 }
 
 /// <summary>DistilBERT with pre_classifier -> ReLU -> dropout -> classifier over the first token.</summary>
@@ -185,8 +208,8 @@ public sealed class DistilBertForSequenceClassification : SequenceClassifier
 
     public override Tensor forward(ModelInput input)
     {
-        using var hidden = distilbert.forward(input);
-        using var first = hidden.select(1, 0);
+        using var state = distilbert.FirstTokenState(input);
+        using var first = state.select(1, 0);
         using var projected = pre_classifier.forward(first);
         using var activated = F.relu(projected);
         using var dropped = Dropout.Apply(activated, Config.ClassifierDropout, training);

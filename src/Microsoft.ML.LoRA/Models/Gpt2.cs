@@ -33,13 +33,25 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
 
     /// <param name="x">[batch, seq, hidden]</param>
     /// <param name="mask">Null: plain causal attention. Otherwise a boolean [batch, 1, seq, seq] mask that already includes causality.</param>
-    public override Tensor forward(Tensor x, Tensor? mask)
+    public override Tensor forward(Tensor x, Tensor? mask) => Attend(x, x, mask);
+
+    /// <summary>
+    /// <paramref name="rows"/> (some or all rows of <paramref name="x"/>) attend to x. For rows other than x itself
+    /// <paramref name="mask"/> must be given ([batch, 1, rows, seq] with causality), as plain causal attention needs
+    /// a query at every position.
+    /// </summary>
+    internal Tensor Attend(Tensor rows, Tensor x, Tensor? mask)
     {
+        bool allRows = ReferenceEquals(rows, x);
+        if (!allRows && mask is null) throw new ArgumentNullException(nameof(mask), "attention for a subset of rows needs an explicit causal mask");
         using var qkv = c_attn.forward(x);
         var parts = qkv.split(_hidden, 2);
-        using var q = parts[0];
         using var k = parts[1];
         using var v = parts[2];
+        // For a subset of rows the fused projection runs once more on those rows only and keeps their query third.
+        using var rowsQkv = allRows ? null : c_attn.forward(rows);
+        using var q = allRows ? parts[0] : rowsQkv!.narrow(2, 0, _hidden);
+        if (!allRows) parts[0].Dispose();
         using var context = Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
         using var projected = c_proj.forward(context);
         return Dropout.Apply(projected, _residualDropout, training);
@@ -73,11 +85,12 @@ public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One pre-norm block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
-public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
 {
     readonly LayerNorm ln_1, ln_2;
     readonly Gpt2Attention attn;
     readonly Gpt2Mlp mlp;
+    readonly long _intermediateSize;
 
     public Gpt2Block(TransformerConfig config) : base("block")
     {
@@ -85,19 +98,24 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>
         attn = new Gpt2Attention(config);
         ln_2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         mlp = new Gpt2Mlp(config);
+        _intermediateSize = config.IntermediateSize;
         register_module("ln_1", ln_1);
         register_module("attn", attn);
         register_module("ln_2", ln_2);
         register_module("mlp", mlp);
     }
 
-    public override Tensor forward(Tensor x, Tensor? mask)
+    public override Tensor forward(Tensor x, Tensor? mask) => ((ITransformerLayer)this).Rows(x, x, mask);
+
+    /// <remarks>For rows other than x itself the mask must carry causality (see <see cref="Gpt2Attention.Attend"/>).</remarks>
+    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? mask)
     {
         using var n1 = ln_1.forward(x);
-        using var a = attn.forward(n1, mask);
-        var h = a.add(x, Scalars.One);
+        using var n1Rows = ReferenceEquals(rows, x) ? null : ln_1.forward(rows);   // LayerNorm works per position
+        using var a = attn.Attend(n1Rows ?? n1, n1, mask);
+        var h = a.add(rows, Scalars.One);
         using var n2 = ln_2.forward(h);
-        using var m = mlp.forward(n2);
+        using var m = TokenChunks.Map(n2, _intermediateSize, mlp.forward);
         using (h) return m.add(h, Scalars.One);
     }
 }
@@ -126,7 +144,14 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>, ICheckpointableSt
     /// <summary>Recompute each block in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
     public bool GradientCheckpointing { get; set; }
 
-    public override Tensor forward(ModelInput input)
+    /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
+    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
+
+    /// <summary>
+    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
+    /// when one is given (the last block then computes only those rows).
+    /// </summary>
+    internal Tensor Forward(ModelInput input, HeadReadout? readout)
     {
         var ids = input.InputIds;
         long seq = ids.shape[1];
@@ -135,7 +160,7 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>, ICheckpointableSt
         using var tokens = wte.forward(ids);
         using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
         using var x = Dropout.Apply(tokens, _dropout, training);
-        using var last = LayerCheckpointing.Stack(h, x, mask, GradientCheckpointing && training);
+        using var last = LayerCheckpointing.Stack(h, x, mask, GradientCheckpointing && training, readout);
         return ln_f.forward(last);
     }
 
@@ -176,19 +201,9 @@ public sealed class Gpt2ForSequenceClassification : SequenceClassifier
 
     public override Tensor forward(ModelInput input)
     {
-        using var hidden = transformer.forward(input);
-        using var last = LastRealToken(input.AttentionMask);
-        using var index = last.view(-1, 1, 1).expand(-1, 1, hidden.shape[2]);
-        using var gathered = hidden.gather(1, index).squeeze(1);
-        return score.forward(gathered);
-    }
-
-    /// <summary>Index of the last position whose mask is 1, per row.</summary>
-    static Tensor LastRealToken(Tensor attentionMask)
-    {
-        using var positions = PositionIds.Row(attentionMask.shape[1], attentionMask.device);
-        using var real = attentionMask.ne(Scalars.Zero).to_type(ScalarType.Int64);
-        using var weighted = positions.mul(real);
-        return weighted.argmax(1);
+        using var readout = HeadReadout.LastRealToken(input.AttentionMask);
+        using var state = transformer.Forward(input, readout);
+        using var last = state.squeeze(1);
+        return score.forward(last);
     }
 }

@@ -22,19 +22,29 @@ internal static class LayerCheckpointing
 
     /// <summary>
     /// Runs <paramref name="layers"/> one after another from <paramref name="x"/>, each checkpointed when
-    /// <paramref name="checkpoint"/> is set and autograd records. Returns the last layer's output.
+    /// <paramref name="checkpoint"/> is set and autograd records. Returns the last layer's output: all positions, or
+    /// with a <paramref name="readout"/> only its rows ([batch, 1, hidden]), the last layer computing no others.
     /// </summary>
-    public static Tensor Stack<TLayer>(IEnumerable<TLayer> layers, Tensor x, Tensor? mask, bool checkpoint)
-        where TLayer : nn.Module<Tensor, Tensor?, Tensor>
+    public static Tensor Stack<TLayer>(IList<TLayer> layers, Tensor x, Tensor? mask, bool checkpoint, HeadReadout? readout = null)
+        where TLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
     {
         checkpoint &= torch.is_grad_enabled();
-        // The caller disposes its mask when the forward pass returns; recomputed layers need it in the backward pass,
-        // so they get an alias of their own (freed with the training step's dispose scope).
+        // The caller disposes its mask and readout when the forward pass returns; recomputed layers need them in the
+        // backward pass, so they get aliases of their own (freed with the training step's dispose scope).
         var layerMask = checkpoint ? mask?.alias() : mask;
+        var read = checkpoint ? readout?.Alias() : readout;
         var h = x.alias();
-        foreach (var layer in layers)
+        for (int i = 0; i < layers.Count; i++)
         {
-            var next = checkpoint ? Checkpointed(input => layer.forward(input, layerMask), h) : layer.forward(h, layerMask);
+            var layer = layers[i];
+            Func<Tensor, Tensor> run = read is not null && i == layers.Count - 1
+                ? input =>
+                {
+                    using var rows = read.Rows(input);
+                    return layer.Rows(rows, input, read.Mask ?? layerMask);
+                }
+                : input => layer.forward(input, layerMask);
+            var next = checkpoint ? Checkpointed(run, h) : run(h);
             h.Dispose();
             h = next;
         }

@@ -25,6 +25,7 @@ public sealed class RobertaClassificationHead : nn.Module<Tensor, Tensor>
         _dropout = config.ClassifierDropout;
     }
 
+    /// <param name="hidden">[batch, seq or 1, hidden]; the first row is read.</param>
     public override Tensor forward(Tensor hidden)
     {
         using var first = hidden.select(1, 0);
@@ -52,7 +53,7 @@ public sealed class RobertaForSequenceClassification : SequenceClassifier
 
     public override Tensor forward(ModelInput input)
     {
-        using var hidden = roberta.forward(input);
-        return classifier.forward(hidden);
+        using var first = roberta.FirstTokenState(input);
+        return classifier.forward(first);
     }
 }

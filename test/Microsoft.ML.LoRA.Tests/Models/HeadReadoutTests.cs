@@ -1,0 +1,154 @@
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tests.Support;
+using Microsoft.ML.LoRA.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.LoRA.Tests.Models;
+
+/// <summary>
+/// The last layer computes only the row the head reads (HeadReadout): that row, and every parameter's gradient through
+/// it, equal what the whole layer gives.
+/// </summary>
+public class HeadReadoutTests
+{
+    const int Batch = 4, Seq = 10;
+
+    /// <summary>Row 0 all real, row 1 right-padded after 6 tokens, row 2 left-padded (3 pads), row 3 a single token.</summary>
+    static Tensor MixedPadding()
+    {
+        var mask = torch.ones(Batch, Seq, ScalarType.Int64);
+        mask[1, TensorIndex.Slice(6)] = torch.tensor(0L);
+        mask[2, TensorIndex.Slice(0, 3)] = torch.tensor(0L);
+        mask[3, TensorIndex.Slice(1)] = torch.tensor(0L);
+        return mask;
+    }
+
+    static TransformerConfig FixtureConfig(string family) =>
+        TransformerConfig.Load(Path.Combine(SharedData.Fixture(family), "config.json"));
+
+    /// <summary>Runs <paramref name="readRow"/> ([batch, 1, hidden]) into a fixed random loss; the row and every parameter's gradient.</summary>
+    static (float[] Row, Dictionary<string, float[]> Grads) RowAndGradients(nn.Module model, Func<Tensor> readRow)
+    {
+        model.zero_grad();
+        var row = readRow();
+        row.shape.Should().Equal(Batch, 1, row.shape[2]);
+        var weights = torch.randn(row.shape, generator: new Generator(7));
+        row.mul(weights).sum().backward();
+        var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
+            .ToDictionary(p => p.name, p => p.parameter.grad!.data<float>().ToArray());
+        return (row.detach().data<float>().ToArray(), grads);
+    }
+
+    static void ShouldAgree((float[] Row, Dictionary<string, float[]> Grads) readout, (float[] Row, Dictionary<string, float[]> Grads) whole, string lastLayerWeight)
+    {
+        readout.Row.Zip(whole.Row, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-5f);
+        readout.Grads.Keys.Should().BeEquivalentTo(whole.Grads.Keys).And.Contain(lastLayerWeight);
+        foreach (var (name, grad) in whole.Grads)
+        {
+            float scale = Math.Max(1f, grad.Max(Math.Abs));   // float sums in another order: relative to the gradient's size
+            readout.Grads[name].Zip(grad, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-5f * scale, name);
+        }
+    }
+
+    public static IEnumerable<object[]> Encoders => new[] { new object[] { "bert" }, new object[] { "roberta" }, new object[] { "distilbert" } };
+
+    [Theory]
+    [MemberData(nameof(Encoders))]
+    public void An_encoders_first_token_state_and_its_gradients_equal_those_of_the_whole_last_layer(string family)
+    {
+        var config = FixtureConfig(family);
+        lock (TorchRandomLock.Sync) torch.manual_seed(1);
+        var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
+        var input = new ModelInput(ids, MixedPadding());
+        (Func<Tensor> Whole, Func<Tensor> First, nn.Module Model, string LastWeight) run = family switch
+        {
+            "distilbert" => Distil(new DistilBertModel(config)),
+            _ => Bert(new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null)),
+        };
+        (Func<Tensor>, Func<Tensor>, nn.Module, string) Bert(BertModel m) =>
+            (() => m.forward(input).narrow(1, 0, 1), () => m.FirstTokenState(input), m, $"encoder.layer.{config.NumLayers - 1}.output.dense.weight");
+        (Func<Tensor>, Func<Tensor>, nn.Module, string) Distil(DistilBertModel m) =>
+            (() => m.forward(input).narrow(1, 0, 1), () => m.FirstTokenState(input), m, $"transformer.layer.{config.NumLayers - 1}.ffn.lin2.weight");
+        run.Model.eval();
+
+        var whole = RowAndGradients(run.Model, run.Whole);
+        var readout = RowAndGradients(run.Model, run.First);
+
+        ShouldAgree(readout, whole, run.LastWeight);
+        run.Model.Dispose();
+    }
+
+    [Fact]
+    public void Gpt2s_last_real_token_state_and_its_gradients_equal_those_of_the_whole_last_block_with_left_and_right_padding()
+    {
+        var config = FixtureConfig("gpt2");
+        lock (TorchRandomLock.Sync) torch.manual_seed(1);
+        using var model = new Gpt2Model(config);
+        model.eval();
+        var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
+        var mask = MixedPadding();
+        var input = new ModelInput(ids, mask);
+        var lastReal = torch.tensor(new long[] { Seq - 1, 5, Seq - 1, 0 }).view(Batch, 1, 1).expand(-1, 1, config.HiddenSize);
+
+        var whole = RowAndGradients(model, () => model.forward(input).gather(1, lastReal));
+        var readout = RowAndGradients(model, () =>
+        {
+            using var read = HeadReadout.LastRealToken(mask);
+            return model.Forward(input, read);
+        });
+
+        ShouldAgree(readout, whole, $"h.{config.NumLayers - 1}.mlp.c_proj.weight");
+    }
+
+    [Fact]
+    public void The_last_real_token_attends_causally_to_the_real_tokens_before_it()
+    {
+        using var read = HeadReadout.LastRealToken(MixedPadding());
+
+        var visible = read.Mask!.view(Batch, Seq).to_type(ScalarType.Int32).data<int>().ToArray();
+
+        visible.Should().Equal(
+            1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+            1, 1, 1, 1, 1, 1, 0, 0, 0, 0,
+            0, 0, 0, 1, 1, 1, 1, 1, 1, 1,
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    }
+
+    [Fact]
+    public void A_stack_runs_every_layer_whole_except_the_last_which_computes_only_the_read_rows()
+    {
+        var layers = new List<RecordingLayer> { new(), new(), new() };
+        var x = torch.randn(Batch, Seq, 8);
+        using var readout = HeadReadout.FirstToken();
+
+        using var result = LayerCheckpointing.Stack(layers, x, mask: null, checkpoint: false, readout);
+
+        layers[0].Calls.Should().Equal("forward [4, 10, 8]");
+        layers[1].Calls.Should().Equal("forward [4, 10, 8]");
+        layers[2].Calls.Should().Equal("rows [4, 1, 8] of [4, 10, 8]");
+        result.shape.Should().Equal(Batch, 1, 8);
+        foreach (var layer in layers) layer.Dispose();
+    }
+
+    /// <summary>Adds one and records how it was called.</summary>
+    sealed class RecordingLayer() : nn.Module<Tensor, Tensor?, Tensor>("recording"), ITransformerLayer
+    {
+        public List<string> Calls { get; } = new();
+
+        static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
+
+        public override Tensor forward(Tensor x, Tensor? mask)
+        {
+            Calls.Add($"forward {Shape(x)}");
+            return x.add(1);
+        }
+
+        public Tensor Rows(Tensor rows, Tensor x, Tensor? mask)
+        {
+            Calls.Add($"rows {Shape(rows)} of {Shape(x)}");
+            return rows.add(1);
+        }
+    }
+}
