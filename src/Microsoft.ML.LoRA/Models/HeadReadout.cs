@@ -49,7 +49,8 @@ internal sealed class HeadReadout : IDisposable
         using var isLast = positions.eq(last);
         using var visible = real.logical_or(isLast);
         using var mask = visible.logical_and(upToLast);
-        return new HeadReadout(last.unsqueeze(-1), mask.unsqueeze(1).unsqueeze(1));
+        using var rowMask = mask.unsqueeze(1);
+        return new HeadReadout(last.unsqueeze(-1), rowMask.unsqueeze(1));
     }
 
     /// <summary>The read rows of <paramref name="hidden"/> [batch, seq, hidden]: [batch, 1, hidden].</summary>

@@ -120,7 +120,7 @@ public class HeadReadoutTests
     public void A_stack_runs_every_layer_whole_except_the_last_which_computes_only_the_read_rows()
     {
         var layers = new List<RecordingLayer> { new(), new(), new() };
-        var x = torch.randn(Batch, Seq, 8);
+        var x = torch.randn(new long[] { Batch, Seq, 8 }, generator: new Generator(2));   // never the global generator: concurrent fits are seeded from it
         using var readout = HeadReadout.FirstToken();
 
         using var result = LayerCheckpointing.Stack(layers, x, mask: null, checkpoint: false, readout);
