@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,7 +16,8 @@ namespace Microsoft.ML.LoRA.Models;
 /// libtorch's CPU uniform and bernoulli kernels run one Mersenne Twister draw at a time on a single thread: about
 /// 3-5 ms per million elements here (the four LoRA dropouts alone cost a bert-tiny LoRA step 10-13 ms of ~122 ms).
 /// This fills the mask straight into the tensor's memory on the calling thread, eight hashes an AVX-512 instruction
-/// (about 0.16 ms per million; without AVX-512, one hash at a time, about 0.85 ms). Each 64-bit hash
+/// (about 0.16 ms per million), four an AVX2 instruction on CPUs without AVX-512 (their 64-bit products built from
+/// 32-bit ones), or one at a time (about 0.85 ms) on CPUs with neither. Each 64-bit hash
 /// gives two elements their own 32 bits, compared with round(p·2³²): the drop probability is p to within 2⁻³³.
 /// Tensors that are not on the CPU fall back to torch.rand_like.
 /// </remarks>
@@ -55,13 +57,33 @@ internal static class DropoutMask
 
     [ThreadStatic] static Tensor? _seedDraws;
 
-    static unsafe void Fill(Tensor keep, ulong seed, uint threshold)
+    /// <summary>The ways of filling a mask, fastest first; every one gives the same bits for the same seed.</summary>
+    internal enum Kernel { Avx512, Avx2, OneByOne }
+
+    /// <summary>The fastest kernel this CPU runs.</summary>
+    internal static Kernel Best { get; } =
+        Vector512.IsHardwareAccelerated ? Kernel.Avx512 : Avx2.IsSupported ? Kernel.Avx2 : Kernel.OneByOne;
+
+    /// <summary>Whether this CPU can run <paramref name="kernel"/>.</summary>
+    internal static bool Supports(Kernel kernel) => kernel >= Best;
+
+    static void Fill(Tensor keep, ulong seed, uint threshold) => Fill(keep, seed, threshold, Best);
+
+    /// <summary>Fills <paramref name="keep"/> (a CPU boolean tensor) with <paramref name="kernel"/>.</summary>
+    internal static unsafe void Fill(Tensor keep, ulong seed, uint threshold, Kernel kernel)
     {
+        if (!Supports(kernel)) throw new PlatformNotSupportedException($"This CPU cannot run the {kernel} dropout-mask kernel.");
         long n = keep.numel();
         fixed (byte* mask = keep.bytes)
         {
-            long vectorEnd = Vector512.IsHardwareAccelerated ? n / BlockElements * BlockElements : 0;
-            FillBlocks(mask, 0, vectorEnd / BlockElements, seed, threshold);
+            long vectorEnd = kernel switch
+            {
+                Kernel.Avx512 => n / BlockElements * BlockElements,
+                Kernel.Avx2 => n / Avx2BlockElements * Avx2BlockElements,
+                _ => 0,
+            };
+            if (kernel == Kernel.Avx512) FillBlocks(mask, 0, vectorEnd / BlockElements, seed, threshold);
+            else if (kernel == Kernel.Avx2) FillAvx2Blocks(mask, vectorEnd / Avx2BlockElements, seed, threshold);
             FillOneByOne(mask, vectorEnd, n, seed, threshold);
         }
     }
@@ -100,6 +122,53 @@ internal static class DropoutMask
         z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Vector512.Create(MixSecond);
         z ^= Vector512.ShiftRightLogical(z, 31);
         return Vector512.GreaterThanOrEqual(z.AsUInt32(), threshold);
+    }
+
+    /// <summary>Mask elements per AVX2 block: 16 hashes of two elements each.</summary>
+    const long Avx2BlockElements = 32;
+
+    /// <summary>Blocks [0, count) with AVX2: four hashes a vector, four vectors narrowed to 32 mask bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void FillAvx2Blocks(byte* mask, long count, ulong seed, uint threshold)
+    {
+        var vSeed = Vector256.Create(seed);
+        var vThreshold = Vector256.Create(threshold);
+        var one = Vector256.Create((byte)1);
+        var four = Vector256.Create(4UL);
+        var counter = Vector256.Create(1UL, 2, 3, 4);
+        for (long b = 0; b < count; b++)
+        {
+            var h0 = KeepLanes(counter, vSeed, vThreshold); counter += four;
+            var h1 = KeepLanes(counter, vSeed, vThreshold); counter += four;
+            var h2 = KeepLanes(counter, vSeed, vThreshold); counter += four;
+            var h3 = KeepLanes(counter, vSeed, vThreshold); counter += four;
+            var bytes = Vector256.Narrow(Vector256.Narrow(h0, h1), Vector256.Narrow(h2, h3));
+            (bytes & one).Store(mask + b * Avx2BlockElements);
+        }
+    }
+
+    /// <summary>For four counters: all-ones in each 32-bit half of the hash that is at or above the threshold.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<uint> KeepLanes(Vector256<ulong> counter, Vector256<ulong> seed, Vector256<uint> threshold)
+    {
+        var z = seed + Times(counter, Gamma);
+        z = Times(z ^ Vector256.ShiftRightLogical(z, 30), MixFirst);
+        z = Times(z ^ Vector256.ShiftRightLogical(z, 27), MixSecond);
+        z ^= Vector256.ShiftRightLogical(z, 31);
+        // Kept unless below the threshold, compared unsigned: AVX2 compares signed, so both sides' sign bits flip.
+        var bias = Vector256.Create(0x8000_0000u);
+        return ~Vector256.GreaterThan((threshold ^ bias).AsInt32(), (z.AsUInt32() ^ bias).AsInt32()).AsUInt32();
+    }
+
+    /// <summary>The low 64 bits of a·c per lane from AVX2's 32×32→64-bit products: lo·lo + ((hi·lo + lo·hi) ≪ 32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<ulong> Times(Vector256<ulong> a, ulong c)
+    {
+        var cLow = Vector256.Create(c & 0xFFFF_FFFFUL).AsUInt32();
+        var cHigh = Vector256.Create(c >> 32).AsUInt32();
+        var aHigh = Vector256.ShiftRightLogical(a, 32).AsUInt32();
+        var cross = Avx2.Multiply(aHigh, cLow) + Avx2.Multiply(a.AsUInt32(), cHigh);
+        return Avx2.Multiply(a.AsUInt32(), cLow) + Vector256.ShiftLeft(cross, 32);
     }
 
     /// <summary>

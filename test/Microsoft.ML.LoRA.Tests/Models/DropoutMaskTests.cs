@@ -73,6 +73,24 @@ public class DropoutMaskTests
     }
 
     [Fact]
+    public void Every_kernel_this_CPU_runs_fills_the_same_bits_as_the_one_by_one_kernel()
+    {
+        var kernels = Enum.GetValues<DropoutMask.Kernel>().Where(DropoutMask.Supports).ToList();
+        kernels.Should().Contain(DropoutMask.Best).And.Contain(DropoutMask.Kernel.OneByOne);
+        foreach (var kernel in kernels)
+            foreach (uint threshold in new[] { 0u, 1u, 0x8000_0000u, 0xF333_3333u, uint.MaxValue })
+            {
+                // 4133 elements: whole blocks of every vector kernel and an odd tail.
+                using var expected = torch.empty(4133, ScalarType.Bool);
+                using var actual = torch.empty(4133, ScalarType.Bool);
+                DropoutMask.Fill(expected, 0x1234_5678_9ABCUL, threshold, DropoutMask.Kernel.OneByOne);
+                DropoutMask.Fill(actual, 0x1234_5678_9ABCUL, threshold, kernel);
+
+                actual.data<bool>().ToArray().Should().Equal(expected.data<bool>().ToArray(), $"{kernel} at threshold {threshold:X8}");
+            }
+    }
+
+    [Fact]
     public void Probabilities_zero_and_one_keep_everything_and_nothing()
     {
         Draw(300, 0.0, seed: 1).Should().OnlyContain(k => k);
