@@ -99,11 +99,15 @@ import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0)
 a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
 for _ in range(3): a @ b
-n = 20; t = time.perf_counter()
-for _ in range(n): a @ b
-s = (time.perf_counter() - t) / n
+n, blocks = 20, []
+for _ in range(5):  # the fastest of 5 blocks, as ours (MatmulBenchmark.Blocks)
+    t = time.perf_counter()
+    for _ in range(n): a @ b
+    blocks.append((time.perf_counter() - t) / n)
+s = min(blocks)
 print(json.dumps({"anchor": sys.argv[2], "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "mode": "matmul", "matmul_ms": round(s * 1000, 2), "matmul_gflops": round(2 * 1024**3 / s / 1e9, 2)}))
+                  "mode": "matmul", "matmul_ms": round(s * 1000, 2), "matmul_gflops": round(2 * 1024**3 / s / 1e9, 2),
+                  "matmul_block_ms": " ".join(f"{b * 1000:.2f}" for b in blocks)}))
 PYEOF
 }
 
