@@ -78,30 +78,32 @@ internal static class DropoutMask
         {
             long vectorEnd = kernel switch
             {
-                Kernel.Avx512 => n / BlockElements * BlockElements,
-                Kernel.Avx2 => n / Avx2BlockElements * Avx2BlockElements,
+                Kernel.Avx512 => FillAvx512Blocks(mask, n, seed, threshold),
+                Kernel.Avx2 => FillAvx2Blocks(mask, n, seed, threshold),
                 _ => 0,
             };
-            if (kernel == Kernel.Avx512) FillBlocks(mask, 0, vectorEnd / BlockElements, seed, threshold);
-            else if (kernel == Kernel.Avx2) FillAvx2Blocks(mask, vectorEnd / Avx2BlockElements, seed, threshold);
             FillOneByOne(mask, vectorEnd, n, seed, threshold);
         }
     }
 
-    /// <summary>Mask elements per vector block: 32 hashes of two elements each.</summary>
-    const long BlockElements = 64;
+    /// <summary>Mask elements per AVX-512 block: 32 hashes of two elements each.</summary>
+    const long Avx512BlockElements = 64;
 
-    /// <summary>Blocks [from, to) with AVX-512: eight hashes a vector, four vectors narrowed to 64 mask bytes.</summary>
+    /// <summary>
+    /// The whole blocks of the first <paramref name="n"/> elements with AVX-512: eight hashes a vector, four vectors
+    /// narrowed to 64 mask bytes. Returns how many elements it filled.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void FillBlocks(byte* mask, long from, long to, ulong seed, uint threshold)
+    static unsafe long FillAvx512Blocks(byte* mask, long n, ulong seed, uint threshold)
     {
         var vSeed = Vector512.Create(seed);
         var vThreshold = Vector512.Create(threshold);
         var one = Vector512.Create((byte)1);
         var eight = Vector512.Create(8UL);
         // Hash i (element pair 2i, 2i+1) mixes seed + (i + 1)·γ, as in FillOneByOne, the same function as Mix.
-        var counter = Vector512.Create(1UL, 2, 3, 4, 5, 6, 7, 8) + Vector512.Create((ulong)(from * BlockElements / 2));
-        for (long b = from; b < to; b++)
+        var counter = Vector512.Create(1UL, 2, 3, 4, 5, 6, 7, 8);
+        long blocks = n / Avx512BlockElements;
+        for (long b = 0; b < blocks; b++)
         {
             var h0 = KeepLanes(counter, vSeed, vThreshold); counter += eight;
             var h1 = KeepLanes(counter, vSeed, vThreshold); counter += eight;
@@ -109,8 +111,9 @@ internal static class DropoutMask
             var h3 = KeepLanes(counter, vSeed, vThreshold); counter += eight;
             var low = Vector512.Narrow(h0, h1);
             var high = Vector512.Narrow(h2, h3);
-            (Vector512.Narrow(low, high) & one).Store(mask + b * BlockElements);
+            (Vector512.Narrow(low, high) & one).Store(mask + b * Avx512BlockElements);
         }
+        return blocks * Avx512BlockElements;
     }
 
     /// <summary>For eight counters: all-ones in each 32-bit half of the hash that is at or above the threshold.</summary>
@@ -127,16 +130,20 @@ internal static class DropoutMask
     /// <summary>Mask elements per AVX2 block: 16 hashes of two elements each.</summary>
     const long Avx2BlockElements = 32;
 
-    /// <summary>Blocks [0, count) with AVX2: four hashes a vector, four vectors narrowed to 32 mask bytes.</summary>
+    /// <summary>
+    /// The whole blocks of the first <paramref name="n"/> elements with AVX2: four hashes a vector, four vectors
+    /// narrowed to 32 mask bytes. Returns how many elements it filled.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void FillAvx2Blocks(byte* mask, long count, ulong seed, uint threshold)
+    static unsafe long FillAvx2Blocks(byte* mask, long n, ulong seed, uint threshold)
     {
         var vSeed = Vector256.Create(seed);
         var vThreshold = Vector256.Create(threshold);
         var one = Vector256.Create((byte)1);
         var four = Vector256.Create(4UL);
         var counter = Vector256.Create(1UL, 2, 3, 4);
-        for (long b = 0; b < count; b++)
+        long blocks = n / Avx2BlockElements;
+        for (long b = 0; b < blocks; b++)
         {
             var h0 = KeepLanes(counter, vSeed, vThreshold); counter += four;
             var h1 = KeepLanes(counter, vSeed, vThreshold); counter += four;
@@ -145,6 +152,7 @@ internal static class DropoutMask
             var bytes = Vector256.Narrow(Vector256.Narrow(h0, h1), Vector256.Narrow(h2, h3));
             (bytes & one).Store(mask + b * Avx2BlockElements);
         }
+        return blocks * Avx2BlockElements;
     }
 
     /// <summary>For four counters: all-ones in each 32-bit half of the hash that is at or above the threshold.</summary>
