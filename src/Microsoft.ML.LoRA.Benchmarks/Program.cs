@@ -36,6 +36,7 @@ BenchmarkRunner.ConfigureThreads(options);
 var result = BenchmarkRunner.Run(options);
 result.Set("omp_wait_policy", waitPolicy);
 result.Set("allocator_tuned", Microsoft.ML.LoRA.NativeRuntimeTuning.AllocatorTuned ? "yes" : "no");
+result.Set("mkl_any_vendor", Microsoft.ML.LoRA.NativeRuntimeTuning.MklDispatchesByInstructionSet ? "yes" : "no: " + Microsoft.ML.LoRA.NativeRuntimeTuning.MklDispatchNote);
 Console.WriteLine(result.ToJson());
 if (!options.Json) Console.Error.WriteLine(BenchmarkRunner.Describe(result));
 return 0;

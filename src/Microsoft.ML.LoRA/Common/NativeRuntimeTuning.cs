@@ -4,8 +4,8 @@ using System.Runtime.InteropServices;
 namespace Microsoft.ML.LoRA;
 
 /// <summary>
-/// Two process-wide settings of the native runtime that libtorch runs on, applied on Linux when this assembly loads
-/// (before libtorch does), because both were measured to speed CPU training up here (docs/benchmarks.md):
+/// Process-wide settings of the native runtime that libtorch runs on, applied on Linux when this assembly loads
+/// (before libtorch does), because each was measured to speed CPU training or inference up here (docs/benchmarks.md):
 /// <list type="bullet">
 /// <item>OpenMP workers wait passively (<c>OMP_WAIT_POLICY=PASSIVE</c>) instead of spinning between parallel regions,
 /// so they do not take the cores the working threads, .NET's own threads or other processes need.</item>
@@ -14,8 +14,10 @@ namespace Microsoft.ML.LoRA;
 /// the same activation buffers every step; without this each of them is mapped afresh and its pages faulted in
 /// again, which cost about a quarter of a DistilBERT step. Resident memory stays near its peak instead of falling
 /// between steps, as with PyTorch's caching allocators.</item>
+/// <item>On x86-64 CPUs that are not Intel's, MKL picks its matrix-product kernels by instruction set, as on Intel's
+/// (<see cref="MklCpuDispatch"/>; <c>MICROSOFT_ML_LORA_MKL_ANY_VENDOR=0</c> turns this one off).</item>
 /// </list>
-/// An <c>OMP_WAIT_POLICY</c> already in the environment wins; <c>MICROSOFT_ML_LORA_NATIVE_TUNING=0</c> turns both off.
+/// An <c>OMP_WAIT_POLICY</c> already in the environment wins; <c>MICROSOFT_ML_LORA_NATIVE_TUNING=0</c> turns all three off.
 /// </summary>
 public static class NativeRuntimeTuning
 {
@@ -24,6 +26,12 @@ public static class NativeRuntimeTuning
 
     /// <summary>True when the allocator settings were applied.</summary>
     public static bool AllocatorTuned { get; private set; }
+
+    /// <summary>True when MKL was told the CPU may run its Intel code paths (a non-Intel x86-64 CPU; see <see cref="MklCpuDispatch"/>).</summary>
+    public static bool MklDispatchesByInstructionSet { get; private set; }
+
+    /// <summary>Why <see cref="MklDispatchesByInstructionSet"/> is false ("" when it is true).</summary>
+    public static string MklDispatchNote { get; private set; } = "not applied";
 
     const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 
@@ -51,6 +59,15 @@ public static class NativeRuntimeTuning
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             // Not glibc (musl, for example): leave the runtime as it is.
+        }
+        try
+        {
+            MklDispatchesByInstructionSet = MklCpuDispatch.Apply(out var note);
+            MklDispatchNote = note;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            MklDispatchNote = e.Message;
         }
     }
 
