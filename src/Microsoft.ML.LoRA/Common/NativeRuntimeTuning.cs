@@ -65,9 +65,10 @@ public static class NativeRuntimeTuning
             MklDispatchesByInstructionSet = MklCpuDispatch.Apply(out var note);
             MklDispatchNote = note;
         }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        catch (Exception e)
         {
-            MklDispatchNote = e.Message;
+            // Only a speed-up: whatever the loader or the C library here does not offer, the assembly must still load.
+            MklDispatchNote = e.GetBaseException().Message;
         }
     }
 
