@@ -40,9 +40,9 @@ public static class ComparisonChart
         one.LinePattern = LinePattern.Dashed;
 
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = 35;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 90;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
-        plot.Axes.Bottom.MinimumSize = 170;
+        plot.Axes.Bottom.MinimumSize = 480;   // the longest label, written downwards
         plot.Axes.Margins(bottom: 0);
         plot.Title("Microsoft.ML.LoRA (TorchSharp) vs PyTorch eager, 2 CPU threads");
         plot.YLabel("ratio (higher is better; LoRA/full rows: lower is better)");
@@ -51,6 +51,6 @@ public static class ComparisonChart
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = "target", LineColor = Colors.Crimson, LineWidth = 3 });
         plot.Legend.Alignment = Alignment.UpperRight;
         plot.ShowLegend();
-        plot.SavePng(output, 1400, 700);
+        plot.SavePng(output, 1400, 1150);
     }
 }
