@@ -5,8 +5,9 @@ namespace Microsoft.ML.LoRA.Models;
 
 /// <summary>
 /// Inverted dropout (zero each element with probability p, scale the rest by 1/(1-p)), the same distribution as
-/// torch's F.dropout but cheaper on the CPU: the mask comes from <see cref="DropoutMask"/> and the product with a
-/// boolean mask keeps only that mask (1 byte an element) for the backward pass.
+/// torch's F.dropout but cheaper on the CPU: the mask comes from <see cref="DropoutMask"/>. Float32 CPU tensors take
+/// <see cref="FusedDropout"/> (mask drawn and applied in one pass, drawn again for the backward pass, nothing kept in
+/// between); others the product with a boolean mask, which keeps only that mask (1 byte an element) for backward.
 /// </summary>
 /// <remarks>
 /// libtorch's CPU dropout draws its mask with bernoulli_, element by element, into an fp32 noise tensor that autograd
@@ -22,6 +23,7 @@ internal static class Dropout
     {
         if (!training || p <= 0) return x.alias();
         if (p >= 1) return torch.zeros_like(x);
+        if (FusedDropout.Handles(x)) return FusedDropout.Apply(x, p, (float)(1.0 / (1.0 - p)));
         var kept = Unscaled(x, p);
         using Scalar scale = 1.0 / (1.0 - p);
         return kept.mul_(scale);
@@ -33,6 +35,7 @@ internal static class Dropout
     /// </summary>
     public static Tensor Unscaled(Tensor x, double p)
     {
+        if (FusedDropout.Handles(x)) return FusedDropout.Apply(x, p, 1f);
         using var keep = DropoutMask.Keep(x, p);
         return x.mul(keep);
     }

@@ -43,10 +43,10 @@ internal static class DropoutMask
     }
 
     /// <summary>The 32-bit threshold below which an element is dropped.</summary>
-    static uint Threshold(double p) => (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
+    internal static uint Threshold(double p) => (uint)Math.Min(uint.MaxValue, Math.Round(p * 4294967296.0));
 
     /// <summary>A 62-bit seed from torch's default generator (two 31-bit draws).</summary>
-    static ulong NextSeed()
+    internal static ulong NextSeed()
     {
         // One buffer a thread, so drawing a seed allocates nothing native between the step's large tensors.
         var draws = _seedDraws ??= torch.empty(new long[] { 2 }, ScalarType.Int64).DetachFromDisposeScope();
@@ -177,6 +177,98 @@ internal static class DropoutMask
         var aHigh = Vector256.ShiftRightLogical(a, 32).AsUInt32();
         var cross = Avx2.Multiply(aHigh, cLow) + Avx2.Multiply(a.AsUInt32(), cHigh);
         return Avx2.Multiply(a.AsUInt32(), cLow) + Vector256.ShiftLeft(cross, 32);
+    }
+
+    /// <summary>Tensors from this many elements up are split between the intra-op threads by <see cref="ScaleKept"/>.</summary>
+    const long ParallelFrom = 1 << 18;
+
+    /// <summary>
+    /// Writes <paramref name="source"/> × <paramref name="keptScale"/> into <paramref name="destination"/> where the
+    /// mask of (<paramref name="seed"/>, <paramref name="threshold"/>) keeps an element and 0 where it drops it: the
+    /// bits <see cref="Fill(Tensor, ulong, uint, Kernel)"/> would write, applied in one pass with no mask tensor. Both
+    /// tensors are contiguous float32 on the CPU with the same number of elements; large ones are split between
+    /// torch's intra-op thread count of .NET threads (libtorch's own threads sleep meanwhile).
+    /// </summary>
+    internal static unsafe void ScaleKept(Tensor source, Tensor destination, ulong seed, uint threshold, float keptScale, Kernel kernel)
+    {
+        if (!Supports(kernel)) throw new PlatformNotSupportedException($"This CPU cannot run the {kernel} dropout-mask kernel.");
+        if (source.dtype != ScalarType.Float32 || destination.dtype != ScalarType.Float32) throw new ArgumentException("ScaleKept works on float32 tensors");
+        long n = source.numel();
+        if (destination.numel() != n) throw new ArgumentException("source and destination differ in size");
+        fixed (byte* from = source.bytes)
+        fixed (byte* to = destination.bytes)
+        {
+            nint src = (nint)from, dst = (nint)to;
+            int parts = n < ParallelFrom ? 1 : Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
+            // Part boundaries fall on whole 64-element blocks: every vector kernel's block and an even element.
+            long perPart = (n / parts + 63) / 64 * 64;
+            if (parts == 1) ScaleKeptRange((float*)src, (float*)dst, 0, n, seed, threshold, keptScale, kernel);
+            else Parallel.For(0, parts, part =>
+            {
+                long begin = Math.Min(n, part * perPart), end = part == parts - 1 ? n : Math.Min(n, begin + perPart);
+                ScaleKeptRange((float*)src, (float*)dst, begin, end, seed, threshold, keptScale, kernel);
+            });
+        }
+    }
+
+    static unsafe void ScaleKeptRange(float* src, float* dst, long from, long to, ulong seed, uint threshold, float keptScale, Kernel kernel)
+    {
+        long vectorEnd = kernel switch
+        {
+            Kernel.Avx512 => ScaleAvx512Blocks(src, dst, from, to, seed, threshold, keptScale),
+            Kernel.Avx2 => ScaleAvx2Blocks(src, dst, from, to, seed, threshold, keptScale),
+            _ => from,
+        };
+        ScaleOneByOne(src, dst, vectorEnd, to, seed, threshold, keptScale);
+    }
+
+    /// <summary>Whole blocks of 16 elements from <paramref name="from"/> (even): one hash a pair, as FillAvx512Blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe long ScaleAvx512Blocks(float* src, float* dst, long from, long to, ulong seed, uint threshold, float keptScale)
+    {
+        var vSeed = Vector512.Create(seed);
+        var vThreshold = Vector512.Create(threshold);
+        var scale = Vector512.Create(keptScale);
+        var eight = Vector512.Create(8UL);
+        ulong first = (ulong)(from / 2) + 1;
+        var counter = Vector512.Create(first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6, first + 7);
+        long end = from + (to - from) / 16 * 16;
+        for (long i = from; i < end; i += 16)
+        {
+            var kept = KeepLanes(counter, vSeed, vThreshold).AsSingle(); counter += eight;
+            ((Vector512.Load(src + i) & kept) * scale).Store(dst + i);
+        }
+        return end;
+    }
+
+    /// <summary>Whole blocks of 8 elements from <paramref name="from"/> (even): one hash a pair, as FillAvx2Blocks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe long ScaleAvx2Blocks(float* src, float* dst, long from, long to, ulong seed, uint threshold, float keptScale)
+    {
+        var vSeed = Vector256.Create(seed);
+        var vThreshold = Vector256.Create(threshold);
+        var scale = Vector256.Create(keptScale);
+        var four = Vector256.Create(4UL);
+        ulong first = (ulong)(from / 2) + 1;
+        var counter = Vector256.Create(first, first + 1, first + 2, first + 3);
+        long end = from + (to - from) / 8 * 8;
+        for (long i = from; i < end; i += 8)
+        {
+            var kept = KeepLanes(counter, vSeed, vThreshold).AsSingle(); counter += four;
+            ((Vector256.Load(src + i) & kept) * scale).Store(dst + i);
+        }
+        return end;
+    }
+
+    /// <summary>Elements [from, to) one hash at a time (from is even), as FillOneByOne.</summary>
+    static unsafe void ScaleOneByOne(float* src, float* dst, long from, long to, ulong seed, uint threshold, float keptScale)
+    {
+        for (long j = from; j < to; j += 2)
+        {
+            ulong z = Mix(seed + (ulong)(j / 2 + 1) * Gamma);
+            dst[j] = (uint)z >= threshold ? src[j] * keptScale : 0f;
+            if (j + 1 < to) dst[j + 1] = (uint)(z >> 32) >= threshold ? src[j + 1] * keptScale : 0f;
+        }
     }
 
     /// <summary>

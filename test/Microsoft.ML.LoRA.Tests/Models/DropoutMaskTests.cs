@@ -90,6 +90,27 @@ public class DropoutMaskTests
             }
     }
 
+    [Theory]
+    [InlineData(4133)]      // whole blocks of every vector kernel and an odd tail, on one thread
+    [InlineData(600_001)]   // split between threads, each part starting where the one before ended
+    public void Every_kernel_scales_exactly_the_elements_the_mask_keeps(int size)
+    {
+        const ulong seed = 0x0F0E_0D0C_0B0AUL;
+        const uint threshold = 0x3333_3333u;   // p = 0.2
+        using var source = torch.rand(size, generator: new Generator(11)).add_(0.5);
+        using var keep = torch.empty(size, ScalarType.Bool);
+        DropoutMask.Fill(keep, seed, threshold, DropoutMask.Kernel.OneByOne);
+        using var expected = source.mul(keep).mul_(2.5);
+
+        foreach (var kernel in Enum.GetValues<DropoutMask.Kernel>().Where(DropoutMask.Supports))
+        {
+            using var actual = torch.full(size, float.NaN);
+            DropoutMask.ScaleKept(source, actual, seed, threshold, 2.5f, kernel);
+
+            actual.allclose(expected, rtol: 0, atol: 0).Should().BeTrue($"{kernel} must keep, scale and zero the elements the mask says");
+        }
+    }
+
     [Fact]
     public void Probabilities_zero_and_one_keep_everything_and_nothing()
     {

@@ -55,6 +55,47 @@ public class DropoutTests
     }
 
     [Fact]
+    public void A_transposed_input_is_dropped_like_its_contiguous_copy_and_its_gradient_follows_the_same_elements()
+    {
+        using var data = torch.rand(96, 80, generator: new Generator(4)).add_(1.0);
+        using var transposed = data.t().requires_grad_(true);
+        using var copy = transposed.detach().contiguous();
+        Tensor fromView, fromCopy;
+        lock (TorchRandomLock.Sync)
+        {
+            torch.manual_seed(12);
+            fromView = Dropout.Apply(transposed, 0.3, training: true);
+            torch.manual_seed(12);
+            fromCopy = Dropout.Apply(copy, 0.3, training: true);
+        }
+        using (fromView)
+        using (fromCopy)
+        {
+            fromView.detach().allclose(fromCopy, rtol: 0, atol: 0).Should().BeTrue("the mask follows the logical element order");
+            using var upstream = torch.rand(96, 80, generator: new Generator(5)).t();   // a non-contiguous gradient
+            fromView.backward(new[] { upstream });
+            using var grad = transposed.grad!.detach().clone();
+            using var kept = fromCopy.ne(0.0);
+            using var expected = upstream.mul(kept).div_(0.7);
+            grad.allclose(expected, rtol: 1e-6, atol: 0).Should().BeTrue();
+        }
+    }
+
+    [Fact]
+    public void Dropout_in_training_leaves_only_its_output_in_the_dispose_scope()
+    {
+        // Nothing else of the forward pass may live until the scope ends: no mask, no second handle on the output,
+        // no placeholder for a gradient (that would hold a tensor as large as the output through the whole step).
+        using var x = torch.rand(256, 300, generator: new Generator(6)).requires_grad_(true);
+        using var scope = torch.NewDisposeScope();
+        Tensor y;
+        lock (TorchRandomLock.Sync) y = Dropout.Apply(x, 0.1, training: true);
+
+        scope.DisposablesCount.Should().Be(1);
+        y.requires_grad.Should().BeTrue();
+    }
+
+    [Fact]
     public void Outside_training_or_with_p_zero_the_input_passes_unchanged()
     {
         using var x = torch.rand(8, 8, generator: new Generator(1));
