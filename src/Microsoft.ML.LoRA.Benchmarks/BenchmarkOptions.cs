@@ -15,6 +15,8 @@ public enum BenchmarkMode
     Padding,
     /// <summary>A 1024 x 1024 x 1024 fp32 matrix product, to normalise for the BLAS each side links.</summary>
     Matmul,
+    /// <summary>LoRA and full fine-tuning steps of the same model interleaved in one process: their time ratio.</summary>
+    StepRatio,
     /// <summary>Accuracy cost of bf16 matrix products: fixture logits (and a random model's) in fp32 against bf16.</summary>
     Bf16Accuracy,
     /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
@@ -129,13 +131,14 @@ public sealed record BenchmarkOptions
         "padding" => BenchmarkMode.Padding,
         "matmul" => BenchmarkMode.Matmul,
         "bf16-accuracy" => BenchmarkMode.Bf16Accuracy,
+        "step-ratio" => BenchmarkMode.StepRatio,
         "report" => BenchmarkMode.Report,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, infer-merged, padding, matmul, bf16-accuracy, report)"),
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, bf16-accuracy, report)"),
     };
 
     /// <summary>The usage text.</summary>
     public const string Usage =
-        "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|infer-merged|padding [--batch 32] [--seq 128]\n" +
+        "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding [--batch 32] [--seq 128]\n" +
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode bf16-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +

@@ -29,6 +29,7 @@ public static class BenchmarkRunner
     static BenchmarkResult Dispatch(BenchmarkOptions o) => o.Mode switch
     {
         BenchmarkMode.Lora or BenchmarkMode.Full => TrainingBenchmark.Run(o),
+        BenchmarkMode.StepRatio => StepRatioBenchmark.Run(o),
         BenchmarkMode.InferMerged => MergedInferenceBenchmark.Run(o),
         BenchmarkMode.Padding => PaddingBenchmark.Run(o),
         BenchmarkMode.Matmul => MatmulBenchmark.Run(o),

@@ -22,6 +22,8 @@ public sealed class StepClock
         _cpuMs += (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
     }
 
+    /// <summary>Each step's wall time in ms, in the order recorded.</summary>
+    public IReadOnlyList<double> WallMs => _wallMs;
     /// <summary>Steps recorded.</summary>
     public int Count => _wallMs.Count;
     /// <summary>Total wall time in seconds.</summary>

@@ -13,7 +13,8 @@
 # Our library sets two native runtime settings when it loads (NativeRuntimeTuning: OpenMP threads wait passively,
 # glibc keeps freed blocks up to 32 MiB); the anchor runs as PyTorch users run it, and once more with the same two
 # settings given through the environment (ANCHOR_PASSIVE=0 to skip) so the report shows how much they explain.
-# Our LoRA training also runs with bf16 matrix products (--precision bf16) and with activation checkpointing. The
+# The LoRA/full step ratio is also measured with both kinds of step interleaved in one process (mode step-ratio),
+# which keeps the drift between separate processes out of it. Our LoRA training also runs with bf16 matrix products (--precision bf16) and with activation checkpointing. The
 # bf16 speed runs need a CPU with native bf16 products (AVX-512 BF16 or AMX): elsewhere libtorch emulates them, ~8x
 # slower than fp32 (bert-tiny: 25.8 vs 222 samples/s on a Zen 3), so they are skipped unless BF16=1 (BF16=0 skips
 # them everywhere); the bf16 accuracy check runs on every CPU.
@@ -123,6 +124,7 @@ for round in $(seq "$REPEATS"); do
     if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" lora; fi
     ours "$name" full
     if [ "$HAVE_TORCH" = 1 ]; then anchor "$name" full; fi
+    ours "$name" step-ratio
     if [ "$HAVE_TORCH" = 1 ] && [ "$ANCHOR_PASSIVE" = 1 ]; then anchor "$name" lora passive; fi
     if [ "$BF16" = 1 ]; then ours "$name" lora --bf16; fi
     ours "$name" lora --checkpointing

@@ -48,9 +48,9 @@ internal static class Attention
     internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
     {
         long seq = qh.shape[2], headDim = qh.shape[3];
-        // Both scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
-        // scores and probabilities: 1/√d on q, dropout's 1/(1-p) on v. The forward and backward passes then make
-        // no elementwise pass over the seq x seq matrices for them.
+        // The scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
+        // scores and probabilities: 1/√d on q, and dropout's 1/(1-p) on v unless the fused dropout applies it in its
+        // own pass. The forward and backward passes then make no elementwise pass over the seq x seq matrices for them.
         using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
         using var scaledQ = qh.mul(queryScale);
         using var keyT = kh.transpose(-1, -2);
@@ -69,6 +69,12 @@ internal static class Attention
         using var probs = scores.softmax(-1);
         if (dropout <= 0) return probs.matmul(vh);
         if (dropout >= 1) return torch.zeros_like(vh);
+        if (FusedDropout.Handles(probs))
+        {
+            // The fused pass scales the kept probabilities at no extra cost, so v stays as it is.
+            using var droppedAndScaled = Dropout.Apply(probs, dropout, training: true);
+            return droppedAndScaled.matmul(vh);
+        }
         using var dropped = Dropout.Unscaled(probs, dropout);
         using Scalar inverted = 1.0 / (1.0 - dropout);
         using var scaledV = vh.mul(inverted);
