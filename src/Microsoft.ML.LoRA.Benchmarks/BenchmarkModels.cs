@@ -1,3 +1,4 @@
+using Microsoft.ML.LoRA.Training;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
@@ -35,6 +36,10 @@ public static class BenchmarkModels
             Alpha = alpha,
             Dropout = dropout,
         });
+
+    /// <summary>AdamW over the parameters of <paramref name="model"/> that require a gradient, as the anchor's optimizer.</summary>
+    public static AdamWOptimizer Optimizer(TorchSharp.torch.nn.Module model, BenchmarkOptions o) =>
+        new(new[] { (model.parameters().Where(p => p.requires_grad), o.WeightDecay) }, o.LearningRate);
 
     /// <summary>Folds every adapter into its base weight.</summary>
     public static void MergeAll(SequenceClassifier model)

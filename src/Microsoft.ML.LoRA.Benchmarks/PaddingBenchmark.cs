@@ -26,8 +26,7 @@ public static class PaddingBenchmark
 
         using var model = BenchmarkModels.Create(config, o.Seed);
         BenchmarkModels.ApplyLora(model, o.Rank, o.Alpha, o.Dropout);
-        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        using var optimizer = new AdamWOptimizer(new[] { ((IEnumerable<Parameter>)trainable, o.WeightDecay) }, o.LearningRate);
+        using var optimizer = BenchmarkModels.Optimizer(model, o);
 
         var inOrder = Enumerable.Range(0, tokens.Count).Chunk(o.Batch).ToArray();   // what a loader without bucketing does
         var trainBuckets = BatchPlanner.TrainingBatches(lengths, o.Batch, new Random(o.Seed), bucketByLength: true);

@@ -1,8 +1,5 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.LoRA.Training;
 using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
 
 namespace Microsoft.ML.LoRA.Benchmarks;
 
@@ -25,19 +22,19 @@ public static class StepRatioBenchmark
         BenchmarkModels.ApplyLora(loraModel, o.Rank, o.Alpha, o.Dropout);
         loraModel.train();
         fullModel.train();
-        using var loraOptimizer = OptimizerFor(loraModel, o);
-        using var fullOptimizer = OptimizerFor(fullModel, o);
+        using var loraOptimizer = BenchmarkModels.Optimizer(loraModel, o);
+        using var fullOptimizer = BenchmarkModels.Optimizer(fullModel, o);
         using var batch = SyntheticBatch.Create(config, o.Batch, o.Seq);
 
-        void Lora(StepClock? clock) => Time(clock, () => TrainingBenchmark.TrainStep(loraModel, loraOptimizer, batch, null));
-        void Full(StepClock? clock) => Time(clock, () => TrainingBenchmark.TrainStep(fullModel, fullOptimizer, batch, null));
-        for (int i = 0; i < o.Warmup; i++) { Lora(null); Full(null); }
+        void LoraStep() => TrainingBenchmark.TrainStep(loraModel, loraOptimizer, batch, null);
+        void FullStep() => TrainingBenchmark.TrainStep(fullModel, fullOptimizer, batch, null);
+        for (int i = 0; i < o.Warmup; i++) { LoraStep(); FullStep(); }
         var lora = new StepClock();
         var full = new StepClock();
         for (int i = 0; i < o.Steps; i++)
         {
-            if (i % 2 == 0) { Lora(lora); Full(full); }
-            else { Full(full); Lora(lora); }
+            if (i % 2 == 0) { lora.Time(LoraStep); full.Time(FullStep); }
+            else { full.Time(FullStep); lora.Time(LoraStep); }
         }
         var ratios = lora.WallMs.Zip(full.WallMs, (l, f) => l / f).ToList();
         return new BenchmarkResult()
@@ -55,17 +52,5 @@ public static class StepRatioBenchmark
             .Set("pairs", o.Steps)
             .Set("peak_rss_mib", PeakMemory.PeakRssMiB())   // both models together: not a figure of either
             .Set("load_average", LoadAverage.OneMinute());
-    }
-
-    static AdamWOptimizer OptimizerFor(nn.Module model, BenchmarkOptions o)
-    {
-        var trainable = model.parameters().Where(p => p.requires_grad);
-        return new AdamWOptimizer(new[] { ((IEnumerable<Parameter>)trainable, o.WeightDecay) }, o.LearningRate);
-    }
-
-    static void Time(StepClock? clock, Action step)
-    {
-        if (clock is null) step();
-        else clock.Time(step);
     }
 }

@@ -27,9 +27,8 @@ public static class TrainingBenchmark
         if (o.Bf16) model.UseBFloat16MatMul();
         if (o.Checkpointing) model.UseGradientCheckpointing();
 
-        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        long trainableCount = trainable.Sum(p => p.numel());
-        using var optimizer = new AdamWOptimizer(new[] { ((IEnumerable<Parameter>)trainable, o.WeightDecay) }, o.LearningRate);
+        long trainableCount = model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+        using var optimizer = BenchmarkModels.Optimizer(model, o);
         using var batch = SyntheticBatch.Create(config, o.Batch, o.Seq);
 
         double rssBeforeTraining = PeakMemory.CurrentRssMiB();
