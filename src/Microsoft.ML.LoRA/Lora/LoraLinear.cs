@@ -65,7 +65,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         OutFeatures = outFeatures;
         FanInFanOut = fanInFanOut;
         var shape = fanInFanOut ? new[] { inFeatures, outFeatures } : new[] { outFeatures, inFeatures };
-        weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
+        lock (Training.TorchRandomLock.Sync)   // drawn from libtorch's global generator: never in the middle of a seeded fit
+            weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
         register_parameter("weight", weight);
         if (hasBias)
         {
@@ -80,10 +81,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
         if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
         var device = weight.device;
-        lora_A = nn.Linear(InFeatures, rank, hasBias: false, device: device);
-        lora_B = nn.Linear(rank, OutFeatures, hasBias: false, device: device);
-        using (torch.no_grad())
+        lock (Training.TorchRandomLock.Sync)   // nn.Linear and A's initialisation draw from libtorch's global generator
         {
+            lora_A = nn.Linear(InFeatures, rank, hasBias: false, device: device);
+            lora_B = nn.Linear(rank, OutFeatures, hasBias: false, device: device);
+            using var _ = torch.no_grad();
             switch (init)
             {
                 case LoraInit.KaimingUniform: nn.init.kaiming_uniform_(lora_A.weight, a: Math.Sqrt(5)); break;

@@ -42,9 +42,12 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
 
     internal static Embedding NewEmbedding(long count, long dim)
     {
-        var e = nn.Embedding(count, dim);
-        using (torch.no_grad()) e.weight!.normal_(0, 0.02);
-        return e;
+        lock (Training.TorchRandomLock.Sync)   // both draw from libtorch's global generator
+        {
+            var e = nn.Embedding(count, dim);
+            using (torch.no_grad()) e.weight!.normal_(0, 0.02);
+            return e;
+        }
     }
 
     public override Tensor forward(ModelInput input)

@@ -34,6 +34,7 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     public void ResetModule(string moduleName)
     {
         using var _ = torch.no_grad();
+        lock (Training.TorchRandomLock.Sync)
         foreach (var (name, p) in named_parameters())
         {
             if (!name.StartsWith(moduleName + ".", StringComparison.Ordinal)) continue;

@@ -59,14 +59,18 @@ public class HeadReadoutTests
     public void An_encoders_first_token_state_and_its_gradients_equal_those_of_the_whole_last_layer(string family)
     {
         var config = FixtureConfig(family);
-        lock (TorchRandomLock.Sync) torch.manual_seed(1);
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var input = new ModelInput(ids, MixedPadding());
-        (Func<Tensor> Whole, Func<Tensor> First, nn.Module Model, string LastWeight) run = family switch
+        (Func<Tensor> Whole, Func<Tensor> First, nn.Module Model, string LastWeight) run;
+        lock (TorchRandomLock.Sync)   // seeding and building together: the weights are drawn from the global generator
         {
-            "distilbert" => Distil(new DistilBertModel(config)),
-            _ => Bert(new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null)),
-        };
+            torch.manual_seed(1);
+            run = family switch
+            {
+                "distilbert" => Distil(new DistilBertModel(config)),
+                _ => Bert(new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null)),
+            };
+        }
         (Func<Tensor>, Func<Tensor>, nn.Module, string) Bert(BertModel m) =>
             (() => m.forward(input).narrow(1, 0, 1), () => m.FirstTokenState(input), m, $"encoder.layer.{config.NumLayers - 1}.output.dense.weight");
         (Func<Tensor>, Func<Tensor>, nn.Module, string) Distil(DistilBertModel m) =>
@@ -84,8 +88,8 @@ public class HeadReadoutTests
     public void Gpt2s_last_real_token_state_and_its_gradients_equal_those_of_the_whole_last_block_with_left_and_right_padding()
     {
         var config = FixtureConfig("gpt2");
-        lock (TorchRandomLock.Sync) torch.manual_seed(1);
-        using var model = new Gpt2Model(config);
+        Gpt2Model NewModel() { lock (TorchRandomLock.Sync) { torch.manual_seed(1); return new Gpt2Model(config); } }
+        using var model = NewModel();
         model.eval();
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var mask = MixedPadding();

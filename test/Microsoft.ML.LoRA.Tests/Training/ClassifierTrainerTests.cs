@@ -65,6 +65,40 @@ public class ClassifierTrainerTests
     }
 
     [Fact]
+    public void A_seeded_fit_gives_the_same_history_while_another_thread_builds_models()
+    {
+        var train = SyntheticTask.Make(96, seed: 3);
+        TrainingHistory Run()
+        {
+            lock (TorchRandomLock.Sync)
+            {
+                using var model = NewModel(5, new LoraOptions { Dropout = 0.1 });
+                return new ClassifierTrainer(model, Settings(epochs: 2), 0).Train(train);
+            }
+        }
+        var alone = Run();
+
+        // Every layer built draws its weights from libtorch's global generator, which the fit's dropout draws from too.
+        using var stop = new CancellationTokenSource();
+        int built = 0;
+        var builder = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var layer = new LoraLinear(64, 64);
+                layer.AttachAdapter(4, 8, 0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                built++;
+            }
+        });
+        while (Volatile.Read(ref built) == 0) Thread.Sleep(1);
+        var beside = Run();
+        stop.Cancel();
+        builder.Wait();
+
+        beside.Epochs.Select(e => e.TrainLoss).Should().Equal(alone.Epochs.Select(e => e.TrainLoss));
+    }
+
+    [Fact]
     public void Only_trainable_parameters_change()
     {
         var train = SyntheticTask.Make(32, seed: 5);
