@@ -134,11 +134,11 @@ public static class BenchmarkReport
             else if (key.EndsWith("_ms", StringComparison.Ordinal) || key.Contains("rss", StringComparison.Ordinal)) best[key] = values.Min();
         }
         double Get(string k) => best[k] is JsonValue v && v.TryGetValue<double>(out var d) ? d : double.NaN;
-        // A ratio measured within each run: the median over the runs rather than the last run's.
-        if (best.ContainsKey("lora_over_full"))
-            best["lora_over_full"] = StepClock.Median(runs.Select(r => r["lora_over_full"] is JsonValue v && v.TryGetValue<double>(out var d) ? d : double.NaN)
-                .Where(double.IsFinite).ToList());
-        if (best.ContainsKey("merged_over_base")) best["merged_over_base"] = Get("infer_merged_samples_per_s") / Get("infer_base_samples_per_s");
+        // Ratios of paired timings within each run: the median over the runs rather than the last run's.
+        foreach (var paired in new[] { "lora_over_full", "merged_over_base" })
+            if (best.ContainsKey(paired))
+                best[paired] = StepClock.Median(runs.Select(r => r[paired] is JsonValue v && v.TryGetValue<double>(out var d) ? d : double.NaN)
+                    .Where(double.IsFinite).ToList());
         if (best.ContainsKey("train_speedup")) best["train_speedup"] = Get("train_bucketed_samples_per_s") / Get("train_padded_samples_per_s");
         if (best.ContainsKey("infer_speedup")) best["infer_speedup"] = Get("infer_bucketed_samples_per_s") / Get("infer_padded_samples_per_s");
         return best;

@@ -45,7 +45,10 @@ public static class MergedInferenceBenchmark
         var unmergedRounds = Enumerable.Range(0, Math.Max(3, rounds / 2))
             .Select(_ => TrainingBenchmark.InferenceThroughput(loraModel, batch, 0, perRound)).ToList();
 
-        double baseMedian = Median(baseRounds), mergedMedian = Median(mergedRounds);
+        double baseMedian = StepClock.Median(baseRounds), mergedMedian = StepClock.Median(mergedRounds);
+        // Each round times both models back to back, so a round's ratio sees one machine load: the median of those
+        // paired ratios, rather than a ratio of medians that drift in load can pull apart.
+        double pairedRatio = StepClock.Median(mergedRounds.Zip(baseRounds, (m, b) => m / b).ToList());
         return new BenchmarkResult()
             .Set("anchor", "torchsharp")
             .Set("torch", torch.__version__)
@@ -56,8 +59,8 @@ public static class MergedInferenceBenchmark
             .Set("config", Path.GetFileNameWithoutExtension(o.Config))
             .Set("infer_base_samples_per_s", baseMedian)
             .Set("infer_merged_samples_per_s", mergedMedian)
-            .Set("infer_unmerged_samples_per_s", Median(unmergedRounds))
-            .Set("merged_over_base", mergedMedian / baseMedian)
+            .Set("infer_unmerged_samples_per_s", StepClock.Median(unmergedRounds))
+            .Set("merged_over_base", pairedRatio)
             .Set("merged_vs_unmerged_max_logit_diff", unmergedDiff)
             .Set("rounds", rounds)
             .Set("batches_per_round", perRound)
@@ -73,11 +76,5 @@ public static class MergedInferenceBenchmark
         using var after = model.forward(batch.Input);
         using var diff = (before - after).abs().max();
         return diff.item<float>();
-    }
-
-    static double Median(List<double> xs)
-    {
-        var s = xs.OrderBy(x => x).ToArray();
-        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 }

@@ -147,6 +147,21 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         return FanInFanOut ? delta.t().contiguous() : delta;
     }
 
+    /// <summary>
+    /// The [out, in] matrix this layer multiplies by in eval mode (the weight, plus an enabled unmerged adapter's
+    /// update), for a caller that folds the layer into another product; null when the product runs in another type
+    /// than <paramref name="x"/>'s (<see cref="ComputeDtype"/>). Call it without autograd, inside a dispose scope.
+    /// </summary>
+    internal Tensor? EvalWeight(Tensor x)
+    {
+        if (ComputeDtype is ScalarType compute && compute != x.dtype) return null;
+        var w = FanInFanOut ? weight.t() : weight.alias();
+        if (!HasAdapter || Merged || !AdapterEnabled) return w;
+        using (w)
+        using (var delta = DeltaWeight())
+            return w.add(delta);
+    }
+
     /// <summary>Folds the adapter into the weight so inference costs what the base layer costs.</summary>
     public void Merge()
     {

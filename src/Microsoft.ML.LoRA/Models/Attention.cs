@@ -34,6 +34,65 @@ internal static class Attention
         return merged.reshape(batch, queries, hidden);
     }
 
+    /// <summary>
+    /// Whether <see cref="ReadRows"/> should replace the key and value projections: inference (eval mode, no
+    /// autograd) for a few query rows, fewer than a quarter of the hidden size counting every head's.
+    /// </summary>
+    public static bool FoldsKeysAndValues(Tensor rows, Tensor x, int heads, bool training) =>
+        !training && !torch.is_grad_enabled() && rows.shape[1] < x.shape[1] && rows.shape[1] * heads * 4 <= x.shape[2];
+
+    /// <summary>
+    /// Multi-head attention of a few query rows q [batch, r, hidden] (already projected) to every position of
+    /// <paramref name="x"/> [batch, seq, hidden], with the key and value projections folded into the queries and
+    /// the probabilities instead of applied to every position: head h's score q·(x·Wkᵀ + bk) equals x·(q·Wk) plus a
+    /// constant of the row, which softmax ignores, and its context P·(x·Wvᵀ + bv) equals (P·x)·Wvᵀ + bv because each
+    /// row of P sums to 1. For a head that reads one row per example this skips the last layer's two largest products
+    /// over all tokens. <paramref name="keyWeight"/>, <paramref name="valueWeight"/>: [hidden, hidden] as [out, in];
+    /// <paramref name="keyMask"/> as for <see cref="Run"/>. Returns [batch, r, hidden]; no dropout (inference only).
+    /// </summary>
+    public static Tensor ReadRows(Tensor q, Tensor x, Tensor keyWeight, Tensor valueWeight, Tensor? valueBias, int heads, Tensor? keyMask)
+    {
+        long batch = q.shape[0], rows = q.shape[1], hidden = q.shape[2], headDim = hidden / heads;
+        // Per head: u = q·Wk / √d, [heads, batch·r, hidden].
+        using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
+        using var scaledQ = q.mul(queryScale);
+        using var qSplit = scaledQ.view(batch * rows, heads, headDim);
+        using var qHeads = qSplit.transpose(0, 1);                                       // [heads, batch·r, d]
+        using var keyHeads = keyWeight.view(heads, headDim, hidden);
+        using var u = qHeads.bmm(keyHeads);                                              // [heads, batch·r, hidden]
+        using var uSplit = u.view(heads, batch, rows, hidden);
+        using var uByRow = uSplit.transpose(0, 1);
+        using var uRows = uByRow.reshape(batch, heads * rows, hidden);
+        // Scores x·u over every position, masked, softmax: [batch, heads·r, seq].
+        using var xT = x.transpose(1, 2);
+        using var scores = uRows.bmm(xT);
+        long seq = x.shape[1];
+        using var scoreHeads = scores.view(batch, heads, rows, seq);
+        if (keyMask is not null)
+        {
+            using var hiddenKeys = keyMask.logical_not();
+            using Scalar lowest = float.MinValue;
+            scoreHeads.masked_fill_(hiddenKeys, lowest);
+        }
+        using var probs = scores.softmax(-1);
+        // Context (P·x)·Wvᵀ + bv per head: [heads, batch·r, d].
+        using var mixed = probs.bmm(x);                                                  // [batch, heads·r, hidden]
+        using var mixedSplit = mixed.view(batch, heads, rows, hidden);
+        using var mixedByHead = mixedSplit.transpose(0, 1);
+        using var mixedHeads = mixedByHead.reshape(heads, batch * rows, hidden);
+        using var valueHeads = valueWeight.view(heads, headDim, hidden);
+        using var valueHeadsT = valueHeads.transpose(1, 2);                              // [heads, hidden, d]
+        using var context = mixedHeads.bmm(valueHeadsT);
+        if (valueBias is not null)
+        {
+            using var biasHeads = valueBias.view(heads, 1, headDim);
+            context.add_(biasHeads, Scalars.One);
+        }
+        using var contextSplit = context.view(heads, batch, rows, headDim);
+        using var contextByRow = contextSplit.permute(1, 2, 0, 3);                       // [batch, r, heads, d]
+        return contextByRow.reshape(batch, rows, hidden);
+    }
+
     /// <summary>[batch, seq, hidden] as [batch, heads, seq, headDim].</summary>
     static Tensor Heads(Tensor x, long batch, long seq, int heads, long headDim)
     {

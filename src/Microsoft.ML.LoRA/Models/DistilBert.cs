@@ -67,10 +67,22 @@ public sealed class DistilBertAttention : nn.Module<Tensor, Tensor?, Tensor>
     internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var q = q_lin.forward(rows);
+        using var context = Context(q, rows, x, keyMask);
+        return out_lin.forward(context);
+    }
+
+    Tensor Context(Tensor q, Tensor rows, Tensor x, Tensor? keyMask)
+    {
+        if (Attention.FoldsKeysAndValues(rows, x, _heads, training))
+        {
+            using var keyWeight = k_lin.EvalWeight(x);
+            using var valueWeight = v_lin.EvalWeight(x);
+            if (keyWeight is not null && valueWeight is not null)
+                return Attention.ReadRows(q, x, keyWeight, valueWeight, v_lin.bias, _heads, keyMask);
+        }
         using var k = k_lin.forward(x);
         using var v = v_lin.forward(x);
-        using var context = Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
-        return out_lin.forward(context);
+        return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
     }
 }
 

@@ -61,6 +61,9 @@ public class BenchmarkSmokeTests
             """{"anchor":"torchsharp","config":"tiny","mode":"step-ratio","lora_over_full":0.65,"lora_step_median_ms":90}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"step-ratio","lora_over_full":0.90,"lora_step_median_ms":80}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"step-ratio","lora_over_full":0.68,"lora_step_median_ms":85}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":1.01,"infer_base_samples_per_s":1000,"infer_merged_samples_per_s":1010}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":0.99,"infer_base_samples_per_s":800,"infer_merged_samples_per_s":790}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":1.00,"infer_base_samples_per_s":900,"infer_merged_samples_per_s":1100}""",
             "not json",
         });
 
@@ -74,6 +77,8 @@ public class BenchmarkSmokeTests
         var interleaved = rows.Single(r => r.Label == "tiny: LoRA/full step time, interleaved in one process");
         interleaved.Raw.Should().BeApproximately(0.68, 1e-9, "the median of the runs' paired ratios, not the last run's");
         interleaved.Target.Should().BeNull("a cross-check beside the per-process figure, which carries the target");
+        rows.Single(r => r.Label == "tiny: merged/base inference").Raw
+            .Should().BeApproximately(1.00, 1e-9, "the median of the runs' paired ratios, not best merged over best base (1.10)");
         BenchmarkReport.Markdown(rows).Should().Contain("| tiny: LoRA train vs PyTorch | 3.00 | 2.00 | ≥ 1.30 | yes |");
         new FileInfo(dir.File("chart.png")).Length.Should().BePositive();
     }

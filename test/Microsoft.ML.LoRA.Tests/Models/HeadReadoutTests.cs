@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
@@ -82,6 +83,74 @@ public class HeadReadoutTests
 
         ShouldAgree(readout, whole, run.LastWeight);
         run.Model.Dispose();
+    }
+
+    [Theory]
+    [MemberData(nameof(Encoders))]
+    public void In_inference_an_encoders_first_token_state_with_keys_and_values_folded_equals_the_whole_last_layers(string family)
+    {
+        var config = FixtureConfig(family);
+        var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
+        var input = new ModelInput(ids, MixedPadding());
+        nn.Module<ModelInput, Tensor> model;
+        lock (TorchRandomLock.Sync)
+        {
+            torch.manual_seed(1);
+            model = family == "distilbert"
+                ? new DistilBertModel(config)
+                : new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null);
+            // Unmerged adapters on the key and value projections too: the folded products must include them.
+            foreach (var (name, layer) in LoraInjector.LinearLayers(model))
+            {
+                if (!(name.EndsWith("key") || name.EndsWith("value") || name.EndsWith("k_lin") || name.EndsWith("v_lin"))) continue;
+                layer.AttachAdapter(4, 8, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                using (torch.no_grad()) layer.LoraB.normal_(0, 0.5, generator: new Generator(5));
+            }
+        }
+        using var _ = model;
+        model.eval();
+        Func<Tensor> first = model switch
+        {
+            DistilBertModel d => () => d.FirstTokenState(input),
+            BertModel b => () => b.FirstTokenState(input),
+            _ => throw new InvalidOperationException(),
+        };
+
+        using var noGrad = torch.no_grad();
+        using var whole = model.forward(input);
+        using var wholeFirst = whole.narrow(1, 0, 1);
+        using var folded = first();
+
+        folded.shape.Should().Equal(wholeFirst.shape);
+        using var diff = (folded - wholeFirst).abs().max();
+        diff.item<float>().Should().BeLessThan(1e-5f);
+    }
+
+    [Fact]
+    public void Attention_of_a_few_rows_with_keys_and_values_folded_equals_attention_over_projected_keys_and_values()
+    {
+        const int heads = 4, hidden = 32, seq = 9, batch = 3;
+        var g = new Generator(11);
+        using var x = torch.randn(new long[] { batch, seq, hidden }, generator: g);
+        using var q = torch.randn(new long[] { batch, 2, hidden }, generator: g);
+        using var wk = torch.randn(new long[] { hidden, hidden }, generator: g);
+        using var bk = torch.randn(new long[] { hidden }, generator: g);
+        using var wv = torch.randn(new long[] { hidden, hidden }, generator: g);
+        using var bv = torch.randn(new long[] { hidden }, generator: g);
+        using var mask = torch.ones(batch, seq, ScalarType.Int64);
+        mask[1, TensorIndex.Slice(5)] = torch.tensor(0L);
+        mask[2, TensorIndex.Slice(0, 2)] = torch.tensor(0L);
+        using var keyMask = Attention.KeyMask(mask);
+        using var k = torch.nn.functional.linear(x, wk, bk);
+        using var v = torch.nn.functional.linear(x, wv, bv);
+
+        using var expected = Attention.Run(q, k, v, heads, keyMask, 0.0, training: false);
+        using var folded = Attention.ReadRows(q, x, wk, wv, bv, heads, keyMask);
+
+        folded.shape.Should().Equal(batch, 2, hidden);
+        using var diff = (folded - expected).abs().max();
+        using var size = expected.abs().max();
+        diff.item<float>().Should().BeLessThan(1e-5f * Math.Max(1f, size.item<float>()));
     }
 
     [Fact]
