@@ -155,11 +155,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     internal Tensor? EvalWeight(Tensor x)
     {
         if (ComputeDtype is ScalarType compute && compute != x.dtype) return null;
-        var w = FanInFanOut ? weight.t() : weight.alias();
-        if (!HasAdapter || Merged || !AdapterEnabled) return w;
-        using (w)
-        using (var delta = DeltaWeight())
-            return w.add(delta);
+        Tensor own;   // in the weight's own layout, as DeltaWeight
+        if (!HasAdapter || Merged || !AdapterEnabled) own = weight.alias();
+        else using (var delta = DeltaWeight()) own = weight.add(delta);
+        if (!FanInFanOut) return own;
+        using (own) return own.t();
     }
 
     /// <summary>Folds the adapter into the weight so inference costs what the base layer costs.</summary>

@@ -44,6 +44,13 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
     {
         bool allRows = ReferenceEquals(rows, x);
         if (!allRows && mask is null) throw new ArgumentNullException(nameof(mask), "attention for a subset of rows needs an explicit causal mask");
+        using var context = allRows || !Attention.FoldsKeysAndValues(rows, x, _heads, training) ? Context(rows, x, mask, allRows) : FoldedContext(rows, x, mask!);
+        using var projected = c_proj.forward(context);
+        return Dropout.Apply(projected, _residualDropout, training);
+    }
+
+    Tensor Context(Tensor rows, Tensor x, Tensor? mask, bool allRows)
+    {
         using var qkv = c_attn.forward(x);
         var parts = qkv.split(_hidden, 2);
         using var k = parts[1];
@@ -52,9 +59,20 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         using var rowsQkv = allRows ? null : c_attn.forward(rows);
         using var q = allRows ? parts[0] : rowsQkv!.narrow(2, 0, _hidden);
         if (!allRows) parts[0].Dispose();
-        using var context = Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
-        using var projected = c_proj.forward(context);
-        return Dropout.Apply(projected, _residualDropout, training);
+        return Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
+    }
+
+    /// <summary>Inference for a few rows: the key and value thirds of c_attn folded away (<see cref="Attention.ReadRows"/>).</summary>
+    Tensor FoldedContext(Tensor rows, Tensor x, Tensor mask)
+    {
+        using var weight = c_attn.EvalWeight(x);   // [3 hidden, hidden]
+        if (weight is null) return Context(rows, x, mask, allRows: false);
+        using var rowsQkv = c_attn.forward(rows);
+        using var q = rowsQkv.narrow(2, 0, _hidden);
+        using var keyWeight = weight.narrow(0, _hidden, _hidden);
+        using var valueWeight = weight.narrow(0, 2 * _hidden, _hidden);
+        using var valueBias = c_attn.bias?.narrow(0, 2 * _hidden, _hidden);
+        return Attention.ReadRows(q, x, keyWeight, valueWeight, valueBias, _heads, mask);
     }
 }
 

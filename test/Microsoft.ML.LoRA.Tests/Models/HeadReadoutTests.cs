@@ -127,6 +127,43 @@ public class HeadReadoutTests
     }
 
     [Fact]
+    public void In_inference_gpt2s_last_real_token_state_with_keys_and_values_folded_equals_the_whole_last_blocks()
+    {
+        var config = FixtureConfig("gpt2");
+        Gpt2Model NewModel()
+        {
+            lock (TorchRandomLock.Sync)
+            {
+                torch.manual_seed(1);
+                var m = new Gpt2Model(config);
+                // c_attn's unmerged adapter changes its key and value thirds too, which the fold must include.
+                foreach (var (name, layer) in LoraInjector.LinearLayers(m).Where(l => l.Key.EndsWith("c_attn")))
+                {
+                    layer.AttachAdapter(4, 8, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                    using (torch.no_grad()) layer.LoraB.normal_(0, 0.5, generator: new Generator(5));
+                }
+                return m;
+            }
+        }
+        using var model = NewModel();
+        model.eval();
+        var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
+        var mask = MixedPadding();
+        var input = new ModelInput(ids, mask);
+        var lastReal = torch.tensor(new long[] { Seq - 1, 5, Seq - 1, 0 }).view(Batch, 1, 1).expand(-1, 1, config.HiddenSize);
+
+        using var noGrad = torch.no_grad();
+        using var whole = model.forward(input);
+        using var wholeRow = whole.gather(1, lastReal);
+        using var read = HeadReadout.LastRealToken(mask);
+        using var folded = model.Forward(input, read);
+
+        folded.shape.Should().Equal(wholeRow.shape);
+        using var diff = (folded - wholeRow).abs().max();
+        diff.item<float>().Should().BeLessThan(1e-5f);
+    }
+
+    [Fact]
     public void Attention_of_a_few_rows_with_keys_and_values_folded_equals_attention_over_projected_keys_and_values()
     {
         const int heads = 4, hidden = 32, seq = 9, batch = 3;
