@@ -36,7 +36,8 @@ internal static class Attention
 
     /// <summary>
     /// Whether <see cref="ReadRows"/> should replace the key and value projections: inference (eval mode, no
-    /// autograd) for a few query rows, fewer than a quarter of the hidden size counting every head's.
+    /// autograd) for a subset of rows few enough that rows × heads is at most a quarter of the hidden size (the
+    /// folded products grow with rows × heads × hidden, the projections they replace with seq × hidden²).
     /// </summary>
     public static bool FoldsKeysAndValues(Tensor rows, Tensor x, int heads, bool training) =>
         !training && !torch.is_grad_enabled() && rows.shape[1] < x.shape[1] && rows.shape[1] * heads * 4 <= x.shape[2];
@@ -56,7 +57,7 @@ internal static class Attention
         // Per head: u = q·Wk / √d, [heads, batch·r, hidden].
         using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
         using var scaledQ = q.mul(queryScale);
-        using var qSplit = scaledQ.view(batch * rows, heads, headDim);
+        using var qSplit = scaledQ.reshape(batch * rows, heads, headDim);
         using var qHeads = qSplit.transpose(0, 1);                                       // [heads, batch·r, d]
         using var keyHeads = keyWeight.view(heads, headDim, hidden);
         using var u = qHeads.bmm(keyHeads);                                              // [heads, batch·r, hidden]
