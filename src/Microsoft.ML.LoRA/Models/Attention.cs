@@ -43,6 +43,19 @@ internal static class Attention
         !training && !torch.is_grad_enabled() && rows.shape[1] < x.shape[1] && rows.shape[1] * heads * 4 <= x.shape[2];
 
     /// <summary>
+    /// <see cref="ReadRows"/> over the eval weights of the <paramref name="key"/> and <paramref name="value"/>
+    /// projections when <see cref="FoldsKeysAndValues"/> holds and both have one (see LoraLinear.EvalWeight);
+    /// otherwise null, and the caller projects keys and values itself.
+    /// </summary>
+    public static Tensor? TryReadRows(Tensor q, Tensor rows, Tensor x, Lora.LoraLinear key, Lora.LoraLinear value, int heads, Tensor? keyMask, bool training)
+    {
+        if (!FoldsKeysAndValues(rows, x, heads, training)) return null;
+        using var keyWeight = key.EvalWeight(x);
+        using var valueWeight = value.EvalWeight(x);
+        return keyWeight is null || valueWeight is null ? null : ReadRows(q, x, keyWeight, valueWeight, value.bias, heads, keyMask);
+    }
+
+    /// <summary>
     /// Multi-head attention of a few query rows q [batch, r, hidden] (already projected) to every position of
     /// <paramref name="x"/> [batch, seq, hidden], with the key and value projections folded into the queries and
     /// the probabilities instead of applied to every position: head h's score q·(x·Wkᵀ + bk) equals x·(q·Wk) plus a

@@ -110,13 +110,7 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
     internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var q = query.forward(rows);
-        if (Attention.FoldsKeysAndValues(rows, x, _heads, training))
-        {
-            using var keyWeight = key.EvalWeight(x);
-            using var valueWeight = value.EvalWeight(x);
-            if (keyWeight is not null && valueWeight is not null)
-                return Attention.ReadRows(q, x, keyWeight, valueWeight, value.bias, _heads, keyMask);
-        }
+        if (Attention.TryReadRows(q, rows, x, key, value, _heads, keyMask, training) is { } folded) return folded;
         using var k = key.forward(x);
         using var v = value.forward(x);
         return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);

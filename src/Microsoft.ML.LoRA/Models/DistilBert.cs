@@ -73,13 +73,7 @@ public sealed class DistilBertAttention : nn.Module<Tensor, Tensor?, Tensor>
 
     Tensor Context(Tensor q, Tensor rows, Tensor x, Tensor? keyMask)
     {
-        if (Attention.FoldsKeysAndValues(rows, x, _heads, training))
-        {
-            using var keyWeight = k_lin.EvalWeight(x);
-            using var valueWeight = v_lin.EvalWeight(x);
-            if (keyWeight is not null && valueWeight is not null)
-                return Attention.ReadRows(q, x, keyWeight, valueWeight, v_lin.bias, _heads, keyMask);
-        }
+        if (Attention.TryReadRows(q, rows, x, k_lin, v_lin, _heads, keyMask, training) is { } folded) return folded;
         using var k = k_lin.forward(x);
         using var v = v_lin.forward(x);
         return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);

@@ -29,6 +29,44 @@ public class HeadReadoutTests
     static TransformerConfig FixtureConfig(string family) =>
         TransformerConfig.Load(Path.Combine(SharedData.Fixture(family), "config.json"));
 
+    /// <summary>
+    /// The family's fixture-sized model without a head, seeded with 1, in eval mode. The linear layers whose names
+    /// <paramref name="adapted"/> accepts get an unmerged adapter with a non-zero B, as if trained.
+    /// </summary>
+    static nn.Module<ModelInput, Tensor> SeededModel(string family, Func<string, bool>? adapted = null)
+    {
+        var config = FixtureConfig(family);
+        lock (TorchRandomLock.Sync)   // seeding and building together: the weights are drawn from the global generator
+        {
+            torch.manual_seed(1);
+            nn.Module<ModelInput, Tensor> model = family switch
+            {
+                "gpt2" => new Gpt2Model(config),
+                "distilbert" => new DistilBertModel(config),
+                _ => new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null),
+            };
+            foreach (var (_, layer) in LoraInjector.LinearLayers(model).Where(l => adapted?.Invoke(l.Key) == true))
+            {
+                layer.AttachAdapter(4, 8, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                using (torch.no_grad()) layer.LoraB.normal_(0, 0.5, generator: new Generator(5));
+            }
+            model.eval();
+            return model;
+        }
+    }
+
+    /// <summary>An encoder's first-token state computed through its readout ([batch, 1, hidden]).</summary>
+    static Tensor FirstTokenState(nn.Module model, ModelInput input) => model switch
+    {
+        DistilBertModel d => d.FirstTokenState(input),
+        BertModel b => b.FirstTokenState(input),
+        _ => throw new ArgumentException($"{model.GetType().Name} is not an encoder", nameof(model)),
+    };
+
+    /// <summary>Gather indices of each <see cref="MixedPadding"/> row's last real token, [batch, 1, hidden].</summary>
+    static Tensor LastRealRows(long hidden) =>
+        torch.tensor(new long[] { Seq - 1, 5, Seq - 1, 0 }).view(Batch, 1, 1).expand(-1, 1, hidden);
+
     /// <summary>Runs <paramref name="readRow"/> ([batch, 1, hidden]) into a fixed random loss; the row and every parameter's gradient.</summary>
     static (float[] Row, Dictionary<string, float[]> Grads) RowAndGradients(nn.Module model, Func<Tensor> readRow)
     {
@@ -62,27 +100,15 @@ public class HeadReadoutTests
         var config = FixtureConfig(family);
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var input = new ModelInput(ids, MixedPadding());
-        (Func<Tensor> Whole, Func<Tensor> First, nn.Module Model, string LastWeight) run;
-        lock (TorchRandomLock.Sync)   // seeding and building together: the weights are drawn from the global generator
-        {
-            torch.manual_seed(1);
-            run = family switch
-            {
-                "distilbert" => Distil(new DistilBertModel(config)),
-                _ => Bert(new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null)),
-            };
-        }
-        (Func<Tensor>, Func<Tensor>, nn.Module, string) Bert(BertModel m) =>
-            (() => m.forward(input).narrow(1, 0, 1), () => m.FirstTokenState(input), m, $"encoder.layer.{config.NumLayers - 1}.output.dense.weight");
-        (Func<Tensor>, Func<Tensor>, nn.Module, string) Distil(DistilBertModel m) =>
-            (() => m.forward(input).narrow(1, 0, 1), () => m.FirstTokenState(input), m, $"transformer.layer.{config.NumLayers - 1}.ffn.lin2.weight");
-        run.Model.eval();
+        using var model = SeededModel(family);
+        string lastWeight = family == "distilbert"
+            ? $"transformer.layer.{config.NumLayers - 1}.ffn.lin2.weight"
+            : $"encoder.layer.{config.NumLayers - 1}.output.dense.weight";
 
-        var whole = RowAndGradients(run.Model, run.Whole);
-        var readout = RowAndGradients(run.Model, run.First);
+        var whole = RowAndGradients(model, () => model.forward(input).narrow(1, 0, 1));
+        var readout = RowAndGradients(model, () => FirstTokenState(model, input));
 
-        ShouldAgree(readout, whole, run.LastWeight);
-        run.Model.Dispose();
+        ShouldAgree(readout, whole, lastWeight);
     }
 
     [Theory]
@@ -92,34 +118,13 @@ public class HeadReadoutTests
         var config = FixtureConfig(family);
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var input = new ModelInput(ids, MixedPadding());
-        nn.Module<ModelInput, Tensor> model;
-        lock (TorchRandomLock.Sync)
-        {
-            torch.manual_seed(1);
-            model = family == "distilbert"
-                ? new DistilBertModel(config)
-                : new BertModel(config, addPooler: false, paddingIdxForPositions: family == "roberta" ? 1 : null);
-            // Unmerged adapters on the key and value projections too: the folded products must include them.
-            foreach (var (name, layer) in LoraInjector.LinearLayers(model))
-            {
-                if (!(name.EndsWith("key") || name.EndsWith("value") || name.EndsWith("k_lin") || name.EndsWith("v_lin"))) continue;
-                layer.AttachAdapter(4, 8, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
-                using (torch.no_grad()) layer.LoraB.normal_(0, 0.5, generator: new Generator(5));
-            }
-        }
-        using var _ = model;
-        model.eval();
-        Func<Tensor> first = model switch
-        {
-            DistilBertModel d => () => d.FirstTokenState(input),
-            BertModel b => () => b.FirstTokenState(input),
-            _ => throw new InvalidOperationException(),
-        };
+        // Unmerged adapters on the key and value projections too: the folded products must include them.
+        using var model = SeededModel(family, name => name.EndsWith("key") || name.EndsWith("value") || name.EndsWith("k_lin") || name.EndsWith("v_lin"));
 
         using var noGrad = torch.no_grad();
         using var whole = model.forward(input);
         using var wholeFirst = whole.narrow(1, 0, 1);
-        using var folded = first();
+        using var folded = FirstTokenState(model, input);
 
         folded.shape.Should().Equal(wholeFirst.shape);
         using var diff = (folded - wholeFirst).abs().max();
@@ -130,27 +135,12 @@ public class HeadReadoutTests
     public void In_inference_gpt2s_last_real_token_state_with_keys_and_values_folded_equals_the_whole_last_blocks()
     {
         var config = FixtureConfig("gpt2");
-        Gpt2Model NewModel()
-        {
-            lock (TorchRandomLock.Sync)
-            {
-                torch.manual_seed(1);
-                var m = new Gpt2Model(config);
-                // c_attn's unmerged adapter changes its key and value thirds too, which the fold must include.
-                foreach (var (name, layer) in LoraInjector.LinearLayers(m).Where(l => l.Key.EndsWith("c_attn")))
-                {
-                    layer.AttachAdapter(4, 8, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
-                    using (torch.no_grad()) layer.LoraB.normal_(0, 0.5, generator: new Generator(5));
-                }
-                return m;
-            }
-        }
-        using var model = NewModel();
-        model.eval();
+        // c_attn's unmerged adapter changes its key and value thirds too, which the fold must include.
+        using var model = (Gpt2Model)SeededModel("gpt2", name => name.EndsWith("c_attn"));
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var mask = MixedPadding();
         var input = new ModelInput(ids, mask);
-        var lastReal = torch.tensor(new long[] { Seq - 1, 5, Seq - 1, 0 }).view(Batch, 1, 1).expand(-1, 1, config.HiddenSize);
+        var lastReal = LastRealRows(config.HiddenSize);
 
         using var noGrad = torch.no_grad();
         using var whole = model.forward(input);
@@ -194,13 +184,11 @@ public class HeadReadoutTests
     public void Gpt2s_last_real_token_state_and_its_gradients_equal_those_of_the_whole_last_block_with_left_and_right_padding()
     {
         var config = FixtureConfig("gpt2");
-        Gpt2Model NewModel() { lock (TorchRandomLock.Sync) { torch.manual_seed(1); return new Gpt2Model(config); } }
-        using var model = NewModel();
-        model.eval();
+        using var model = (Gpt2Model)SeededModel("gpt2");
         var ids = torch.randint(5, config.VocabSize, new long[] { Batch, Seq }, generator: new Generator(3));
         var mask = MixedPadding();
         var input = new ModelInput(ids, mask);
-        var lastReal = torch.tensor(new long[] { Seq - 1, 5, Seq - 1, 0 }).view(Batch, 1, 1).expand(-1, 1, config.HiddenSize);
+        var lastReal = LastRealRows(config.HiddenSize);
 
         var whole = RowAndGradients(model, () => model.forward(input).gather(1, lastReal));
         var readout = RowAndGradients(model, () =>
