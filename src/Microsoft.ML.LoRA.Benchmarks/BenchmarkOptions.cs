@@ -17,8 +17,8 @@ public enum BenchmarkMode
     Matmul,
     /// <summary>LoRA and full fine-tuning steps of the same model interleaved in one process: their time ratio.</summary>
     StepRatio,
-    /// <summary>Accuracy cost of bf16 matrix products: fixture logits (and a random model's) in fp32 against bf16.</summary>
-    Bf16Accuracy,
+    /// <summary>Accuracy cost of bf16 matrix products and int8 scoring: fixture logits (and a random model's) against fp32.</summary>
+    PrecisionAccuracy,
     /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
     Report,
 }
@@ -62,7 +62,7 @@ public sealed record BenchmarkOptions
     public int MaxLength { get; init; } = 256;
     /// <summary>Seed for weights and data.</summary>
     public int Seed { get; init; } = 0;
-    /// <summary>bf16-accuracy mode: the folder of reference fixtures (one sub-folder per family with cases.json).</summary>
+    /// <summary>precision-accuracy mode: the folder of reference fixtures (one sub-folder per family with cases.json).</summary>
     public string? Fixtures { get; init; }
     /// <summary>Report mode: the results file (JSON lines, see run-vs-pytorch.sh).</summary>
     public string? Input { get; init; }
@@ -117,7 +117,7 @@ public sealed record BenchmarkOptions
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
-        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.Bf16Accuracy) && o.Config is null)
+        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.PrecisionAccuracy) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -130,10 +130,10 @@ public sealed record BenchmarkOptions
         "infer-merged" => BenchmarkMode.InferMerged,
         "padding" => BenchmarkMode.Padding,
         "matmul" => BenchmarkMode.Matmul,
-        "bf16-accuracy" => BenchmarkMode.Bf16Accuracy,
+        "precision-accuracy" => BenchmarkMode.PrecisionAccuracy,
         "step-ratio" => BenchmarkMode.StepRatio,
         "report" => BenchmarkMode.Report,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, bf16-accuracy, report)"),
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -141,7 +141,7 @@ public sealed record BenchmarkOptions
         "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding [--batch 32] [--seq 128]\n" +
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode bf16-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode precision-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]";
 }

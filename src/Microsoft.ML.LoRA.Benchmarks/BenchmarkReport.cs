@@ -66,10 +66,10 @@ public static class BenchmarkReport
             var full = Find(Ours, "full", c);
             var tLora = Find(Torch, "lora", c);
             var tFull = Find(Torch, "full", c);
-            void VsTorch(string label, JsonObject? ours, JsonObject? anchor, string key, double? target)
+            void VsTorch(string label, JsonObject? ours, JsonObject? anchor, string key, double? target, string? anchorKey = null)
             {
-                if (ours is null || anchor is null) return;
-                double raw = D(ours, key) / D(anchor, key);
+                if (ours is null || anchor is null || double.IsNaN(D(ours, key))) return;
+                double raw = D(ours, key) / D(anchor, anchorKey ?? key);
                 rows.Add(new Row($"{c}: {label}", raw, matmul is double mm ? raw / mm : null, target));
             }
             VsTorch("LoRA train vs PyTorch", lora, tLora, "train_samples_per_s", 1.3);
@@ -87,6 +87,7 @@ public static class BenchmarkReport
             var loraBf16 = Find(Ours, "lora-bf16", c);
             VsTorch("LoRA train, bf16 matmuls, vs PyTorch fp32", loraBf16, tLora, "train_samples_per_s", null);
             VsTorch("inference, bf16 matmuls, vs PyTorch fp32", loraBf16, tLora, "infer_samples_per_s", null);
+            VsTorch("inference, int8 scoring (Precision = Int8), vs PyTorch fp32", lora, tLora, "infer_int8_samples_per_s", null, "infer_samples_per_s");
             if (lora is not null && full is not null)
             {
                 rows.Add(new Row($"{c}: LoRA/full step time", D(lora, "train_step_ms") / D(full, "train_step_ms"), null, 0.7, LowerIsBetter: true));
@@ -174,13 +175,13 @@ public static class BenchmarkReport
             string other = mode switch
             {
                 "matmul" => $"{G(o, "matmul_ms")} ms",
-                "bf16-accuracy" => string.Join("; ", o.Where(kv => kv.Key.EndsWith("_bf16_max_abs", StringComparison.Ordinal))
-                    .Select(kv => kv.Key[..^"_bf16_max_abs".Length])
-                    .Select(n => $"{n}: max |Δlogit| {G(o, n + "_bf16_max_abs")} ({G(o, n + "_bf16_max_rel_to_spread")} of the logit spread), same prediction {G(o, n + "_bf16_same_prediction")}")),
+                "precision-accuracy" => string.Join("; ", o.Where(kv => kv.Key.EndsWith("_max_abs", StringComparison.Ordinal) && !kv.Key.Contains("_fp32_", StringComparison.Ordinal))
+                    .Select(kv => kv.Key[..^"_max_abs".Length])
+                    .Select(n => $"{n}: max |Δlogit| {G(o, n + "_max_abs")} ({G(o, n + "_max_rel_to_spread")} of the logit spread), same prediction {G(o, n + "_same_prediction")}")),
                 "step-ratio" => $"LoRA {G(o, "lora_step_median_ms")} ms / full {G(o, "full_step_median_ms")} ms (medians), median of pair ratios {G(o, "lora_over_full")}",
                 "infer-merged" => $"base {G(o, "infer_base_samples_per_s")}/s, merged {G(o, "infer_merged_samples_per_s")}/s, unmerged {G(o, "infer_unmerged_samples_per_s")}/s",
                 "padding" => $"train {G(o, "train_padded_samples_per_s")} → {G(o, "train_bucketed_samples_per_s")}/s, infer {G(o, "infer_padded_samples_per_s")} → {G(o, "infer_bucketed_samples_per_s")}/s, real tokens {G(o, "real_token_share_padded")} → {G(o, "real_token_share_bucketed")}",
-                _ => o.ContainsKey("optimizer_ms") ? $"fwd {G(o, "forward_ms")} / bwd {G(o, "backward_ms")} / AdamW {G(o, "optimizer_ms")} ms; unmerged infer {G(o, "infer_unmerged_samples_per_s")}/s" : "",
+                _ => o.ContainsKey("optimizer_ms") ? $"fwd {G(o, "forward_ms")} / bwd {G(o, "backward_ms")} / AdamW {G(o, "optimizer_ms")} ms; unmerged infer {G(o, "infer_unmerged_samples_per_s")}/s{(o["infer_int8_samples_per_s"] is JsonValue ? $", int8 {G(o, "infer_int8_samples_per_s")}/s" : "")}" : "",
             };
             string step = o.ContainsKey("train_step_ms") ? G(o, "train_step_ms")
                 : o.ContainsKey("train_samples_per_s") && o.ContainsKey("batch") && double.TryParse(G(o, "train_samples_per_s"), CultureInfo.InvariantCulture, out var tps)

@@ -33,7 +33,7 @@ public static class BenchmarkRunner
         BenchmarkMode.InferMerged => MergedInferenceBenchmark.Run(o),
         BenchmarkMode.Padding => PaddingBenchmark.Run(o),
         BenchmarkMode.Matmul => MatmulBenchmark.Run(o),
-        BenchmarkMode.Bf16Accuracy => Bf16AccuracyBenchmark.Run(o),
+        BenchmarkMode.PrecisionAccuracy => PrecisionAccuracyBenchmark.Run(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 

@@ -53,6 +53,14 @@ public static class TrainingBenchmark
             inferClock = new StepClock();
             inferMerged = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps, inferClock);
         }
+        double? inferInt8 = null;
+        if (lora && !o.Bf16 && !o.Checkpointing && Int8Scoring.IsAvailable)
+        {
+            // Precision = Int8: the merged weights rounded to int8, activations rounded per batch (Int8Scoring).
+            model.QuantizeToInt8();
+            inferInt8 = InferenceThroughput(model, batch, Math.Min(1, o.Warmup), o.Steps);
+            model.DropInt8();
+        }
 
         var result = new BenchmarkResult()
             .Set("anchor", "torchsharp")
@@ -78,6 +86,7 @@ public static class TrainingBenchmark
             .Set("infer_batch_min_ms", inferClock.MinMs)
             .Set("infer_batch_cpu_ms", inferClock.CpuMsPerStep)
             .Set("infer_unmerged_samples_per_s", inferUnmerged)
+            .Set("infer_int8_samples_per_s", inferInt8)
             .Set("rss_before_train_mib", rssBeforeTraining)
             .Set("peak_rss_after_train_mib", peakAfterTraining)
             .Set("steps", o.Steps)

@@ -17,7 +17,8 @@
 # which keeps the drift between separate processes out of it. Our LoRA training also runs with bf16 matrix products (--precision bf16) and with activation checkpointing. The
 # bf16 speed runs need a CPU with native bf16 products (AVX-512 BF16 or AMX): elsewhere libtorch emulates them, ~8x
 # slower than fp32 (bert-tiny: 25.8 vs 222 samples/s on a Zen 3), so they are skipped unless BF16=1 (BF16=0 skips
-# them everywhere); the bf16 accuracy check runs on every CPU.
+# them everywhere); the bf16 and int8 accuracy check runs on every CPU. Our LoRA runs also time int8 scoring
+# (Precision = Int8: int8 weights and activations in the linear layers), reported beside the fp32 inference ratio.
 # Without python3-torch only our side runs.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -138,8 +139,8 @@ for round in $(seq "$REPEATS"); do
 done
 
 if [ -d "$SHARED/fixtures" ]; then
-  echo "-- ours    bf16 accuracy" >&2
-  "$BENCH" --mode bf16-accuracy --fixtures "$SHARED/fixtures" --config "$SHARED/configs/distilbert-base-uncased.json" \
+  echo "-- ours    bf16 and int8 accuracy" >&2
+  "$BENCH" --mode precision-accuracy --fixtures "$SHARED/fixtures" --config "$SHARED/configs/distilbert-base-uncased.json" \
     --threads "$THREADS" --json | tee -a "$RESULTS"
 fi
 

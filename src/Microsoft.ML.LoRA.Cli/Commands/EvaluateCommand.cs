@@ -30,7 +30,7 @@ internal sealed class EvaluateCommand : CliCommand
 
     protected override void Configure(Command command)
     {
-        _model.AddTo(command);
+        _model.AddTo(command, scores: true);
         _data.AddTo(command);
         _output.AddTo(command, withOutputFolder: false);
     }

@@ -36,7 +36,7 @@ internal sealed class PredictCommand : CliCommand
 
     protected override void Configure(Command command)
     {
-        _model.AddTo(command);
+        _model.AddTo(command, scores: true);
         _data.AddTo(command, withLabel: false, withValidation: false);
         _output.AddTo(command, withOutputFolder: false);
         command.Options.Add(_to);

@@ -41,7 +41,22 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>True while B·A·scaling is folded into <see cref="weight"/>.</summary>
     public bool Merged { get; private set; }
     /// <summary>When false the adapter is skipped (the base layer alone runs).</summary>
-    public bool AdapterEnabled { get; set; } = true;
+    public bool AdapterEnabled
+    {
+        get => _adapterEnabled;
+        set { if (value != _adapterEnabled) DropInt8(); _adapterEnabled = value; }
+    }
+    bool _adapterEnabled = true;
+
+    /// <summary>
+    /// The layer's eval-mode matrix (weight plus an enabled adapter's update) rounded to int8 by
+    /// <see cref="QuantizeToInt8"/>, or null. Used only in eval mode without autograd; anything that changes what the
+    /// layer computes through this class (train mode, merging, attaching or switching the adapter) drops it.
+    /// </summary>
+    Int8Weight? _int8;
+
+    /// <summary>True while the layer multiplies in int8 in eval mode (see <see cref="QuantizeToInt8"/>).</summary>
+    public bool IsInt8 => _int8 is not null;
 
     /// <summary>
     /// The type the base matrix product runs in, or null (default) for the weight's own type. With
@@ -96,6 +111,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         }
         register_module("lora_A", lora_A);
         register_module("lora_B", lora_B);
+        DropInt8();
         Rank = rank;
         Alpha = alpha;
         Scaling = LoraOptions.ScaleFor(scaling, rank, alpha);
@@ -107,10 +123,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     {
         Alpha = alpha;
         Scaling = scaling;
+        DropInt8();
     }
 
     public override Tensor forward(Tensor x)
     {
+        if (_int8 is not null && !training && !torch.is_grad_enabled()) return _int8.Multiply(x);
         var y = BaseProduct(x);
         if (lora_A is null || lora_B is null || Merged || !AdapterEnabled) return y;
         // The scaling, and dropout's 1/(1-p), multiply the rank-r activations between A and B: a pass over
@@ -155,6 +173,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     internal Tensor? EvalWeight(Tensor x)
     {
         if (ComputeDtype is ScalarType compute && compute != x.dtype) return null;
+        return EvalWeight();
+    }
+
+    /// <summary>The [out, in] matrix this layer multiplies by in eval mode in its own number type (inside a dispose scope, without autograd).</summary>
+    Tensor EvalWeight()
+    {
         Tensor own;   // in the weight's own layout, as DeltaWeight
         if (!HasAdapter || Merged || !AdapterEnabled) own = weight.alias();
         else using (var delta = DeltaWeight()) own = weight.add(delta);
@@ -162,10 +186,44 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         using (own) return own.t();
     }
 
+    /// <summary>
+    /// Rounds what this layer multiplies by in eval mode (the weight plus an enabled adapter's update) to int8, so
+    /// that in eval mode without autograd the layer multiplies in int8 (<see cref="Int8Weight"/>: PyTorch's dynamic
+    /// quantization). A snapshot: call it once the weights are final; training mode, <see cref="Merge"/>,
+    /// <see cref="Unmerge"/> and adapter changes drop it (weights changed in place by other code do not).
+    /// </summary>
+    public void QuantizeToInt8()
+    {
+        DropInt8();
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        _int8 = Int8Weight.Pack(EvalWeight(), bias);
+    }
+
+    /// <summary>Goes back to fp32 (or <see cref="ComputeDtype"/>) products after <see cref="QuantizeToInt8"/>.</summary>
+    public void DropInt8()
+    {
+        _int8?.Dispose();
+        _int8 = null;
+    }
+
+    public override void train(bool on = true)
+    {
+        if (on) DropInt8();
+        base.train(on);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) DropInt8();
+        base.Dispose(disposing);
+    }
+
     /// <summary>Folds the adapter into the weight so inference costs what the base layer costs.</summary>
     public void Merge()
     {
         if (!HasAdapter || Merged) return;
+        DropInt8();
         using (torch.NewDisposeScope())
         using (torch.no_grad())
             weight.add_(DeltaWeight(), Scalars.One);
@@ -176,6 +234,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public void Unmerge()
     {
         if (!HasAdapter || !Merged) return;
+        DropInt8();
         using (torch.NewDisposeScope())
         using (torch.no_grad())
             weight.sub_(DeltaWeight());

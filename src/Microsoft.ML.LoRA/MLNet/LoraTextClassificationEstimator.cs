@@ -71,6 +71,10 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             model.UseGradientCheckpointing(_options.GradientCheckpointing);
             if (_options.Precision == ComputePrecision.BFloat16 && !MixedPrecision.IsAccelerated)
                 log.Warning("Precision is BFloat16 but this CPU has no native bf16 products (AVX-512 BF16 or AMX); they are emulated and slower than Float32.");
+            else if (_options.Precision == ComputePrecision.Int8 && !Int8Scoring.IsAvailable)
+                log.Warning("Precision is Int8 but this libtorch has no FBGEMM int8 kernels (x86-64 builds have them); the model trains and scores in float32.");
+            else if (_options.Precision == ComputePrecision.Int8)
+                log.Info("Training in float32; the fitted model scores with int8 products (Precision = Int8).");
             else if (_options.Precision != ComputePrecision.Float32)
                 log.Info($"Matrix products in {(_options.Precision.UsesBFloat16() ? "bfloat16" : "float32")} (Precision = {_options.Precision}).");
 

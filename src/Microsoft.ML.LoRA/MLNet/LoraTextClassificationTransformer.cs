@@ -23,8 +23,8 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
         Info = info;
         Scorer = new ClassifierScorer(model, encoder, info.InferenceBatchSize);
         Scores = new ScoreColumns(info.Task, info.Labels, info.ScoreColumnName, info.PredictedLabelColumnName, info.ProbabilityColumnName);
-        model.Use(info.Precision);
         model.eval();
+        model.UseForScoring(info.Precision);
     }
 
     /// <summary>Columns, labels, LoRA settings, base checkpoint and tokenizer of this model.</summary>

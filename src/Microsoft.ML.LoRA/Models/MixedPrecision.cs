@@ -31,7 +31,10 @@ public static class MixedPrecision
         _ => false,
     };
 
-    /// <summary>Sets every linear layer of <paramref name="model"/> to multiply as <paramref name="precision"/> says on this machine.</summary>
+    /// <summary>
+    /// Sets every linear layer of <paramref name="model"/> to multiply as <paramref name="precision"/> says on this
+    /// machine when training (<see cref="ComputePrecision.Int8"/> trains in fp32; see <see cref="Int8Scoring.UseForScoring"/>).
+    /// </summary>
     public static void Use(this nn.Module model, ComputePrecision precision) => model.UseBFloat16MatMul(precision.UsesBFloat16());
 
     /// <summary>True when this CPU multiplies bf16 natively (x86 flags avx512_bf16 or amx_bf16 in /proc/cpuinfo).</summary>

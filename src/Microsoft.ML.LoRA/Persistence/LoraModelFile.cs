@@ -28,6 +28,13 @@ public sealed class LoraLoadOptions
 
     /// <summary>How to fetch the base model when it was a Hub id and is not in the cache; null uses the HF_* environment variables.</summary>
     public Microsoft.ML.LoRA.Hub.HubOptions? Hub { get; set; }
+
+    /// <summary>
+    /// How the loaded model's matrix products run when it scores, instead of the precision it was saved with: for
+    /// example <see cref="ComputePrecision.Int8"/> to score a model trained in fp32 with int8 products. Null (default)
+    /// scores as saved.
+    /// </summary>
+    public ComputePrecision? ScoringPrecision { get; set; }
 }
 
 /// <summary>
@@ -173,7 +180,7 @@ public static class LoraModelFile
             var config = model.Config;
             var encoder = TextEncoders.FromFolder(Path.Combine(scratch.Path, "tokenizer"), config, manifest.MaxSequenceLength);
             var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
-            var info = manifest.ToInfo(baseFolder, tokenizerFiles);
+            var info = manifest.ToInfo(baseFolder, tokenizerFiles, options.ScoringPrecision);
             return new LoraTextClassificationTransformer(model, encoder, info);
         }
         catch

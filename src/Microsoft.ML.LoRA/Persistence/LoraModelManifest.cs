@@ -94,8 +94,11 @@ public sealed class LoraModelManifest
         History = info.History,
     };
 
-    /// <summary>The model description this manifest holds, with the base model now at <paramref name="baseFolder"/>.</summary>
-    public LoraModelInfo ToInfo(string baseFolder, IReadOnlyDictionary<string, byte[]> tokenizerFiles) => new()
+    /// <summary>
+    /// The model description this manifest holds, with the base model now at <paramref name="baseFolder"/> and, when
+    /// given, <paramref name="precision"/> instead of the saved one.
+    /// </summary>
+    public LoraModelInfo ToInfo(string baseFolder, IReadOnlyDictionary<string, byte[]> tokenizerFiles, ComputePrecision? precision = null) => new()
     {
         Task = Task,
         TextColumnName = TextColumnName,
@@ -108,7 +111,7 @@ public sealed class LoraModelManifest
         Lora = Lora,
         MaxSequenceLength = MaxSequenceLength,
         InferenceBatchSize = InferenceBatchSize,
-        Precision = Precision,
+        Precision = precision ?? Precision,
         BaseModel = new BaseModelReference(BaseModelSource, baseFolder, BaseModelWeightsSha256, BaseModelType),
         TokenizerFiles = tokenizerFiles,
         History = History,

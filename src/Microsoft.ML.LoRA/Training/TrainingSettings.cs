@@ -30,6 +30,7 @@ public class TrainingSettings
     /// <see cref="ComputePrecision.Float32"/>. <see cref="ComputePrecision.BFloat16"/> (or <c>Auto</c>, bf16 where
     /// the CPU has AVX-512 BF16 or AMX) trained MiniLM and DistilBERT 1.6-2.1x and scored them 2.1-3.0x faster than
     /// Float32 on such a CPU, at a logit cost of at most 1.7% of their spread; docs/benchmarks.md has the figures.
+    /// <see cref="ComputePrecision.Int8"/> trains in fp32 and scores with int8 products (any x86-64 CPU).
     /// </summary>
     public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
     /// <summary>
@@ -56,7 +57,7 @@ public class TrainingSettings
         Check(double.IsFinite(MaxGradientNorm), nameof(MaxGradientNorm), MaxGradientNorm, "must be a number");
         Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1");
         Check(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1 when set");
-        Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "must be Float32, BFloat16 or Auto");
+        Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "must be Float32, BFloat16, Auto or Int8");
         Check(InferenceBatchSize >= 1, nameof(InferenceBatchSize), InferenceBatchSize, "must be at least 1");
     }
 }

@@ -42,8 +42,23 @@ public class BenchmarkSmokeTests
         result.Number(throughputKey).Should().BePositive();
         result.Number("peak_rss_mib").Should().BePositive();
         if (mode is "lora" or "full") result.Number("infer_samples_per_s").Should().BePositive();
+        if (mode == "lora") result.Number("infer_int8_samples_per_s").Should().BePositive("LoRA runs also time int8 scoring");
         if (mode == "infer-merged") result.Number("merged_vs_unmerged_max_logit_diff").Should().BeLessThan(1e-3);
         JsonNode.Parse(result.ToJson()).Should().BeOfType<JsonObject>();
+    }
+
+    [Fact]
+    public void The_precision_accuracy_mode_reports_bf16_and_int8_logit_changes_for_each_fixture()
+    {
+        var result = BenchmarkRunner.Run(BenchmarkOptions.Parse(new[] { "--mode", "precision-accuracy", "--fixtures", Path.Combine(SharedData.Root, "fixtures"), "--json" }));
+
+        foreach (var family in new[] { "bert", "distilbert", "roberta", "gpt2" })
+        {
+            result.Number($"{family}_bf16_max_abs").Should().BePositive(family);
+            result.Number($"{family}_int8_max_abs").Should().BePositive(family);
+            result.Number($"{family}_int8_same_prediction").Should().BeInRange(0, 1);
+            result.Number($"{family}_fp32_vs_reference_max_abs").Should().BeLessThan(1e-3, "fp32 is the baseline both are compared with");
+        }
     }
 
     [Fact]
@@ -55,7 +70,7 @@ public class BenchmarkSmokeTests
         {
             """{"anchor":"torchsharp","mode":"matmul","matmul_ms":20}""",
             """{"anchor":"pytorch-eager","mode":"matmul","matmul_ms":30}""",
-            """{"anchor":"torchsharp","config":"tiny","mode":"lora","train_samples_per_s":300,"infer_samples_per_s":900,"train_step_ms":100,"peak_rss_mib":400}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"lora","train_samples_per_s":300,"infer_samples_per_s":900,"infer_int8_samples_per_s":1200,"train_step_ms":100,"peak_rss_mib":400}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"full","train_samples_per_s":200,"infer_samples_per_s":900,"train_step_ms":160,"peak_rss_mib":800}""",
             """{"config":"tiny","anchor":"pytorch-eager","mode":"lora","batch":32,"train_samples_per_s":100,"infer_samples_per_s":300,"peak_rss_mib":450}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"step-ratio","lora_over_full":0.65,"lora_step_median_ms":90}""",
@@ -74,6 +89,9 @@ public class BenchmarkSmokeTests
         lora.Raw.Should().BeApproximately(3.0, 1e-9);
         lora.Normalised.Should().BeApproximately(2.0, 1e-9);
         rows.Single(r => r.Label == "tiny: LoRA/full step time").Met.Should().BeTrue();
+        var int8 = rows.Single(r => r.Label == "tiny: inference, int8 scoring (Precision = Int8), vs PyTorch fp32");
+        int8.Raw.Should().BeApproximately(4.0, 1e-9);
+        int8.Target.Should().BeNull("the 1.5x target is the fp32 row's");
         var interleaved = rows.Single(r => r.Label == "tiny: LoRA/full step time, interleaved in one process");
         interleaved.Raw.Should().BeApproximately(0.68, 1e-9, "the median of the runs' paired ratios, not the last run's");
         interleaved.Target.Should().BeNull("a cross-check beside the per-process figure, which carries the target");

@@ -74,6 +74,23 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
     }
 
     [Fact]
+    public void Predict_scores_the_saved_fp32_model_with_int8_products_when_asked()
+    {
+        static string[][] Rows(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split('\t')).ToArray();
+        var fp32 = Rows(CliRun.Lora("predict", "--model", run.Model, "--data", run.Validation).Stdout);
+        var result = CliRun.Lora("predict", "--model", run.Model, "--data", run.Validation, "--precision", "int8");
+
+        result.ExitCode.Should().Be(0, result.Stderr);
+        var int8 = Rows(result.Stdout);
+        int8.Should().HaveCount(fp32.Length);
+        int8.Select(r => r[2]).Should().NotEqual(fp32.Select(r => r[2]), "the probabilities come from int8 products");
+        for (int i = 0; i < fp32.Length; i++)
+            double.Parse(int8[i][2], System.Globalization.CultureInfo.InvariantCulture).Should()
+                .BeApproximately(double.Parse(fp32[i][2], System.Globalization.CultureInfo.InvariantCulture), 0.05, $"row {i}");
+        CliRun.Lora("predict", "--model", run.Model, "--data", run.Validation, "--precision", "int4").ShouldFailCleanly(ExitCodes.Usage, "int4");
+    }
+
+    [Fact]
     public void Merge_writes_a_checkpoint_that_loads_with_its_head_and_no_adapter()
     {
         using var dir = new TempDir();
