@@ -31,7 +31,7 @@ internal sealed class SavedModelOptionSet
     public Option<string?> Precision { get; } = new Option<string?>("--precision")
     {
         Description = "Number type of the loaded model's matrix products when it scores: fp32, bf16, auto (bf16 where " +
-                      "the CPU has it) or int8 (int8 weights and activations, about 1.6x faster on x86-64, a small accuracy cost) " +
+                      "the CPU has it) or int8 (int8 weights and activations, 1.2-1.6x faster on x86-64 for base-size models, a small accuracy cost) " +
                       "[default: as saved]",
         HelpName = "fp32|bf16|auto|int8",
     }.AcceptOnlyFromAmong("fp32", "bf16", "auto", "int8");

@@ -77,7 +77,9 @@ public class Int8ScoringTests(ITestOutputHelper output, TinyBertFolder bert) : I
 
         using var int8 = Int8Weight.Pack(weight, null);
 
-        RelativeError(int8.Multiply(x), F.linear(x, weight)).Should().BeLessThan(0.01);
+        double error = RelativeError(int8.Multiply(x), F.linear(x, weight));
+        output.WriteLine($"relative error {error:E2}");
+        error.Should().BeLessThan(0.02, "only rounding: a saturated sum is off by tens of percent");
     }
 
     [Theory]
