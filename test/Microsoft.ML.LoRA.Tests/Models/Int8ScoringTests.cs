@@ -133,6 +133,19 @@ public class Int8ScoringTests(ITestOutputHelper output, TinyBertFolder bert) : I
         layer.IsInt8.Should().BeFalse("eval() alone does not quantize");
     }
 
+    [Fact]
+    public void Switching_a_whole_quantized_model_to_training_mode_drops_every_int8_copy()
+    {
+        using var model = PretrainedModel.Load(SharedData.Fixture("distilbert"));
+        model.eval();
+        model.QuantizeToInt8();
+        LoraInjector.LinearLayers(model).Values.Should().OnlyContain(l => l.IsInt8);
+
+        model.train();
+
+        LoraInjector.LinearLayers(model).Values.Should().OnlyContain(l => !l.IsInt8, "a model being trained never multiplies by a stale int8 copy");
+    }
+
     [Theory]
     [InlineData("bert")]
     [InlineData("distilbert")]
