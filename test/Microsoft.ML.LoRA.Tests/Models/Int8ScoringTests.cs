@@ -164,8 +164,7 @@ public class Int8ScoringTests(ITestOutputHelper output, TinyBertFolder bert) : I
         model.UseForScoring(ComputePrecision.Float32);
         var fp32 = cases.Run(model);
 
-        var all = reference.SelectMany(r => r).Select(v => (double)v).ToArray();
-        double mean = all.Average(), spread = Math.Sqrt(all.Average(v => (v - mean) * (v - mean)));
+        double spread = LogitSpread.Of(reference);
         double moved = LogitsCases.MaxAbsDifference(int8, reference);
         output.WriteLine($"{family}: int8 max |diff| {moved:E2} = {moved / spread:P1} of the logits' spread {spread:E2}");
         moved.Should().BeGreaterThan(LogitsCases.MaxAbsDifference(fp32, reference), "the products really ran in int8");
