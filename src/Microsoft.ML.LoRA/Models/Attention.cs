@@ -15,7 +15,9 @@ internal static class Attention
     /// <remarks>
     /// Without attention dropout this is libtorch's scaled_dot_product_attention (its fused CPU kernel never builds the
     /// [batch, heads, seq, seq] matrices). With dropout in training, SDPA falls back to its unfused path and draws the
-    /// mask with the slow bernoulli_; <see cref="Explicit"/> computes the same attention with <see cref="Dropout"/>.
+    /// mask with the slow bernoulli_; <see cref="Explicit"/> computes the same attention with <see cref="Dropout"/>,
+    /// and <see cref="RecomputedAttention"/> the same again without keeping its matrices for the backward pass where
+    /// that is also faster (matrices above 32 MiB, see RecomputedAttention.Pays).
     /// </remarks>
     public static Tensor Run(Tensor q, Tensor k, Tensor v, int heads, Tensor? keyMask, double dropout, bool training, bool causal = false)
     {
@@ -27,9 +29,9 @@ internal static class Attention
         using var qh = Heads(q, batch, queries, heads, headDim);
         using var kh = Heads(k, batch, seq, heads, headDim);
         using var vh = Heads(v, batch, seq, heads, headDim);
-        using var context = training && dropout > 0
-            ? Explicit(qh, kh, vh, keyMask, dropout, causal)
-            : F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal);
+        using var context = !(training && dropout > 0) ? F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal)
+            : RecomputedAttention.Handles(qh, kh, vh, dropout) && RecomputedAttention.Pays(qh, kh) ? RecomputedAttention.Apply(qh, kh, vh, keyMask, dropout, causal)
+            : Explicit(qh, kh, vh, keyMask, dropout, causal);
         using var merged = context.transpose(1, 2);
         return merged.reshape(batch, queries, hidden);
     }
@@ -120,7 +122,7 @@ internal static class Attention
     /// </summary>
     internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
     {
-        long seq = qh.shape[2], headDim = qh.shape[3];
+        long headDim = qh.shape[3];
         // The scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
         // scores and probabilities: 1/√d on q, and dropout's 1/(1-p) on v unless the fused dropout applies it in its
         // own pass. The forward and backward passes then make no elementwise pass over the seq x seq matrices for them.
@@ -129,16 +131,7 @@ internal static class Attention
         using var keyT = kh.transpose(-1, -2);
         using var scores = scaledQ.matmul(keyT);
         using Scalar lowest = float.MinValue;
-        if (keyMask is not null)
-        {
-            using var hidden = keyMask.logical_not();
-            scores.masked_fill_(hidden, lowest);
-        }
-        if (causal)
-        {
-            using var future = torch.ones(seq, seq, ScalarType.Bool, qh.device).triu_(1);
-            scores.masked_fill_(future, lowest);
-        }
+        FillHidden(scores, keyMask, causal, lowest);
         using var probs = scores.softmax(-1);
         if (dropout <= 0) return probs.matmul(vh);
         if (dropout >= 1) return torch.zeros_like(vh);
@@ -152,6 +145,26 @@ internal static class Attention
         using Scalar inverted = 1.0 / (1.0 - dropout);
         using var scaledV = vh.mul(inverted);
         return dropped.matmul(scaledV);
+    }
+
+    /// <summary>
+    /// Sets the elements of <paramref name="scores"/> [.., queries, seq] that a query may not attend to, those where
+    /// <paramref name="keyMask"/> is false and, when <paramref name="causal"/>, those after the query (queries = seq),
+    /// to <paramref name="value"/>, in place: float.MinValue before the softmax, 0 for their gradients.
+    /// </summary>
+    internal static void FillHidden(Tensor scores, Tensor? keyMask, bool causal, Scalar value)
+    {
+        if (keyMask is not null)
+        {
+            using var hidden = keyMask.logical_not();
+            scores.masked_fill_(hidden, value);
+        }
+        if (causal)
+        {
+            long seq = scores.shape[^1];
+            using var future = torch.ones(seq, seq, ScalarType.Bool, scores.device).triu_(1);
+            scores.masked_fill_(future, value);
+        }
     }
 
     /// <summary>A [batch, 1, 1, seq] boolean key mask from a 0/1 attention mask, or null when nothing is padded.</summary>

@@ -187,26 +187,30 @@ internal static class DropoutMask
     /// mask of (<paramref name="seed"/>, <paramref name="threshold"/>) keeps an element and 0 where it drops it: the
     /// bits <see cref="Fill(Tensor, ulong, uint, Kernel)"/> would write, applied in one pass with no mask tensor. Both
     /// tensors are contiguous float32 on the CPU with the same number of elements; large ones are split between
-    /// torch's intra-op thread count of .NET threads (libtorch's own threads sleep meanwhile).
+    /// torch's intra-op thread count of .NET threads (libtorch's own threads sleep meanwhile). With an
+    /// <paramref name="elementOffset"/> (even) the tensors take the mask's elements from there on: the part of a larger
+    /// tensor's mask that falls on a slice of it starting at that element.
     /// </summary>
-    internal static unsafe void ScaleKept(Tensor source, Tensor destination, ulong seed, uint threshold, float keptScale, Kernel kernel)
+    internal static unsafe void ScaleKept(Tensor source, Tensor destination, ulong seed, uint threshold, float keptScale, Kernel kernel, long elementOffset = 0)
     {
         if (!Supports(kernel)) throw new PlatformNotSupportedException($"This CPU cannot run the {kernel} dropout-mask kernel.");
         if (source.dtype != ScalarType.Float32 || destination.dtype != ScalarType.Float32) throw new ArgumentException("ScaleKept works on float32 tensors");
+        if (elementOffset < 0 || elementOffset % 2 != 0) throw new ArgumentOutOfRangeException(nameof(elementOffset), elementOffset, "the offset must be even and not negative");
         long n = source.numel();
         if (destination.numel() != n) throw new ArgumentException("source and destination differ in size");
         fixed (byte* from = source.bytes)
         fixed (byte* to = destination.bytes)
         {
-            nint src = (nint)from, dst = (nint)to;
+            // The kernels index elements from the mask's first: the pointers move back by the offset.
+            nint src = (nint)((float*)from - elementOffset), dst = (nint)((float*)to - elementOffset);
             int parts = n < ParallelFrom ? 1 : Math.Max(1, Math.Min(Environment.ProcessorCount, torch.get_num_threads()));
             // Part boundaries fall on whole 64-element blocks: every vector kernel's block and an even element.
             long perPart = (n / parts + 63) / 64 * 64;
-            if (parts == 1) ScaleKeptRange((float*)src, (float*)dst, 0, n, seed, threshold, keptScale, kernel);
+            if (parts == 1) ScaleKeptRange((float*)src, (float*)dst, elementOffset, elementOffset + n, seed, threshold, keptScale, kernel);
             else Parallel.For(0, parts, part =>
             {
                 long begin = Math.Min(n, part * perPart), end = part == parts - 1 ? n : Math.Min(n, begin + perPart);
-                ScaleKeptRange((float*)src, (float*)dst, begin, end, seed, threshold, keptScale, kernel);
+                ScaleKeptRange((float*)src, (float*)dst, elementOffset + begin, elementOffset + end, seed, threshold, keptScale, kernel);
             });
         }
     }

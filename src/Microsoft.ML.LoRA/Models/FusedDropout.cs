@@ -1,4 +1,3 @@
-using System.Reflection;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,23 +31,31 @@ internal static class FusedDropout
         var draw = new Draw(DropoutMask.NextSeed(), DropoutMask.Threshold(p), keptScale);
         if (!x.requires_grad || !torch.is_grad_enabled()) return draw.Apply(x);
         var output = Node.apply(x, draw);
-        // The forward pass's own handle on the output: libtorch hands the caller a new one, so this one is released
-        // now rather than with the step's dispose scope (which would hold the tensor as long as the step runs).
-        Node.ReleaseForwardOutput();
+        FunctionHandles.ReleaseForwardOutput();
         return output;
     }
 
     /// <summary>One dropout's draw: the seed and threshold of its mask and the scale of the kept elements.</summary>
-    sealed record Draw(ulong Seed, uint Threshold, float KeptScale)
+    internal sealed record Draw(ulong Seed, uint Threshold, float KeptScale)
     {
-        /// <summary>A new tensor: <paramref name="x"/> masked and scaled by this draw.</summary>
-        public Tensor Apply(Tensor x)
+        /// <summary>
+        /// A new tensor: <paramref name="x"/> masked and scaled by this draw, x taking the draw's elements from
+        /// <paramref name="elementOffset"/> (even) on: a slice of the tensor the draw is for.
+        /// </summary>
+        public Tensor Apply(Tensor x, long elementOffset = 0)
         {
             using var contiguous = x.is_contiguous() ? null : x.contiguous();
             var source = contiguous ?? x;
             var result = torch.empty(source.shape, ScalarType.Float32);
-            DropoutMask.ScaleKept(source, result, Seed, Threshold, KeptScale, DropoutMask.Best);
+            DropoutMask.ScaleKept(source, result, Seed, Threshold, KeptScale, DropoutMask.Best, elementOffset);
             return result;
+        }
+
+        /// <summary>Masks and scales <paramref name="x"/> (contiguous) in place by this draw, as <see cref="Apply"/>.</summary>
+        public void ApplyInPlace(Tensor x, long elementOffset = 0)
+        {
+            if (!x.is_contiguous()) throw new ArgumentException("ApplyInPlace needs a contiguous tensor", nameof(x));
+            DropoutMask.ScaleKept(x, x, Seed, Threshold, KeptScale, DropoutMask.Best, elementOffset);
         }
     }
 
@@ -57,44 +64,16 @@ internal static class FusedDropout
     {
         public override string Name => nameof(FusedDropout);
 
-        [ThreadStatic] static Tensor? _forwardOutput;
-        [ThreadStatic] static torch.autograd.AutogradContext? _context;
         // The gradient handed back by the previous backward call on this thread; libtorch keeps its own reference once
         // the call returns, so ours is released at the next call (as CheckpointedLayer does).
         [ThreadStatic] static Tensor? _returned;
-
-        // TorchSharp's Function keeps, for as long as the node lives, an uninitialised tensor shaped like each output
-        // (torch.empty_like), to hand backward zeros for an output that received no gradient. With materialize_grads
-        // off it is never read, so it is released as soon as apply returns: all-MiniLM-L6-v2 LoRA training (batch 32 x
-        // 128) peaked at 1661-1667 MiB with it kept and 1433-1451 MiB released. TorchSharp 0.107 keeps it in
-        // AutogradContext._node._outputCache; a version without those fields just keeps it (memory, not correctness).
-        const BindingFlags Private = BindingFlags.NonPublic | BindingFlags.Instance;
-        static readonly FieldInfo? NodeField = typeof(torch.autograd.AutogradContext).GetField("_node", Private);
-        static FieldInfo? _outputCacheField;   // on TorchSharp's internal Node<T>, found from the first node
-
-        /// <summary>Releases what the last forward call on this thread kept beyond its use: its output handle and the cache.</summary>
-        public static void ReleaseForwardOutput()
-        {
-            _forwardOutput?.Dispose();
-            _forwardOutput = null;
-            if (_context is not null && NodeField?.GetValue(_context) is { } node
-                && (_outputCacheField ??= node.GetType().GetField("_outputCache", Private))?.GetValue(node) is List<Tensor> cache)
-            {
-                foreach (var placeholder in cache) placeholder?.Dispose();
-                cache.Clear();
-            }
-            _context = null;
-        }
 
         public override Tensor forward(torch.autograd.AutogradContext ctx, params object[] vars)
         {
             var draw = (Draw)vars[1];
             ctx.save_data("draw", draw);
             ctx.set_materialize_grads(false);
-            _context = ctx;
-            _forwardOutput?.Dispose();
-            _forwardOutput = draw.Apply((Tensor)vars[0]);
-            return _forwardOutput;
+            return FunctionHandles.KeepForwardOutput(ctx, draw.Apply((Tensor)vars[0]));
         }
 
         public override List<Tensor> backward(torch.autograd.AutogradContext ctx, Tensor gradOutput)

@@ -111,6 +111,31 @@ public class DropoutMaskTests
         }
     }
 
+    [Theory]
+    [InlineData(4133, 1000)]        // one thread
+    [InlineData(600_001, 123_456)]  // split between threads
+    public void A_slice_scaled_from_its_offset_gets_the_part_of_the_whole_tensors_mask_that_falls_on_it(int size, int offset)
+    {
+        const ulong seed = 77;
+        const uint threshold = 0x8000_0000u;   // p = 0.5
+        using var whole = torch.rand(size, generator: new Generator(5)).add_(0.5);
+        using var expectedWhole = torch.empty(size);
+        DropoutMask.ScaleKept(whole, expectedWhole, seed, threshold, 2f, DropoutMask.Best);
+        using var slice = whole.narrow(0, offset, size - offset).contiguous();
+        using var expected = expectedWhole.narrow(0, offset, size - offset);
+
+        foreach (var kernel in Enum.GetValues<DropoutMask.Kernel>().Where(DropoutMask.Supports))
+        {
+            using var actual = torch.full(size - offset, float.NaN);
+            DropoutMask.ScaleKept(slice, actual, seed, threshold, 2f, kernel, elementOffset: offset);
+
+            actual.allclose(expected, rtol: 0, atol: 0).Should().BeTrue($"{kernel} from element {offset}");
+        }
+        using var odd = torch.empty(10);
+        var act = () => DropoutMask.ScaleKept(odd, odd, seed, threshold, 2f, DropoutMask.Best, elementOffset: 3);
+        act.Should().Throw<ArgumentOutOfRangeException>();
+    }
+
     [Fact]
     public void Probabilities_zero_and_one_keep_everything_and_nothing()
     {
