@@ -75,23 +75,34 @@ internal static class RecomputedAttention
     }
 
     /// <summary>
-    /// Examples per chunk: the [examples, heads, queries, seq] matrices of one chunk stay under
+    /// The batch's chunks: the [examples, heads, queries, seq] matrices of one chunk stay under
     /// <see cref="TokenChunks.ChunkBytes"/>, so that glibc reuses their blocks rather than mapping and zeroing fresh
     /// pages for each (see <see cref="TokenChunks"/>); equal chunks. The whole batch when a chunk's element count would
     /// be odd (a chunk's share of the dropout mask must start on an even element).
     /// </summary>
-    static long ExamplesPerChunk(Tensor qh, Tensor kh)
+    static IEnumerable<Chunk> Chunks(Tensor qh, Tensor kh)
     {
         long batch = qh.shape[0], perExample = qh.shape[1] * qh.shape[2] * kh.shape[2];
         long most = Math.Max(1, TokenChunks.ChunkBytes / (perExample * sizeof(float)));
-        if (batch <= most || perExample % 2 != 0) return batch;
-        long chunks = (batch + most - 1) / most;
-        return (batch + chunks - 1) / chunks;
+        long step = batch;
+        if (batch > most && perExample % 2 == 0)
+        {
+            long chunks = (batch + most - 1) / most;
+            step = (batch + chunks - 1) / chunks;
+        }
+        for (long first = 0; first < batch; first += step)
+            yield return new Chunk(batch, first, Math.Min(step, batch - first), first * perExample);
     }
 
-    /// <summary>The examples [first, first + count) of a q, k, v or mask tensor (a mask broadcast over examples as it is).</summary>
-    static Tensor Examples(Tensor t, long batch, long first, long count) =>
-        t.shape[0] != batch ? t.alias() : t.narrow(0, first, count);
+    /// <summary>Examples [First, First + Count) of a batch, and where their share of the whole matrix's dropout draw starts.</summary>
+    readonly record struct Chunk(long Batch, long First, long Count, long DrawOffset)
+    {
+        /// <summary>This chunk's examples of a q, k, v, output or mask tensor (a mask broadcast over examples as it is).</summary>
+        public Tensor Of(Tensor t) => t.shape[0] != Batch ? t.alias() : t.narrow(0, First, Count);
+    }
+
+    /// <summary>The chunks' results as one tensor along the batch (a new handle; the parts stay the caller's).</summary>
+    static Tensor Join(List<Tensor> parts) => parts.Count == 1 ? parts[0].alias() : torch.cat(parts, 0);
 
     /// <summary>The autograd node: vars are q, k, v (each [batch, heads, rows, headDim]) and the <see cref="Call"/>.</summary>
     sealed class Node : torch.autograd.SingleTensorFunction<Node>
@@ -111,22 +122,20 @@ internal static class RecomputedAttention
             var scaledQ = FunctionHandles.KeepUntilApplyReturns(query.is_contiguous() ? query.mul(queryScale) : query.contiguous().mul_(queryScale));
             var kh = FunctionHandles.KeepUntilApplyReturns(((Tensor)vars[1]).contiguous());
             var vh = FunctionHandles.KeepUntilApplyReturns(((Tensor)vars[2]).contiguous());
-            long batch = scaledQ.shape[0], step = ExamplesPerChunk(scaledQ, kh), perExample = scaledQ.shape[1] * scaledQ.shape[2] * kh.shape[2];
-            var chunks = new List<Tensor>();
+            var parts = new List<Tensor>();
             try
             {
-                for (long first = 0; first < batch; first += step)
+                foreach (var chunk in Chunks(scaledQ, kh))
                 {
-                    long count = Math.Min(step, batch - first);
-                    using var q = Examples(scaledQ, batch, first, count);
-                    using var k = Examples(kh, batch, first, count);
-                    using var v = Examples(vh, batch, first, count);
-                    using var mask = call.KeyMask is null ? null : Examples(call.KeyMask, batch, first, count);
+                    using var q = chunk.Of(scaledQ);
+                    using var k = chunk.Of(kh);
+                    using var v = chunk.Of(vh);
+                    using var mask = call.KeyMask is null ? null : chunk.Of(call.KeyMask);
                     using var probs = Probabilities(q, k, mask, call.Causal);
-                    call.Draw.ApplyInPlace(probs, first * perExample);
-                    chunks.Add(probs.matmul(v));
+                    call.Draw.ApplyInPlace(probs, chunk.DrawOffset);
+                    parts.Add(probs.matmul(v));
                 }
-                var context = chunks.Count == 1 ? chunks[0].alias() : torch.cat(chunks, 0);
+                var context = Join(parts);
                 // The output too ([.., queries, headDim], small): the softmax gradient needs Σ_j P_ij·dP_ij per row,
                 // which equals dO_i·O_i, a sum over headDim instead of a pass over the probabilities.
                 var contextAlias = FunctionHandles.KeepUntilApplyReturns(context.detach());
@@ -135,7 +144,7 @@ internal static class RecomputedAttention
             }
             finally
             {
-                foreach (var chunk in chunks) chunk.Dispose();
+                foreach (var part in parts) part.Dispose();
             }
         }
 
@@ -153,17 +162,15 @@ internal static class RecomputedAttention
                 using var _ = torch.no_grad();
                 using var gradContiguous = gradOutput.is_contiguous() ? null : gradOutput.contiguous();
                 var dOutput = gradContiguous ?? gradOutput;
-                long batch = scaledQ.shape[0], step = ExamplesPerChunk(scaledQ, kh), perExample = scaledQ.shape[1] * scaledQ.shape[2] * kh.shape[2];
-                for (long first = 0; first < batch; first += step)
+                foreach (var chunk in Chunks(scaledQ, kh))
                 {
-                    long count = Math.Min(step, batch - first);
-                    using var q = Examples(scaledQ, batch, first, count);
-                    using var k = Examples(kh, batch, first, count);
-                    using var v = Examples(vh, batch, first, count);
-                    using var o = Examples(context, batch, first, count);
-                    using var dO = Examples(dOutput, batch, first, count);
-                    using var mask = call.KeyMask is null ? null : Examples(call.KeyMask, batch, first, count);
-                    var (dq, dk, dv) = BackwardChunk(call, q, k, v, o, dO, mask, first * perExample);
+                    using var q = chunk.Of(scaledQ);
+                    using var k = chunk.Of(kh);
+                    using var v = chunk.Of(vh);
+                    using var o = chunk.Of(context);
+                    using var dO = chunk.Of(dOutput);
+                    using var mask = call.KeyMask is null ? null : chunk.Of(call.KeyMask);
+                    var (dq, dk, dv) = BackwardChunk(call, q, k, v, o, dO, mask, chunk.DrawOffset);
                     if (dq is not null) grads[0].Add(dq);
                     if (dk is not null) grads[1].Add(dk);
                     if (dv is not null) grads[2].Add(dv);
@@ -172,7 +179,7 @@ internal static class RecomputedAttention
                 var result = new List<Tensor>();
                 foreach (var parts in grads)
                 {
-                    var grad = parts.Count == 0 ? null : parts.Count == 1 ? parts[0].alias() : torch.cat(parts, 0);
+                    var grad = parts.Count == 0 ? null : Join(parts);
                     if (grad is not null) _returned.Add(grad);
                     result.Add(grad!);
                 }
