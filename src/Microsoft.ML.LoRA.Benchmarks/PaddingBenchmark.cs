@@ -59,6 +59,8 @@ public static class PaddingBenchmark
             .Set("tokenize_ms", tokenizeSeconds * 1000)
             .Set("real_token_share_padded", RealTokenShare(lengths, inOrder, o.MaxLength))
             .Set("real_token_share_bucketed", RealTokenShare(lengths, trainBuckets))
+            .Set("token_ceiling", Work(lengths, inOrder, 1, o.MaxLength) / Work(lengths, SortedBatches(lengths, o.Batch), 1))
+            .Set("attention_ceiling", Work(lengths, inOrder, 2, o.MaxLength) / Work(lengths, SortedBatches(lengths, o.Batch), 2))
             .Set("train_padded_samples_per_s", tokens.Count / trainPadded)
             .Set("train_bucketed_samples_per_s", tokens.Count / trainBucketed)
             .Set("train_speedup", trainPadded / trainBucketed)
@@ -100,6 +102,21 @@ public static class PaddingBenchmark
         }
         return total == 0 ? 1 : (double)real / total;
     }
+
+    /// <summary>
+    /// The batches with the least padding any grouping of these examples into batches of <paramref name="batch"/> can
+    /// have: cut from the examples sorted by length (the sum of the batches' widths is then smallest).
+    /// </summary>
+    static List<int[]> SortedBatches(IReadOnlyList<int> lengths, int batch) => BatchPlanner.InferenceBatches(lengths, batch);
+
+    /// <summary>
+    /// Σ over batches of batch size × width^<paramref name="power"/> (width: <paramref name="padTo"/> or the batch's
+    /// longest): the positions a batch computes (power 1: the projections, feed-forward and norms, per token) or its
+    /// query-key pairs (power 2: the attention matrices). Padded work over the least-padded grouping's is the most
+    /// that grouping by length can speed that part up by, whatever computes it.
+    /// </summary>
+    static double Work(IReadOnlyList<int> lengths, IEnumerable<int[]> batches, int power, int? padTo = null) =>
+        batches.Sum(b => b.Length * Math.Pow(padTo ?? b.Max(i => lengths[i]), power));
 
     static double Train(Models.SequenceClassifier model, AdamWOptimizer optimizer, IEnumerable<int[]> batches, Func<int[], LabeledBatch> collate)
     {

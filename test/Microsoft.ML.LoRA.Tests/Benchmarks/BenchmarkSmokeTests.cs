@@ -44,6 +44,13 @@ public class BenchmarkSmokeTests
         if (mode is "lora" or "full") result.Number("infer_samples_per_s").Should().BePositive();
         if (mode == "lora") result.Number("infer_int8_samples_per_s").Should().BePositive("LoRA runs also time int8 scoring");
         if (mode == "infer-merged") result.Number("merged_vs_unmerged_max_logit_diff").Should().BeLessThan(1e-3);
+        if (mode == "padding")
+        {
+            // Grouping by length can only remove padding, and it removes more attention pairs than tokens:
+            // padded width² / width² of a shorter batch ≥ padded width / its width.
+            result.Number("token_ceiling").Should().BeGreaterThanOrEqualTo(1);
+            result.Number("attention_ceiling").Should().BeGreaterThanOrEqualTo(result.Number("token_ceiling"));
+        }
         JsonNode.Parse(result.ToJson()).Should().BeOfType<JsonObject>();
     }
 
@@ -70,7 +77,7 @@ public class BenchmarkSmokeTests
         {
             """{"anchor":"torchsharp","mode":"matmul","matmul_ms":20}""",
             """{"anchor":"pytorch-eager","mode":"matmul","matmul_ms":30}""",
-            """{"anchor":"torchsharp","config":"tiny","mode":"lora","train_samples_per_s":300,"infer_samples_per_s":900,"infer_int8_samples_per_s":1200,"train_step_ms":100,"peak_rss_mib":400}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"lora","train_samples_per_s":300,"infer_samples_per_s":900,"infer_int8_samples_per_s":1200,"train_step_ms":100,"peak_rss_mib":400,"rss_before_train_mib":300}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"full","train_samples_per_s":200,"infer_samples_per_s":900,"train_step_ms":160,"peak_rss_mib":800}""",
             """{"config":"tiny","anchor":"pytorch-eager","mode":"lora","batch":32,"train_samples_per_s":100,"infer_samples_per_s":300,"peak_rss_mib":450}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"step-ratio","lora_over_full":0.65,"lora_step_median_ms":90}""",
@@ -79,6 +86,7 @@ public class BenchmarkSmokeTests
             """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":1.01,"infer_base_samples_per_s":1000,"infer_merged_samples_per_s":1010}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":0.99,"infer_base_samples_per_s":800,"infer_merged_samples_per_s":790}""",
             """{"anchor":"torchsharp","config":"tiny","mode":"infer-merged","merged_over_base":1.00,"infer_base_samples_per_s":900,"infer_merged_samples_per_s":1100}""",
+            """{"anchor":"torchsharp","config":"tiny","mode":"padding","train_padded_samples_per_s":10,"train_bucketed_samples_per_s":12,"infer_padded_samples_per_s":20,"infer_bucketed_samples_per_s":23,"train_speedup":1.2,"infer_speedup":1.15,"token_ceiling":1.25,"attention_ceiling":1.45}""",
             "not json",
         });
 
@@ -97,6 +105,11 @@ public class BenchmarkSmokeTests
         interleaved.Target.Should().BeNull("a cross-check beside the per-process figure, which carries the target");
         rows.Single(r => r.Label == "tiny: merged/base inference").Raw
             .Should().BeApproximately(1.00, 1e-9, "the median of the runs' paired ratios, not best merged over best base (1.10)");
+        var floor = rows.Single(r => r.Label == "tiny: LoRA RSS before training/full peak RSS");
+        floor.Raw.Should().BeApproximately(300.0 / 800, 1e-9, "what the LoRA process held before training, over full fine-tuning's peak");
+        floor.Target.Should().BeNull();
+        rows.Single(r => r.Label == "tiny: bucketing ceiling, attention pairs").Raw.Should().BeApproximately(1.45, 1e-9);
+        rows.Single(r => r.Label == "tiny: bucketed/padded train").Raw.Should().BeApproximately(1.2, 1e-9);
         BenchmarkReport.Markdown(rows).Should().Contain("| tiny: LoRA train vs PyTorch | 3.00 | 2.00 | ≥ 1.30 | yes |");
         new FileInfo(dir.File("chart.png")).Length.Should().BePositive();
     }
