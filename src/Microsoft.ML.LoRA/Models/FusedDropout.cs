@@ -18,9 +18,12 @@ namespace Microsoft.ML.LoRA.Models;
 /// </remarks>
 internal static class FusedDropout
 {
-    /// <summary>Whether <paramref name="x"/> can take this path: float32 on the CPU, fewer than 2³¹ elements.</summary>
+    /// <summary>
+    /// Whether <paramref name="x"/> can take this path: float32 on the CPU, under 2 GiB (the kernels reach the
+    /// tensor's memory through a span of its bytes, which .NET caps at 2³¹ - 1).
+    /// </summary>
     public static bool Handles(Tensor x) =>
-        x.dtype == ScalarType.Float32 && x.device_type == DeviceType.CPU && x.numel() <= int.MaxValue;
+        x.dtype == ScalarType.Float32 && x.device_type == DeviceType.CPU && x.numel() <= int.MaxValue / sizeof(float);
 
     /// <summary>
     /// <paramref name="x"/> with each element dropped (set to 0) with probability <paramref name="p"/> and the rest

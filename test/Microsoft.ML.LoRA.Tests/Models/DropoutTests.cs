@@ -96,6 +96,18 @@ public class DropoutTests
     }
 
     [Fact]
+    public void A_float_tensor_past_two_gibibytes_takes_the_mask_path_since_a_span_cannot_cover_its_bytes()
+    {
+        // torch.empty maps the memory without touching it: 2.4 GB of address space, no resident pages.
+        using var large = torch.empty(600_000_000L, ScalarType.Float32);
+        using var justUnder = torch.empty(int.MaxValue / sizeof(float), ScalarType.Float32);
+
+        FusedDropout.Handles(large).Should().BeFalse("its bytes do not fit the span the fused kernels write through");
+        FusedDropout.Handles(justUnder).Should().BeTrue();
+        FluentActions.Invoking(() => justUnder.bytes.Length).Should().NotThrow();
+    }
+
+    [Fact]
     public void Outside_training_or_with_p_zero_the_input_passes_unchanged()
     {
         using var x = torch.rand(8, 8, generator: new Generator(1));
