@@ -4,8 +4,9 @@ using ScottPlot;
 namespace Microsoft.ML.LoRA.Cli.Reporting;
 
 /// <summary>
-/// A PNG line chart of a training run: training loss (and validation loss) per epoch on the left axis, validation
-/// accuracy on the right axis, and a dashed line at the epoch the model kept. Drawn with ScottPlot (SkiaSharp).
+/// A PNG line chart of a training run: the training loss of every step (faint) and smoothed, the training and
+/// validation loss per epoch on the left axis, validation accuracy on the right axis (always 0 to 1), a dashed line
+/// at the epoch the model kept, and the legend below the figure. Drawn with ScottPlot (SkiaSharp).
 /// </summary>
 internal static class TrainingChart
 {
@@ -32,7 +33,8 @@ internal static class TrainingChart
         return path;
     }
 
-    static Plot Draw(TrainingHistory history)
+    /// <summary>The chart of <paramref name="history"/> (the caller disposes it).</summary>
+    internal static Plot Draw(TrainingHistory history)
     {
         var epochs = history.Epochs;
         double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
@@ -42,24 +44,39 @@ internal static class TrainingChart
         plot.Axes.Left.Label.Text = "Loss";
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
 
+        if (StepLossCurve.Of(history) is { } steps)
+        {
+            var raw = plot.Add.ScatterLine(steps.Epoch, steps.Loss);
+            raw.Color = Colors.Gray.WithAlpha(0.35);
+            raw.LineWidth = 1;
+            raw.LegendText = "Training loss per step";
+            var smoothed = plot.Add.ScatterLine(steps.Epoch, steps.Smoothed);
+            smoothed.LineWidth = 2;
+            smoothed.LegendText = $"Training loss per step, smoothed ({StepLossCurve.WindowFor(steps.Loss.Length)} steps)";
+        }
+
         var train = plot.Add.Scatter(x, epochs.Select(e => e.TrainLoss).ToArray());
-        train.LegendText = "Training loss";
+        train.LegendText = "Training loss per epoch";
         train.LineWidth = 2;
+        train.MarkerSize = 8;
 
         if (epochs.All(e => e.ValidationLoss is not null))
         {
             var validation = plot.Add.Scatter(x, epochs.Select(e => e.ValidationLoss!.Value).ToArray());
             validation.LegendText = "Validation loss";
             validation.LineWidth = 2;
+            validation.MarkerSize = 8;
         }
 
         if (epochs.All(e => e.ValidationAccuracy is not null))
         {
             var accuracy = plot.Add.Scatter(x, epochs.Select(e => e.ValidationAccuracy!.Value).ToArray());
-            accuracy.LegendText = "Validation accuracy";
+            accuracy.LegendText = "Validation accuracy (right axis)";
             accuracy.LineWidth = 2;
+            accuracy.MarkerSize = 8;
             accuracy.Axes.YAxis = plot.Axes.Right;
             plot.Axes.Right.Label.Text = "Accuracy";
+            plot.Axes.Rules.Add(new ScottPlot.AxisRules.LockedVertical(plot.Axes.Right, 0, 1));
         }
 
         if (epochs.Any(e => e.Epoch == history.BestEpoch))
@@ -68,7 +85,8 @@ internal static class TrainingChart
             best.LinePattern = LinePattern.Dashed;
             best.LegendText = $"Kept: epoch {history.BestEpoch}";
         }
-        plot.ShowLegend();
+        // Below the figure, outside the data area: the legend never covers a curve.
+        plot.ShowLegend(Edge.Bottom);
         return plot;
     }
 }

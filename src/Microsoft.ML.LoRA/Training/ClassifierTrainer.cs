@@ -70,6 +70,9 @@ public sealed class ClassifierTrainer
         int bestEpoch = 0, sinceBest = 0;
         bool stoppedEarly = false, cancelled = false;
         long step = 0;
+        var stepLosses = new List<float>();
+        double stepLossSum = 0;
+        int stepLossCount = 0;
         var clock = Stopwatch.StartNew();
         long samplesSeen = 0;
 
@@ -94,6 +97,8 @@ public sealed class ClassifierTrainer
                     lossSum += loss * batch.Length;
                     lossCount += batch.Length;
                     samplesSeen += batch.Length;
+                    stepLossSum += loss * batch.Length;
+                    stepLossCount += batch.Length;
 
                     bool stepNow = (b + 1) % s.GradientAccumulationSteps == 0 || b == batches.Count - 1;
                     if (!stepNow) continue;
@@ -103,6 +108,9 @@ public sealed class ClassifierTrainer
                     optimizer.Step();
                     _model.zero_grad();
                     step++;
+                    stepLosses.Add((float)(stepLossSum / stepLossCount));
+                    stepLossSum = 0;
+                    stepLossCount = 0;
                     Report(epoch, step, totalSteps, loss, lr, samplesSeen, clock.Elapsed);
                 }
                 if (cancelled || lossCount == 0) break;   // a partial epoch is not summarised
@@ -141,7 +149,7 @@ public sealed class ClassifierTrainer
             }
             if (cancelled) _log?.Invoke(best is null ? "Training cancelled; keeping the last weights." : $"Training cancelled; restoring epoch {bestEpoch}'s weights.");
             if (best is not null) Restore(trainable, best);
-            return new TrainingHistory(epochs, bestEpoch, stoppedEarly, cancelled);
+            return new TrainingHistory(epochs, bestEpoch, stoppedEarly, cancelled, stepLosses, stepsPerEpoch);
         }
         finally
         {

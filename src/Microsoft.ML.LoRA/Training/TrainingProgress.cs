@@ -20,9 +20,15 @@ public sealed record EpochSummary(
     double? ValidationAccuracy,
     TimeSpan Duration);
 
-/// <summary>The whole training run: every epoch, the epoch whose weights the model ends with, and how it ended.</summary>
+/// <summary>
+/// The whole training run: every epoch, the epoch whose weights the model ends with, how it ended, and the training
+/// loss of every optimizer step (the mean over the step's examples; null in files written before it was recorded)
+/// with the number of steps an epoch has.
+/// </summary>
 public sealed record TrainingHistory(
     IReadOnlyList<EpochSummary> Epochs,
     int BestEpoch,
     bool StoppedEarly,
-    bool Cancelled);
+    bool Cancelled,
+    IReadOnlyList<float>? StepLosses = null,
+    long StepsPerEpoch = 0);
