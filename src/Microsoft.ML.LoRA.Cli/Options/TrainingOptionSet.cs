@@ -9,7 +9,8 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// The training hyper-parameters shared by train and sweep: --epochs, --batch-size, --learning-rate, --max-length,
-/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience, --threads, --precision and --gradient-checkpointing. Defaults are the
+/// --warmup, --weight-decay, --max-grad-norm, --grad-accumulation, --patience, --threads, --precision, --gradient-checkpointing
+/// and --length-bucketing. Defaults are the
 /// library's (<see cref="LoraTextClassifierOptions"/>).
 /// </summary>
 internal sealed class TrainingOptionSet
@@ -89,6 +90,13 @@ internal sealed class TrainingOptionSet
         HelpName = "fp32|bf16|auto|int8", DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "bf16", "auto", "int8");
 
+    public Option<bool> LengthBucketing { get; } = new("--length-bucketing")
+    {
+        Description = "Group training examples of similar length into batches (less padding, faster); 'false' batches them " +
+                      "in plain shuffled order",
+        HelpName = "true|false", DefaultValueFactory = _ => Defaults.LengthBucketing,
+    };
+
     public Option<bool> GradientCheckpointing { get; } = new("--gradient-checkpointing")
     {
         Description = "Recompute each layer in the backward pass instead of keeping its activations: much less " +
@@ -106,7 +114,7 @@ internal sealed class TrainingOptionSet
 
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads, Precision, GradientCheckpointing })
+        foreach (var option in new Option[] { Epochs, BatchSize, LearningRate, MaxLength, Warmup, WeightDecay, MaxGradNorm, GradAccumulation, Patience, Threads, Precision, GradientCheckpointing, LengthBucketing })
             command.Options.Add(option);
     }
 
@@ -125,5 +133,6 @@ internal sealed class TrainingOptionSet
         options.Threads = parseResult.GetValue(Threads);
         options.Precision = ParsePrecision(parseResult.GetValue(Precision)!);
         options.GradientCheckpointing = parseResult.GetValue(GradientCheckpointing);
+        options.LengthBucketing = parseResult.GetValue(LengthBucketing);
     }
 }
