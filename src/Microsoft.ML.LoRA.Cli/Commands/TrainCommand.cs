@@ -5,6 +5,7 @@ using Microsoft.ML.LoRA.Cli.Options;
 using Microsoft.ML.LoRA.Cli.Reporting;
 using Microsoft.ML.LoRA.Cli.Running;
 using Microsoft.ML.LoRA.Hub;
+using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
 using Microsoft.ML.LoRA.Persistence;
 using Spectre.Console;
@@ -43,6 +44,20 @@ internal sealed class TrainCommand : CliCommand
         CustomParser = ValueParsers.OptionalInt("--max-rows", min: 1),
     };
 
+    readonly Option<FineTuning> _method = new("--method")
+    {
+        Description = "What trains: lora (adapters + head), head (the head only), last-layers:N (the head and the last N " +
+                      "layers in full) or full (every weight; use a learning rate about 10x lower than LoRA's)",
+        HelpName = "lora|head|last-layers:N|full",
+        DefaultValueFactory = _ => FineTuning.Lora,
+        CustomParser = result =>
+        {
+            var token = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+            try { return FineTuning.Parse(token); }
+            catch (FormatException e) { result.AddError($"--method: {e.Message}"); return FineTuning.Lora; }
+        },
+    };
+
     readonly Option<bool> _offline = new("--offline") { Description = "Never touch the network: use a local folder or the Hub cache only (as HF_HUB_OFFLINE=1)" };
     readonly Option<bool> _embedBase = new("--embed-base") { Description = "Put the base model's weights inside model.zip (self-contained file)" };
     readonly Option<bool> _merge = new("--merge-weights") { Description = "Store weights with the adapter merged in (self-contained; faster inference)" };
@@ -60,6 +75,7 @@ internal sealed class TrainCommand : CliCommand
         command.Options.Add(_offline);
         _data.AddTo(command, dataRequired: false);
         command.Options.Add(_maxRows);
+        command.Options.Add(_method);
         _lora.AddTo(command);
         _training.AddTo(command);
         _output.AddTo(command, withOutputFolder: true);
@@ -78,6 +94,7 @@ internal sealed class TrainCommand : CliCommand
 
         var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
         options.Lora = _lora.Read(parseResult, NoTargetsMeans.QueryAndValue);
+        options.FineTuning = parseResult.GetValue(_method)!;
         _training.ApplyTo(parseResult, options);
         options.Seed = selection.Seed;
         options.ValidationSet = loaded.Validation;

@@ -9,7 +9,7 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// The LoRA options shared by every command that builds adapters (inspect, train, sweep): --rank, --alpha, --dropout,
-/// --targets and the --lora-* switches. <see cref="Read"/> turns them into the library's <see cref="LoraOptions"/>.
+/// --targets, --modules-to-save and the --lora-* switches. <see cref="Read"/> turns them into the library's <see cref="LoraOptions"/>.
 /// </summary>
 internal sealed class LoraOptionSet
 {
@@ -47,7 +47,16 @@ internal sealed class LoraOptionSet
         Description = "Linear layers to adapt, comma-separated: module names or dotted suffixes as in PEFT's target_modules " +
                       "(query,value / q_lin,v_lin / c_attn), 'all-linear', or 'none' for no LoRA",
         HelpName = "a,b,...",
-        CustomParser = SplitCommas,
+        CustomParser = SplitCommas("--targets"),
+    };
+
+    public Option<string[]> ModulesToSave { get; } = new("--modules-to-save")
+    {
+        Description = "Modules trained in full and saved with the model, comma-separated names or dotted suffixes as in " +
+                      "PEFT's modules_to_save, or 'none' [default: the head, and any module the checkpoint lacks such as a " +
+                      "masked-LM checkpoint's pooler]",
+        HelpName = "a,b,...",
+        CustomParser = SplitCommas("--modules-to-save"),
     };
 
     public Option<bool> Query { get; } = new("--lora-query") { Description = "Adapt the attention query projection (query, q_lin; GPT-2: c_attn)" };
@@ -62,7 +71,7 @@ internal sealed class LoraOptionSet
     /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets }.Concat(Switches)) command.Options.Add(option);
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave }.Concat(Switches)) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             // Read tokens, not values: a value that failed to parse has its own error, and GetValue would throw.
@@ -90,6 +99,11 @@ internal sealed class LoraOptionSet
         };
         var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
         bool anySwitch = Switches.Any(s => parseResult.GetValue(s));
+        if (parseResult.GetResult(ModulesToSave) is not null)
+        {
+            var modules = parseResult.GetValue(ModulesToSave)!;
+            options.ModulesToSave = modules.Any(IsNone) ? new List<string>() : modules.ToList();
+        }
         if (targets is not null)
             options.TargetModules = targets.Any(IsNone) ? new List<string>() : targets.ToList();
         else if (!anySwitch && whenNoTargets == NoTargetsMeans.NoAdapters)
@@ -104,10 +118,10 @@ internal sealed class LoraOptionSet
 
     static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    static string[] SplitCommas(ArgumentResult result)
+    static Func<ArgumentResult, string[]> SplitCommas(string option) => result =>
     {
-        var targets = result.Tokens.SelectMany(t => Split(t.Value)).ToArray();
-        if (targets.Length == 0) result.AddError("--targets needs at least one module name (or 'none').");
-        return targets;
-    }
+        var names = result.Tokens.SelectMany(t => Split(t.Value)).ToArray();
+        if (names.Length == 0) result.AddError($"{option} needs at least one module name (or 'none').");
+        return names;
+    };
 }

@@ -16,6 +16,7 @@ internal sealed record RunSettings(
     string TextColumn,
     string? TextPairColumn,
     string LabelColumn,
+    FineTuning Method,
     LoraOptions Lora,
     int Epochs,
     int BatchSize,
@@ -30,12 +31,13 @@ internal sealed record RunSettings(
     int? Threads,
     ComputePrecision Precision,
     bool GradientCheckpointing,
+    bool LengthBucketing,
     string Library)
 {
     public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o) => new(
         commandLine, o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
         data.ValidationFraction, maxRows, data.FileOptions.TextColumn ?? "(auto)", data.FileOptions.TextPairColumn, data.FileOptions.LabelColumn ?? "(auto)",
-        o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
-        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision, o.GradientCheckpointing,
+        o.FineTuning, o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
+        o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision, o.GradientCheckpointing, o.LengthBucketing,
         typeof(LoraTextClassifierOptions).Assembly.GetName().Version?.ToString() ?? "");
 }

@@ -10,8 +10,9 @@ public sealed record LoraInjectionReport(IReadOnlyList<string> AdaptedModules, I
 
 /// <summary>
 /// Model-wide LoRA: freezes every base weight, attaches adapters to the linear layers the options select, and marks
-/// the modules to save (the head, by default) and the chosen biases trainable. Frozen weights get no gradient and, since
-/// the optimizer is built from trainable parameters only, no optimizer state.
+/// the modules to save (by default the head and any module the checkpoint lacked, such as a masked-LM checkpoint's
+/// pooler) and the chosen biases trainable. Frozen weights get no gradient and, since the optimizer is built from
+/// trainable parameters only, no optimizer state.
 /// </summary>
 public static class LoraInjector
 {
@@ -75,8 +76,7 @@ public static class LoraInjector
         {
             selected = selected.Where(name =>
             {
-                var m = LayerIndex.Match(name);
-                return m.Success && layers.Contains(int.Parse(m.Groups[1].Value));
+                return LayerIndexOf(name) is int index && layers.Contains(index);
             }).ToList();
         }
         var unknown = plain.Where(t => !names.Any(n => MatchesNameOrSuffix(n, t))).ToList();
@@ -103,11 +103,30 @@ public static class LoraInjector
         return on;
     }
 
-    static IReadOnlyList<string> ResolveModulesToSave(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted)
+    /// <summary>The transformer layer a module or parameter belongs to (<c>...layer.3....</c> gives 3), or null.</summary>
+    internal static int? LayerIndexOf(string name)
+    {
+        var m = LayerIndex.Match(name);
+        return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+    }
+
+    /// <summary>True when one module is the other or contains it.</summary>
+    internal static bool Overlaps(string a, string b) =>
+        a == b || a.StartsWith(b + ".", StringComparison.Ordinal) || b.StartsWith(a + ".", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The modules that train in full: <see cref="LoraOptions.ModulesToSave"/> resolved against the model, or by
+    /// default the family's head and the modules the checkpoint lacked, except those holding adapters.
+    /// </summary>
+    internal static IReadOnlyList<string> ResolveModulesToSave(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted)
     {
         var moduleNames = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         if (options.ModulesToSave is null)
-            return model.Layout.HeadModules.Where(h => !adapted.Contains(h)).ToList();
+        {
+            var defaults = model.Layout.HeadModules.Concat(model.CreatedModules)
+                .Where(m => !adapted.Any(a => Overlaps(a, m))).Distinct().ToList();
+            return defaults.Where(m => !defaults.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
+        }
         var result = new List<string>();
         foreach (var entry in options.ModulesToSave)
         {
@@ -124,7 +143,7 @@ public static class LoraInjector
     {
         foreach (var (name, p) in model.named_parameters())
         {
-            bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.");
+            bool isLora = LoraLinear.IsAdapterParameter(name);
             bool inSaved = saved.Any(s => name.StartsWith(s + ".", StringComparison.Ordinal));
             bool isBias = name.EndsWith(".bias", StringComparison.Ordinal);
             bool biasTrains = isBias && (bias == LoraBias.All

@@ -72,6 +72,9 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>The B factor's weight [out, r] (throws without an adapter).</summary>
     public Parameter LoraB => lora_B?.weight ?? throw new InvalidOperationException("this layer has no adapter");
 
+    /// <summary>True for the name of an adapter factor (<c>...lora_A.weight</c>, <c>...lora_B.weight</c>) rather than a base parameter.</summary>
+    public static bool IsAdapterParameter(string name) => name.Contains(".lora_A.") || name.Contains(".lora_B.");
+
     /// <summary>Creates the layer with HF-style initialisation: weight ~ N(0, initStd), bias = 0.</summary>
     public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, bool fanInFanOut = false, double initStd = 0.02)
         : base("LoraLinear")

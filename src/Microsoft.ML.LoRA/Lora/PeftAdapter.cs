@@ -35,13 +35,9 @@ public static class PeftAdapter
         Directory.CreateDirectory(directory);
         var linears = LoraInjector.LinearLayers(model);
         var adapted = linears.Where(l => l.Value.HasAdapter).Select(l => l.Key).ToList();
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, p) in model.named_parameters())
-        {
-            bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.");
-            if (isLora || p.requires_grad) tensors[KeyPrefix + name] = p;
-        }
-        var saved = SavedModules(model, adapted);
+        var beyondBase = model.ParametersBeyondBase().ToList();
+        var tensors = beyondBase.ToDictionary(p => KeyPrefix + p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+        var saved = SavedModules(model, adapted, beyondBase.Select(p => p.name).ToHashSet(StringComparer.Ordinal));
         var allModules = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         var config = BuildConfig(model, options, adapted, allModules, saved, baseModelNameOrPath);
         SafeTensorsWriter.Save(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
@@ -79,17 +75,21 @@ public static class PeftAdapter
         };
     }
 
-    /// <summary>Top-level modules (outside the adapted layers) whose parameters all train: PEFT's modules_to_save.</summary>
-    static IReadOnlyList<string> SavedModules(SequenceClassifier model, IReadOnlyList<string> adapted)
+    /// <summary>
+    /// PEFT's modules_to_save: the outermost modules, holding no adapter, whose base parameters are all stored (the
+    /// head, trained modules, modules the checkpoint lacked). PEFT loads stored tensors only for the modules listed.
+    /// </summary>
+    static IReadOnlyList<string> SavedModules(SequenceClassifier model, IReadOnlyList<string> adapted, IReadOnlySet<string> stored)
     {
-        var result = new List<string>();
-        foreach (var head in model.Layout.HeadModules)
-        {
-            var ps = model.named_parameters().Where(p => p.name.StartsWith(head + ".", StringComparison.Ordinal)
-                && !p.name.Contains(".lora_")).ToList();
-            if (ps.Count > 0 && ps.All(p => p.parameter.requires_grad) && !adapted.Contains(head)) result.Add(head);
-        }
-        return result;
+        var baseNames = model.named_parameters().Select(p => p.name).Where(n => !LoraLinear.IsAdapterParameter(n)).ToList();
+        var candidates = model.named_modules().Select(m => m.name)
+            .Where(m => m.Length > 0 && !adapted.Any(a => LoraInjector.Overlaps(a, m)))
+            .Where(m =>
+            {
+                var own = baseNames.Where(n => n.StartsWith(m + ".", StringComparison.Ordinal)).ToList();
+                return own.Count > 0 && own.All(stored.Contains);
+            }).ToList();
+        return candidates.Where(m => !candidates.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
     }
 
     /// <summary>

@@ -23,6 +23,8 @@ public sealed class LoraModelInfo
     public required string ProbabilityColumnName { get; init; }
     public required LabelSet Labels { get; init; }
     public required LoraOptions Lora { get; init; }
+    /// <summary>Which part of the model was trained; only <see cref="FineTuning.Lora"/> fits have a PEFT adapter.</summary>
+    public FineTuning FineTuning { get; init; } = FineTuning.Lora;
     public required int MaxSequenceLength { get; init; }
     public required int InferenceBatchSize { get; init; }
     /// <summary>The number type of the linear layers' products when this model scores (and when it was trained).</summary>

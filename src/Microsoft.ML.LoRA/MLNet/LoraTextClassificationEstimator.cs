@@ -64,9 +64,20 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         var model = PretrainedModel.Load(folder, labels.Count, log.Info);
         try
         {
-            var injection = LoraInjector.Apply(model, _options.Lora);
+            var setup = FineTuningSetup.Apply(model, _options.FineTuning, _options.Lora);
             var counts = ParameterCounts.Of(model);
-            log.Info($"LoRA on {injection.AdaptedModules.Count} layers; training {counts.Trainable:N0} of {counts.Total:N0} parameters ({counts.TrainablePercent:F2}%).");
+            var what = _options.FineTuning.Method switch
+            {
+                FineTuningMethod.Lora => $"LoRA on {setup.AdaptedModules.Count} layers",
+                FineTuningMethod.HeadOnly => "Head-only fine-tuning",
+                FineTuningMethod.LastLayers => $"Fine-tuning the last {setup.TrainedLayers.Count} layer(s) and the head",
+                _ => "Full fine-tuning",
+            };
+            log.Info($"{what}; training {counts.Trainable:N0} of {counts.Total:N0} parameters ({counts.TrainablePercent:F2}%).");
+            foreach (var created in model.CreatedModules.Where(c => !model.Layout.HeadModules.Contains(c)))
+                log.Info(setup.SavedModules.Contains(created) || _options.FineTuning.Method == FineTuningMethod.Full
+                    ? $"'{created}' is not in the checkpoint, so it trains with the head (ModulesToSave / --modules-to-save choose otherwise)."
+                    : $"'{created}' is not in the checkpoint and ModulesToSave leaves it out: it keeps its random weights, which are saved with the model.");
             model.Use(_options.Precision);
             model.UseGradientCheckpointing(_options.GradientCheckpointing);
             if (_options.Precision == ComputePrecision.BFloat16 && !MixedPrecision.IsAccelerated)
@@ -111,6 +122,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
                 ProbabilityColumnName = _options.ProbabilityColumnName,
                 Labels = labels,
                 Lora = _options.Lora.Clone(),
+                FineTuning = _options.FineTuning,
                 MaxSequenceLength = encoder.MaxLength,
                 InferenceBatchSize = _options.InferenceBatchSize,
                 Precision = _options.Precision,

@@ -61,8 +61,16 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
         "the save API for its own components. Use mlContext.Model.SaveWithLora(model, inputSchema, path) instead " +
         "(and mlContext.Model.LoadWithLora(path, out schema) to load it).");
 
-    /// <summary>Writes the adapter (and the trained head) as a PEFT folder: adapter_config.json + adapter_model.safetensors.</summary>
-    public void SaveAdapter(string directory) => PeftAdapter.Save(Model, directory, Info.Lora, Info.BaseModel.Source);
+    /// <summary>
+    /// Writes the adapter (and the trained head) as a PEFT folder: adapter_config.json + adapter_model.safetensors.
+    /// Only LoRA fits have one; for other <see cref="LoraModelInfo.FineTuning"/> methods this throws
+    /// <see cref="NotSupportedException"/> (write a merged checkpoint instead).
+    /// </summary>
+    public void SaveAdapter(string directory)
+    {
+        if (!Info.FineTuning.IsLora) throw Persistence.LoraModelFile.NotAnAdapter("This model", Info.FineTuning);
+        PeftAdapter.Save(Model, directory, Info.Lora, Info.BaseModel.Source);
+    }
 
     /// <summary>Class probabilities for one text (or pair), without going through an IDataView.</summary>
     public float[] PredictProbabilities(string? text, string? pair = null) =>

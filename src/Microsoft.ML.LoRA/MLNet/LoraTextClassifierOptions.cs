@@ -43,6 +43,15 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
     /// <summary>LoRA settings: rank, alpha, dropout, targets, scaling, initialisation, bias mode, modules to save.</summary>
     public LoraOptions Lora { get; set; } = new();
 
+    /// <summary>
+    /// Which part of the model trains: <see cref="FineTuning.Lora"/> (default: adapters from <see cref="Lora"/> plus the
+    /// head), <see cref="FineTuning.HeadOnly"/>, <see cref="FineTuning.LastLayers"/>(n) or <see cref="FineTuning.Full"/>.
+    /// In every method the head trains, and so do modules the checkpoint lacks (a masked-LM checkpoint's pooler) unless
+    /// <see cref="LoraOptions.ModulesToSave"/> names others. Non-LoRA fits save the changed weights in the model file;
+    /// only LoRA fits export a PEFT adapter. Full fine-tuning usually wants a learning rate about 10x lower than LoRA.
+    /// </summary>
+    public FineTuning FineTuning { get; set; } = FineTuning.Lora;
+
     /// <summary>Tokens per example including special tokens; longer text is truncated. Default: min(256, the model's positions).</summary>
     public int? MaxSequenceLength { get; set; }
 
@@ -74,6 +83,7 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
         if (ValidationFraction < 0 || ValidationFraction >= 1) throw new ArgumentException($"ValidationFraction must be in [0, 1) (got {ValidationFraction}).", nameof(ValidationFraction));
         if (ValidationFraction > 0 && ValidationSet is not null) throw new ArgumentException("Set either ValidationSet or ValidationFraction, not both.", nameof(ValidationFraction));
         if (Threads is < 1) throw new ArgumentException($"Threads must be at least 1 (got {Threads}).", nameof(Threads));
+        if (FineTuning is null) throw new ArgumentException("FineTuning is required (FineTuning.Lora, HeadOnly, LastLayers(n) or Full).", nameof(FineTuning));
         Lora.Validate();
         ValidateTraining();
     }

@@ -7,7 +7,8 @@ public enum LoraSwitch { Query, Key, Value, Projection, Mlp, Head }
 
 /// <summary>
 /// Where things live in one family's module tree, by Hugging Face name: the base model's prefix, the classification
-/// head, the modules a base checkpoint may lack, and which modules each LoRA switch means.
+/// head, the modules a base checkpoint may lack, which modules each LoRA switch means, and the base modules that
+/// follow the last transformer layer (they train with it under <see cref="Lora.FineTuning.LastLayers"/>).
 /// </summary>
 public sealed record FamilyLayout(
     ModelFamily Family,
@@ -15,7 +16,8 @@ public sealed record FamilyLayout(
     IReadOnlyList<string> HeadModules,
     IReadOnlyList<string> CreatableModules,
     IReadOnlyDictionary<LoraSwitch, string> SwitchPatterns,
-    IReadOnlyList<string> IgnoredCheckpointPrefixes)
+    IReadOnlyList<string> IgnoredCheckpointPrefixes,
+    IReadOnlyList<string> ModulesAfterLayers)
 {
     /// <summary>The layout of a family.</summary>
     public static FamilyLayout For(ModelFamily family) => family switch
@@ -40,13 +42,15 @@ public sealed record FamilyLayout(
         new[] { "classifier" },
         new[] { "bert.pooler", "classifier" },
         With(BertSwitches, "classifier"),
-        new[] { "cls.", "bert.embeddings.position_ids", "embeddings.position_ids" });
+        new[] { "cls.", "bert.embeddings.position_ids", "embeddings.position_ids" },
+        new[] { "bert.pooler" });
 
     public static readonly FamilyLayout Roberta = new(ModelFamily.Roberta, "roberta",
         new[] { "classifier.dense", "classifier.out_proj" },
         new[] { "classifier" },
         With(BertSwitches, @"classifier\.(dense|out_proj)"),
-        new[] { "lm_head.", "roberta.pooler.", "pooler.", "roberta.embeddings.position_ids", "embeddings.position_ids" });
+        new[] { "lm_head.", "roberta.pooler.", "pooler.", "roberta.embeddings.position_ids", "embeddings.position_ids" },
+        Array.Empty<string>());
 
     public static readonly FamilyLayout DistilBert = new(ModelFamily.DistilBert, "distilbert",
         new[] { "pre_classifier", "classifier" },
@@ -60,7 +64,8 @@ public sealed record FamilyLayout(
             [LoraSwitch.Mlp] = @".*\.ffn\.lin[12]",
             [LoraSwitch.Head] = "pre_classifier|classifier",
         },
-        new[] { "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "distilbert.embeddings.position_ids" });
+        new[] { "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "distilbert.embeddings.position_ids" },
+        Array.Empty<string>());
 
     public static readonly FamilyLayout Gpt2 = new(ModelFamily.Gpt2, "transformer",
         new[] { "score" },
@@ -75,7 +80,8 @@ public sealed record FamilyLayout(
             [LoraSwitch.Mlp] = @".*\.mlp\.c_(fc|proj)",
             [LoraSwitch.Head] = "score",
         },
-        new[] { "lm_head.", ".attn.bias", ".attn.masked_bias" });
+        new[] { "lm_head.", ".attn.bias", ".attn.masked_bias" },
+        new[] { "transformer.ln_f" });
 
     static Dictionary<LoraSwitch, string> With(Dictionary<LoraSwitch, string> switches, string head) =>
         new(switches) { [LoraSwitch.Head] = head };

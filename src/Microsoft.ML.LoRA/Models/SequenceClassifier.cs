@@ -27,6 +27,28 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     /// <summary>Where the family keeps its head, its base model and the modules each LoRA switch means.</summary>
     public FamilyLayout Layout => FamilyLayout.For(Config.Family);
 
+    /// <summary>
+    /// Modules the base checkpoint did not hold, created with fresh weights when it was loaded: a missing head, or the
+    /// pooler a masked-LM checkpoint lacks (set by <see cref="WeightLoader"/>). They train with the head by default and
+    /// are always saved with the fitted model, trained or not, so a saved model never depends on a random draw.
+    /// </summary>
+    public IReadOnlyList<string> CreatedModules { get; internal set; } = Array.Empty<string>();
+
+    /// <summary>
+    /// The parameters a fitted model holds beyond its base checkpoint, by Hugging Face name: adapter factors, every
+    /// trainable parameter, and the parameters of <see cref="CreatedModules"/> (trained or not). Saving these and
+    /// loading them over the base reproduces the model exactly.
+    /// </summary>
+    public IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> ParametersBeyondBase() =>
+        named_parameters().Where(p => Lora.LoraLinear.IsAdapterParameter(p.name) || p.parameter.requires_grad
+            || CreatedModules.Any(m => p.name.StartsWith(m + ".", StringComparison.Ordinal)));
+
+    /// <summary>Marks exactly the named parameters trainable (as after fitting); used when a saved model is loaded.</summary>
+    public void MarkTrainable(IReadOnlySet<string> names)
+    {
+        foreach (var (name, p) in named_parameters()) p.requires_grad = names.Contains(name);
+    }
+
     /// <summary>True when the model reads token type ids (BERT's segment embeddings).</summary>
     public virtual bool UsesTokenTypes => false;
 

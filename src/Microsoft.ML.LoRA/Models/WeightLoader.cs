@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -77,8 +78,11 @@ public static class WeightLoader
         foreach (var module in created)
         {
             model.ResetModule(module);
-            log?.Invoke($"'{module}' was not in the checkpoint (or had another number of labels); created it with random weights ({model.NumLabels} labels).");
+            log?.Invoke(layout.HeadModules.Any(h => LoraInjector.Overlaps(h, module))
+                ? $"'{module}' was not in the checkpoint (or had another number of labels); created it with random weights ({model.NumLabels} labels)."
+                : $"'{module}' was not in the checkpoint; created it with random weights.");
         }
+        model.CreatedModules = created.ToList();
         var ignored = available.Except(used)
             .Where(n => !layout.IgnoredCheckpointPrefixes.Any(p => n.Contains(p, StringComparison.Ordinal)))
             .OrderBy(n => n, StringComparer.Ordinal).ToList();

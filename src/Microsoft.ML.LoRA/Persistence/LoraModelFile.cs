@@ -42,8 +42,9 @@ public sealed class LoraLoadOptions
 /// third-party transformers (its save internals are not public), so the file is a zip of: the manifest
 /// (lora-model.json), ML.NET's own saved models for the stages before and after the LoRA stage
 /// (pipeline/before.zip, pipeline/after.zip; before.zip also carries the input schema), the PEFT adapter with the
-/// trained head (adapter/), the tokenizer files (tokenizer/), the base config (base/config.json) and, when asked,
-/// the base or merged weights (base/). Saves are atomic: a crash mid-save leaves the previous file intact.
+/// trained head and any module the base checkpoint lacked (adapter/; head-only, last-layers and full fits store their
+/// changed weights in weights/trained.safetensors instead), the tokenizer files (tokenizer/), the base config
+/// (base/config.json) and, when asked, the base or merged weights (base/). Saves are atomic: a crash mid-save leaves the previous file intact.
 /// See docs/persistence.md.
 /// </summary>
 public static class LoraModelFile
@@ -52,6 +53,7 @@ public static class LoraModelFile
     const string BeforeEntry = "pipeline/before.zip";
     const string AfterEntry = "pipeline/after.zip";
     const string AdapterFolder = "adapter/";
+    const string TrainedWeightsEntry = "weights/" + TrainedWeights.FileName;
     const string TokenizerFolder = "tokenizer/";
     const string BaseFolder = "base/";
 
@@ -79,7 +81,9 @@ public static class LoraModelFile
         var manifest = LoraModelManifest.Describe(info, layout, stagesBefore: at, stagesAfter: stages.Count - at - 1);
 
         using var scratch = new ScratchFolder();
-        lora.SaveAdapter(Path.Combine(scratch.Path, "adapter"));
+        bool isLora = info.FineTuning.IsLora;
+        if (isLora) lora.SaveAdapter(Path.Combine(scratch.Path, "adapter"));
+        else TrainedWeights.Save(lora.Model, Path.Combine(scratch.Path, TrainedWeights.FileName), info.FineTuning.ToString());
         if (layout == LoraModelManifest.LayoutMerged)
             MergedCheckpoint.Write(lora.Model, info.Labels.Names, Path.Combine(scratch.Path, "merged"));
 
@@ -89,8 +93,11 @@ public static class LoraModelFile
             WriteEntry(zip, ManifestEntry, s => JsonSerializer.Serialize(s, manifest, LoraModelManifest.Json), CompressionLevel.Optimal);
             WriteEntry(zip, BeforeEntry, s => catalog.Save(before, inputSchema, s), CompressionLevel.NoCompression);
             WriteEntry(zip, AfterEntry, s => catalog.Save(after, afterInput, s), CompressionLevel.NoCompression);
-            foreach (var file in Directory.GetFiles(Path.Combine(scratch.Path, "adapter")))
-                CopyFile(zip, file, AdapterFolder + Path.GetFileName(file));
+            if (isLora)
+                foreach (var file in Directory.GetFiles(Path.Combine(scratch.Path, "adapter")))
+                    CopyFile(zip, file, AdapterFolder + Path.GetFileName(file));
+            else
+                CopyFile(zip, Path.Combine(scratch.Path, TrainedWeights.FileName), TrainedWeightsEntry);
             foreach (var (name, bytes) in info.TokenizerFiles)
                 WriteEntry(zip, TokenizerFolder + name, s => s.Write(bytes), CompressionLevel.Optimal);
             WriteEntry(zip, BaseFolder + "config.json", s => s.Write(File.ReadAllBytes(Path.Combine(info.BaseModel.Folder, "config.json"))), CompressionLevel.Optimal);
@@ -141,7 +148,8 @@ public static class LoraModelFile
     public static void ExportAdapter(string path, string folder)
     {
         using var zip = OpenZip(path);
-        ReadManifest(zip, path);
+        var manifest = ReadManifest(zip, path);
+        if (!manifest.FineTuning.IsLora) throw NotAnAdapter(path, manifest.FineTuning);
         Directory.CreateDirectory(folder);
         foreach (var entry in zip.Entries.Where(e => e.FullName.StartsWith(AdapterFolder, StringComparison.Ordinal) && e.Name.Length > 0))
             AtomicFile.Write(Path.Combine(folder, entry.Name), s => { using var src = entry.Open(); src.CopyTo(s); });
@@ -176,7 +184,7 @@ public static class LoraModelFile
         try
         {
             if (manifest.WeightsLayout != LoraModelManifest.LayoutMerged)
-                PeftAdapter.Load(model, Path.Combine(scratch.Path, "adapter"));
+                model.MarkTrainable(LoadFittedWeights(zip, manifest, model, scratch.Path, path));
             var config = model.Config;
             var encoder = TextEncoders.FromFolder(Path.Combine(scratch.Path, "tokenizer"), config, manifest.MaxSequenceLength);
             var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
@@ -189,6 +197,29 @@ public static class LoraModelFile
             throw;
         }
     }
+
+    /// <summary>
+    /// Loads the adapter (LoRA) or the changed weights (other methods) over the base, and returns the names of the
+    /// parameters they set: those are the ones that were trained or created, and a later save stores them again.
+    /// </summary>
+    static HashSet<string> LoadFittedWeights(ZipArchive zip, LoraModelManifest manifest, SequenceClassifier model, string scratch, string path)
+    {
+        if (manifest.FineTuning.IsLora)
+        {
+            var adapter = PeftAdapter.Load(model, Path.Combine(scratch, "adapter"));
+            var names = adapter.AdaptedModules.SelectMany(m => new[] { m + ".lora_A.weight", m + ".lora_B.weight" });
+            return names.Concat(adapter.SavedTensors).ToHashSet(StringComparer.Ordinal);
+        }
+        var entry = zip.GetEntry(TrainedWeightsEntry) ?? throw new InvalidDataException($"{path} lacks {TrainedWeightsEntry}, which a '{manifest.FineTuning}' model keeps its trained weights in");
+        var file = Path.Combine(scratch, TrainedWeights.FileName);
+        entry.ExtractToFile(file, overwrite: true);
+        return TrainedWeights.Load(model, file).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>The error for asking a non-LoRA model for its PEFT adapter.</summary>
+    internal static NotSupportedException NotAnAdapter(string what, FineTuning method) => new(
+        $"{what} was fine-tuned with method '{method}', not LoRA, so it has no PEFT adapter to export; " +
+        "write a plain Hugging Face checkpoint of it with 'lora merge' (MergedCheckpoint) instead.");
 
     static string LocateBase(LoraModelManifest manifest, LoraLoadOptions options, string path)
     {

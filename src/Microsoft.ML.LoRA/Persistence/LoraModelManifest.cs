@@ -35,6 +35,8 @@ public sealed class LoraModelManifest
     /// <summary>The linear layers' product type (files written before it existed read as Float32).</summary>
     public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
     public LoraOptions Lora { get; set; } = new();
+    /// <summary>Which part of the model was trained (files written before it existed read as LoRA).</summary>
+    public FineTuning FineTuning { get; set; } = FineTuning.Lora;
 
     /// <summary>What the user gave as the base model (folder or Hub id).</summary>
     public string BaseModelSource { get; set; } = "";
@@ -84,6 +86,7 @@ public sealed class LoraModelManifest
         InferenceBatchSize = info.InferenceBatchSize,
         Precision = info.Precision,
         Lora = info.Lora,
+        FineTuning = info.FineTuning,
         BaseModelSource = info.BaseModel.Source,
         BaseModelFolder = info.BaseModel.Folder,
         BaseModelWeightsSha256 = info.BaseModel.WeightsSha256,
@@ -109,6 +112,7 @@ public sealed class LoraModelManifest
         ProbabilityColumnName = ProbabilityColumnName,
         Labels = Labels(),
         Lora = Lora,
+        FineTuning = FineTuning,
         MaxSequenceLength = MaxSequenceLength,
         InferenceBatchSize = InferenceBatchSize,
         Precision = precision ?? Precision,

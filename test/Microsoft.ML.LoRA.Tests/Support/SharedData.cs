@@ -29,6 +29,8 @@ public static class SharedData
     public static string Config(string name) => Path.Combine(Root, "configs", name);
     public static string Data(params string[] parts) => Path.Combine(new[] { Root, "data" }.Concat(parts).ToArray());
     public static string BertTokenizer => Path.Combine(Root, "tokenizers", "bert-base-uncased");
+    /// <summary>The small genuinely pre-trained BERT (masked-LM checkpoint: no pooler, no classifier).</summary>
+    public static string PretrainedBert => Path.Combine(Root, "models", "bert-tiny-mlm-en");
 
     public static readonly string[] Families = { "bert", "distilbert", "roberta", "gpt2" };
 }

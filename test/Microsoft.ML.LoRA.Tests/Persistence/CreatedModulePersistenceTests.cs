@@ -1,0 +1,111 @@
+using System.IO.Compression;
+using System.Text.Json.Nodes;
+using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Tests.Cli;
+using Microsoft.ML.LoRA.Tests.Support;
+
+namespace Microsoft.ML.LoRA.Tests.Persistence;
+
+/// <summary>
+/// A masked-LM checkpoint has no pooler: the classifier creates one. The created pooler trains with the head by
+/// default, and whether it trains or not it is saved in model.zip, so the same file gives the same predictions in every
+/// process (before, a frozen random pooler was drawn again at every load).
+/// </summary>
+public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<PoolerlessRuns>
+{
+    [Fact]
+    public void The_pooler_a_masked_LM_checkpoint_lacks_trains_with_the_head_by_default_and_the_log_says_so()
+    {
+        runs.Trained.ExitCode.Should().Be(0, runs.Trained.Stderr);
+        var log = File.ReadAllText(Path.Combine(runs.TrainedFolder, "log.txt"));
+        log.Should().Contain("'bert.pooler' is not in the checkpoint, so it trains with the head");
+
+        var (config, tensors) = Adapter(runs.TrainedFolder);
+        config["modules_to_save"]!.AsArray().Select(n => n!.GetValue<string>()).Should().BeEquivalentTo("bert.pooler", "classifier");
+        tensors.Should().Contain("base_model.model.bert.pooler.dense.weight").And.Contain("base_model.model.classifier.weight");
+    }
+
+    [Fact]
+    public void A_pooler_left_out_of_the_modules_to_save_stays_frozen_but_is_still_saved()
+    {
+        runs.Frozen.ExitCode.Should().Be(0, runs.Frozen.Stderr);
+        File.ReadAllText(Path.Combine(runs.FrozenFolder, "log.txt")).Should().Contain("keeps its random weights, which are saved with the model");
+
+        var (config, tensors) = Adapter(runs.FrozenFolder);
+        tensors.Should().Contain("base_model.model.bert.pooler.dense.weight", "PEFT and our loader need the random pooler the head was trained on");
+        config["modules_to_save"]!.AsArray().Select(n => n!.GetValue<string>()).Should().Contain("bert.pooler");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task One_model_file_predicts_identically_in_fresh_processes(bool poolerTrained)
+    {
+        var model = Path.Combine(poolerTrained ? runs.TrainedFolder : runs.FrozenFolder, "model.zip");
+
+        var first = await ProcessRun.Lora("predict", "--model", model, "--data", runs.Test);
+        var second = await ProcessRun.Lora("predict", "--model", model, "--data", runs.Test);
+        var inProcess = CliRun.Lora("predict", "--model", model, "--data", runs.Test);
+
+        first.ExitCode.Should().Be(0, first.Stderr);
+        first.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().HaveCount(61);
+        second.Stdout.Should().Be(first.Stdout, "probabilities are printed in full; a re-drawn pooler changes them");
+        inProcess.Stdout.Should().Be(first.Stdout);
+    }
+
+    [Fact]
+    public async Task Evaluate_in_a_fresh_process_reproduces_the_accuracy_training_reported()
+    {
+        var trained = JsonNode.Parse(File.ReadAllText(Path.Combine(runs.TrainedFolder, "metrics.json")))!;
+
+        var evaluated = await ProcessRun.Lora("evaluate", "--model", Path.Combine(runs.TrainedFolder, "model.zip"), "--data", runs.Test, "--json");
+
+        evaluated.ExitCode.Should().Be(0, evaluated.Stderr);
+        var metrics = JsonNode.Parse(evaluated.Stdout)!;
+        metrics["microAccuracy"]!.GetValue<double>().Should().Be(trained["microAccuracy"]!.GetValue<double>());
+        metrics["logLoss"]!.GetValue<double>().Should().Be(trained["logLoss"]!.GetValue<double>());
+    }
+
+    static (JsonObject Config, IReadOnlyList<string> Tensors) Adapter(string runFolder)
+    {
+        using var zip = ZipFile.OpenRead(Path.Combine(runFolder, "model.zip"));
+        using var dir = new TempDir();
+        foreach (var entry in zip.Entries.Where(e => e.FullName.StartsWith("adapter/", StringComparison.Ordinal)))
+            entry.ExtractToFile(Path.Combine(dir.Path, entry.Name));
+        var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, "adapter_config.json")))!;
+        var tensors = SafeTensorsFile.Open(Path.Combine(dir.Path, "adapter_model.safetensors")).Entries.Select(e => e.Name).ToList();
+        return (config, tensors);
+    }
+}
+
+/// <summary>Two short runs of <c>lora train</c> on the pre-trained masked-LM BERT: pooler trained (default) and pooler frozen.</summary>
+public sealed class PoolerlessRuns : IDisposable
+{
+    readonly TempDir _dir = new();
+    public string Test { get; }
+    public string TrainedFolder => Path.Combine(_dir.Path, "trained");
+    public string FrozenFolder => Path.Combine(_dir.Path, "frozen");
+    public CliResult Trained { get; }
+    public CliResult Frozen { get; }
+
+    public PoolerlessRuns()
+    {
+        string Write(string name, IEnumerable<TextData.LabeledText> rows)
+        {
+            var path = Path.Combine(_dir.Path, name);
+            File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
+            return path;
+        }
+        var train = Write("train.tsv", TextData.Balanced(TextData.SmsSpam(0, 2000), 40));
+        Test = Write("test.tsv", TextData.Balanced(TextData.SmsSpam(3000, 2000), 30));
+        string[] Args(string output, params string[] extra) => new[]
+        {
+            "train", "--model", SharedData.PretrainedBert, "--data", train, "--validation", Test, "--epochs", "1",
+            "--max-length", "32", "--learning-rate", "2e-3", "--seed", "5", "--output", output, "--json",
+        }.Concat(extra).ToArray();
+        Trained = CliRun.Lora(Args(TrainedFolder));
+        Frozen = CliRun.Lora(Args(FrozenFolder, "--modules-to-save", "classifier"));
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
