@@ -107,11 +107,13 @@ internal sealed class TrainCommand : CliCommand
         log.Write($"Training {options.ModelPath} on {selection.DataPath}; run folder {run.Path}");
 
         ITransformer model;
+        var fitClock = System.Diagnostics.Stopwatch.StartNew();
         using (var progress = TrainingProgressDisplay.Create(context.ErrorConsole))
         {
             options.Progress = progress;
             model = ClassifierPipeline.Build(ml, options).Fit(train);
         }
+        fitClock.Stop();
         var lora = PipelineStages.LoraStage(model);
         try
         {
@@ -124,8 +126,12 @@ internal sealed class TrainCommand : CliCommand
             run.WriteJson(run.HistoryFile, history);
             if (history.Epochs.Count > 0) run.WriteChart(history);
             var evaluatedOn = loaded.Validation is null ? "training" : "validation";
-            var (report, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
+            var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
+            var counts = ParameterCounts.Of(lora.Model);
+            var figures = new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB());
+            var report = evaluation with { Training = figures };
             run.WriteJson(run.MetricsFile, report);
+            log.Write($"Trained {figures.TrainableParameters:N0} of {figures.TotalParameters:N0} parameters in {figures.TrainingSeconds:F1} s; peak memory {figures.PeakRssMiB:F0} MiB.");
             log.Write($"Saved {run.ModelFile}; {evaluatedOn} accuracy {report.MicroAccuracy:P2} (macro {report.MacroAccuracy:P2}).");
             if (history.Cancelled) log.Write("Training was cancelled; the model holds the best (or last) weights reached.");
             AtomicFile.WriteAllText(run.LogFile, string.Join(Environment.NewLine, log.Lines) + Environment.NewLine);

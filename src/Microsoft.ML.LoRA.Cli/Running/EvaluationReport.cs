@@ -9,7 +9,8 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 
 /// <summary>
 /// What evaluating a model on labelled rows found, as metrics.json holds it and the evaluate command prints it:
-/// ML.NET's multiclass metrics, per-class precision/recall/F1 and the confusion matrix.
+/// ML.NET's multiclass metrics, per-class precision/recall/F1 and the confusion matrix; in a training run's
+/// metrics.json also what the training cost (<see cref="TrainingFigures"/>).
 /// </summary>
 internal sealed record EvaluationReport(
     string EvaluatedOn,
@@ -20,7 +21,9 @@ internal sealed record EvaluationReport(
     double LogLossReduction,
     IReadOnlyList<string> Classes,
     IReadOnlyList<ClassMetrics> PerClass,
-    IReadOnlyList<IReadOnlyList<double>> ConfusionMatrix)
+    IReadOnlyList<IReadOnlyList<double>> ConfusionMatrix,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    TrainingFigures? Training = null)
 {
     /// <summary>
     /// Scores <paramref name="data"/> with the pipeline up to its LoRA stage (where Label and PredictedLabel are still

@@ -26,7 +26,13 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         options.RootElement.GetProperty("precision").GetString().Should().Be("Float32", "fp32 is the default precision");
         options.RootElement.GetProperty("gradientCheckpointing").GetBoolean().Should().BeFalse();
         File.ReadAllBytes(Path.Combine(run.Folder, "training.png"))[..4].Should().Equal(0x89, (byte)'P', (byte)'N', (byte)'G');
-        File.ReadAllText(Path.Combine(run.Folder, "log.txt")).Should().Contain("LoRA on").And.Contain("Epoch 2/2");
+        File.ReadAllText(Path.Combine(run.Folder, "log.txt")).Should().Contain("LoRA on").And.Contain("Epoch 2/2").And.Contain("peak memory");
+        using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.Folder, "metrics.json")));
+        var training = metrics.RootElement.GetProperty("training");
+        training.GetProperty("method").GetString().Should().Be("lora");
+        training.GetProperty("trainableParameters").GetInt64().Should().BeInRange(1, training.GetProperty("totalParameters").GetInt64() / 10);
+        training.GetProperty("trainingSeconds").GetDouble().Should().BeGreaterThan(0);
+        training.GetProperty("peakRssMiB").GetDouble().Should().BeGreaterThan(100, "libtorch alone takes more");
         using var stdout = JsonDocument.Parse(run.Result.Stdout);
         stdout.RootElement.GetProperty("metrics").GetProperty("rows").GetInt64().Should().Be(40);
         stdout.RootElement.GetProperty("history").GetProperty("epochs").GetArrayLength().Should().Be(2);

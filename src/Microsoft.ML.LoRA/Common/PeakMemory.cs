@@ -1,4 +1,4 @@
-namespace Microsoft.ML.LoRA.Benchmarks;
+namespace Microsoft.ML.LoRA;
 
 /// <summary>Resident memory of this process as Linux reports it in <c>/proc/self/status</c>.</summary>
 public static class PeakMemory
