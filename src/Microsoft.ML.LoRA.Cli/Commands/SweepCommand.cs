@@ -77,7 +77,8 @@ internal sealed class SweepCommand : CliCommand
         _data.AddTo(command);
         foreach (var o in new Option[] { _maxRows, _ranks, _alphas, _learningRates, _epochs, _dropouts }) command.Options.Add(o);
         foreach (var o in _switches.Values) command.Options.Add(o);
-        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _checkpointing, _dryRun }) command.Options.Add(o);
+        foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _checkpointing,
+            _trainOptions.Warmup, _trainOptions.WeightDecay, _trainOptions.MaxGradNorm, _trainOptions.LengthBucketing, _dryRun }) command.Options.Add(o);
         _output.AddTo(command, withOutputFolder: true);
         command.Validators.Add(result =>
         {
@@ -97,6 +98,10 @@ internal sealed class SweepCommand : CliCommand
         baseOptions.Threads = parseResult.GetValue(_threads);
         baseOptions.Precision = TrainingOptionSet.ParsePrecision(parseResult.GetValue(_precision)!);
         baseOptions.GradientCheckpointing = parseResult.GetValue(_checkpointing);
+        baseOptions.WarmupFraction = parseResult.GetValue(_trainOptions.Warmup);
+        baseOptions.WeightDecay = parseResult.GetValue(_trainOptions.WeightDecay);
+        baseOptions.MaxGradientNorm = parseResult.GetValue(_trainOptions.MaxGradNorm);
+        baseOptions.LengthBucketing = parseResult.GetValue(_trainOptions.LengthBucketing);
         baseOptions.Seed = selection.Seed;
         if (parseResult.GetValue(_offline)) baseOptions.Hub = new HubOptions { Offline = true };
         var sweep = new SweepOptions
