@@ -28,6 +28,14 @@ public static class TextData
         File.ReadLines(SharedData.Data("sst2", file)).Skip(1 + skip).Take(take)
             .Select(x => x.Split('\t', 2)).Select(p => new LabeledText { Label = p[0], Text = p[1] }).ToList();
 
+    /// <summary>
+    /// TREC question classification rows with the coarse label (ABBR, DESC, ENTY, HUM, LOC, NUM): <paramref name="file"/>
+    /// is train_5500.label or TREC_10.label (latin-1, <c>COARSE:fine question</c>).
+    /// </summary>
+    public static List<LabeledText> Trec(string file, int take) =>
+        File.ReadLines(SharedData.Data("trec", file), System.Text.Encoding.Latin1).Take(take)
+            .Select(l => l.Split(' ', 2)).Select(p => new LabeledText { Label = p[0].Split(':')[0], Text = p[1] }).ToList();
+
     /// <summary>A balanced sample: up to <paramref name="perClass"/> rows of each label, classes interleaved.</summary>
     public static List<LabeledText> Balanced(IEnumerable<LabeledText> rows, int perClass)
     {

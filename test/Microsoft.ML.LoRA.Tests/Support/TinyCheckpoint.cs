@@ -80,6 +80,19 @@ public static class TinyCheckpoint
         return folder;
     }
 
+    /// <summary>
+    /// A random-weight copy of the checkpoint in <paramref name="pretrained"/>: the same config.json and tokenizer files,
+    /// weights drawn as a fresh model's (without the classification head).
+    /// </summary>
+    public static string RandomLike(string pretrained, string folder, int seed = 0)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(pretrained).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal) && !f.EndsWith(".bin", StringComparison.Ordinal)))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        WriteRandomWeights(folder, (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(pretrained, "config.json")))!, seed);
+        return folder;
+    }
+
     /// <summary>config.json and a model.safetensors of random weights without the classification head.</summary>
     static void WriteRandomWeights(string folder, JsonObject config, int seed)
     {
