@@ -21,6 +21,12 @@ public enum BenchmarkMode
     PrecisionAccuracy,
     /// <summary>Prints the comparison tables of a results file written by run-vs-pytorch.sh, and renders the chart.</summary>
     Report,
+    /// <summary>Writes the balanced IMDb training and test sets of the fine-tuning quality table (quality.sh).</summary>
+    QualityData,
+    /// <summary>Prints the best configuration of a finished sweep as lora train arguments (quality.sh).</summary>
+    SweepBest,
+    /// <summary>Prints the fine-tuning quality table of quality.sh's run folders, and renders its bar chart.</summary>
+    QualityReport,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -74,6 +80,10 @@ public sealed record BenchmarkOptions
     public bool Checkpointing { get; init; }
     /// <summary>OpenMP wait policy for libtorch's threads: passive (default here), active, or default (libgomp's own).</summary>
     public string OmpWait { get; init; } = "passive";
+    /// <summary>quality-data: reviews per class in each IMDb set.</summary>
+    public int PerClass { get; init; } = 2500;
+    /// <summary>quality-report: the chart's title.</summary>
+    public string? Title { get; init; }
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
 
@@ -111,13 +121,16 @@ public sealed record BenchmarkOptions
                 "--fixtures" => o with { Fixtures = Value() },
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
+                "--per-class" => o with { PerClass = Int() },
+                "--title" => o with { Title = Value() },
                 "--bf16" => o with { Bf16 = true },
                 "--checkpointing" => o with { Checkpointing = true },
                 "--omp-wait" => o with { OmpWait = Value() },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
-        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.PrecisionAccuracy) && o.Config is null)
+        if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.PrecisionAccuracy
+                or BenchmarkMode.QualityData or BenchmarkMode.SweepBest or BenchmarkMode.QualityReport) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -133,7 +146,10 @@ public sealed record BenchmarkOptions
         "precision-accuracy" => BenchmarkMode.PrecisionAccuracy,
         "step-ratio" => BenchmarkMode.StepRatio,
         "report" => BenchmarkMode.Report,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report)"),
+        "quality-data" => BenchmarkMode.QualityData,
+        "sweep-best" => BenchmarkMode.SweepBest,
+        "quality-report" => BenchmarkMode.QualityReport,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, sweep-best, quality-report)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -143,5 +159,8 @@ public sealed record BenchmarkOptions
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode precision-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]";
+        "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode quality-data --data ../shared/data/imdb --output DIR [--per-class 2500] [--seed 0]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode sweep-best --input SWEEP_DIR\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode quality-report --input RUNS_DIR [--output chart.png] [--title TEXT]";
 }

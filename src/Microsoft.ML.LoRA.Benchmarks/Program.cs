@@ -30,6 +30,25 @@ if (options.Mode == BenchmarkMode.Report)
     return 0;
 }
 
+switch (options.Mode)
+{
+    case BenchmarkMode.QualityData:
+        if (options.Data is null || options.Output is null) { Console.Error.WriteLine("--mode quality-data needs --data <imdb folder> and --output <folder>"); return 2; }
+        QualityData.WriteImdb(options.Data, options.Output, options.PerClass, options.Seed);
+        return 0;
+    case BenchmarkMode.SweepBest:
+        if (options.Input is null) { Console.Error.WriteLine("--mode sweep-best needs --input <sweep folder>"); return 2; }
+        Console.WriteLine(string.Join(' ', SweepBest.TrainArguments(options.Input)));
+        return 0;
+    case BenchmarkMode.QualityReport:
+        if (options.Input is null) { Console.Error.WriteLine("--mode quality-report needs --input <runs folder>"); return 2; }
+        var qualityRows = QualityReport.Read(options.Input);
+        Console.WriteLine(QualityReport.Markdown(qualityRows));
+        if (options.Output is not null && qualityRows.Count > 0)
+            QualityChart.Render(qualityRows, options.Output, options.Title ?? "Fine-tuning methods: accuracy over seeds");
+        return 0;
+}
+
 // Before the first torch call: libgomp reads OMP_WAIT_POLICY when libtorch loads.
 var waitPolicy = OpenMpWaitPolicy.Apply(options.OmpWait);
 BenchmarkRunner.ConfigureThreads(options);

@@ -88,7 +88,9 @@ public sealed class LoraOptions
 
     /// <summary>
     /// Modules trained in full and saved with the adapter (PEFT's <c>modules_to_save</c>), by name or suffix.
-    /// Null: the family's classification head (unless <see cref="LoraHead"/> puts adapters on it). Empty: none.
+    /// Null: the family's classification head (unless <see cref="LoraHead"/> puts adapters on it) and every module the
+    /// checkpoint lacked, such as a masked-LM checkpoint's pooler. Empty: none. A created module left out stays frozen
+    /// at its random weights, and is still saved with the model.
     /// </summary>
     public IList<string>? ModulesToSave { get; set; }
 
