@@ -58,6 +58,13 @@ internal sealed class TrainCommand : CliCommand
         },
     };
 
+    readonly Option<string?> _initAdapter = new("--init-adapter")
+    {
+        Description = "A PEFT adapter folder to start the LoRA factors from instead of fresh ones (for example the adapter " +
+                      "'lora adapt --keep-adapter' wrote)",
+        HelpName = "DIR",
+    };
+
     readonly Option<bool> _offline = new("--offline") { Description = "Never touch the network: use a local folder or the Hub cache only (as HF_HUB_OFFLINE=1)" };
     readonly Option<bool> _embedBase = new("--embed-base") { Description = "Put the base model's weights inside model.zip (self-contained file)" };
     readonly Option<bool> _merge = new("--merge-weights") { Description = "Store weights with the adapter merged in (self-contained; faster inference)" };
@@ -76,6 +83,7 @@ internal sealed class TrainCommand : CliCommand
         _data.AddTo(command, dataRequired: false);
         command.Options.Add(_maxRows);
         command.Options.Add(_method);
+        command.Options.Add(_initAdapter);
         _lora.AddTo(command);
         _training.AddTo(command);
         _output.AddTo(command, withOutputFolder: true);
@@ -95,6 +103,7 @@ internal sealed class TrainCommand : CliCommand
         var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
         options.Lora = _lora.Read(parseResult, NoTargetsMeans.QueryAndValue);
         options.FineTuning = parseResult.GetValue(_method)!;
+        options.InitialAdapterPath = parseResult.GetValue(_initAdapter);
         _training.ApplyTo(parseResult, options);
         options.Seed = selection.Seed;
         options.ValidationSet = loaded.Validation;

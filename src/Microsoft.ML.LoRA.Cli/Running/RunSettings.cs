@@ -17,6 +17,7 @@ internal sealed record RunSettings(
     string? TextPairColumn,
     string LabelColumn,
     FineTuning Method,
+    string? InitialAdapter,
     LoraOptions Lora,
     int Epochs,
     int BatchSize,
@@ -37,7 +38,7 @@ internal sealed record RunSettings(
     public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o) => new(
         commandLine, o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
         data.ValidationFraction, maxRows, data.FileOptions.TextColumn ?? "(auto)", data.FileOptions.TextPairColumn, data.FileOptions.LabelColumn ?? "(auto)",
-        o.FineTuning, o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
+        o.FineTuning, o.InitialAdapterPath is null ? null : Path.GetFullPath(o.InitialAdapterPath), o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
         o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision, o.GradientCheckpointing, o.LengthBucketing,
         typeof(LoraTextClassifierOptions).Assembly.GetName().Version?.ToString() ?? "");
 }

@@ -68,12 +68,31 @@ public static class PeftAdapter
             ["layers_to_transform"] = options.LayersToTransform is { Count: > 0 } l ? new JsonArray(l.Select(i => (JsonNode)i).ToArray()) : null,
             ["init_lora_weights"] = options.Init == LoraInit.Gaussian ? "gaussian" : true,
             ["inference_mode"] = true,
-            ["rank_pattern"] = new JsonObject(),
-            ["alpha_pattern"] = new JsonObject(),
+            ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
+            ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
             ["use_dora"] = false,
             ["revision"] = null,
         };
     }
+
+    /// <summary>
+    /// PEFT's rank_pattern / alpha_pattern: the full names of adapted layers whose value differs from the adapter-wide
+    /// one (layers an initial adapter brought with its own rank or alpha), each matching only itself under PEFT's rule.
+    /// </summary>
+    static JsonObject Patterns(SequenceClassifier model, IReadOnlyList<string> adapted, Func<LoraLinear, double> value, double global)
+    {
+        var linears = LoraInjector.LinearLayers(model);
+        var result = new JsonObject();
+        foreach (var name in adapted)
+        {
+            double v = value(linears[name]);
+            if (Math.Abs(v - global) > 1e-9 * Math.Max(1, Math.Abs(global))) result[name] = v;
+        }
+        return result;
+    }
+
+    /// <summary>The lora_alpha PEFT needs for this layer's scaling (alpha / r, or alpha / sqrt(r) with rsLoRA).</summary>
+    static double PeftAlpha(LoraLinear layer, bool rsLora) => layer.Scaling * (rsLora ? Math.Sqrt(layer.Rank) : layer.Rank);
 
     /// <summary>
     /// PEFT's modules_to_save: the outermost modules, holding no adapter, whose base parameters are all stored (the

@@ -65,6 +65,11 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         try
         {
             var setup = FineTuningSetup.Apply(model, _options.FineTuning, _options.Lora);
+            if (_options.InitialAdapterPath is { } initial)
+            {
+                var continued = InitialAdapter.Apply(model, initial);
+                log.Info($"Starting from the adapter in {initial}: {continued.AdaptedModules.Count} layer(s) continue its LoRA factors (rank {continued.Rank}, alpha {continued.Alpha}).");
+            }
             var counts = ParameterCounts.Of(model);
             var what = _options.FineTuning.Method switch
             {

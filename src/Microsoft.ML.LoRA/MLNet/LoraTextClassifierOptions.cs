@@ -52,6 +52,14 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
     /// </summary>
     public FineTuning FineTuning { get; set; } = FineTuning.Lora;
 
+    /// <summary>
+    /// A PEFT adapter folder (adapter_config.json + adapter_model.safetensors) whose LoRA factors the fit starts from
+    /// instead of fresh ones, for example the adapter <c>lora adapt --keep-adapter</c> wrote while adapting the base to
+    /// unlabelled text of the domain. Its layers are adapted (with its ranks and scalings) and trained on; the other
+    /// targets start fresh. LoRA only. Default none.
+    /// </summary>
+    public string? InitialAdapterPath { get; set; }
+
     /// <summary>Tokens per example including special tokens; longer text is truncated. Default: min(256, the model's positions).</summary>
     public int? MaxSequenceLength { get; set; }
 
@@ -84,6 +92,10 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
         if (ValidationFraction > 0 && ValidationSet is not null) throw new ArgumentException("Set either ValidationSet or ValidationFraction, not both.", nameof(ValidationFraction));
         if (Threads is < 1) throw new ArgumentException($"Threads must be at least 1 (got {Threads}).", nameof(Threads));
         if (FineTuning is null) throw new ArgumentException("FineTuning is required (FineTuning.Lora, HeadOnly, LastLayers(n) or Full).", nameof(FineTuning));
+        if (InitialAdapterPath is not null && !FineTuning.IsLora)
+            throw new ArgumentException($"InitialAdapterPath continues a LoRA adapter, which needs FineTuning.Lora (not '{FineTuning}').", nameof(InitialAdapterPath));
+        if (InitialAdapterPath is not null && !Directory.Exists(InitialAdapterPath))
+            throw new DirectoryNotFoundException($"Initial adapter folder not found: {InitialAdapterPath}");
         Lora.Validate();
         ValidateTraining();
     }
