@@ -24,7 +24,7 @@ public static class LoraInjector
     {
         options.Validate();
         var linears = LinearLayers(model);
-        var adapted = ResolveTargets(linears.Keys, model.Layout, options);
+        var adapted = ResolveTargets(linears.Keys, model.Layout, options, model.CreatedModules);
         var saved = ResolveModulesToSave(model, options, adapted);
         var overlap = adapted.Intersect(saved).ToList();
         if (overlap.Count > 0)
@@ -48,9 +48,15 @@ public static class LoraInjector
         model.named_modules().Where(m => m.module is LoraLinear)
             .ToDictionary(m => m.name, m => (LoraLinear)m.module, StringComparer.Ordinal);
 
-    /// <summary>The names of the linear layers the options select, in model order.</summary>
-    public static IReadOnlyList<string> ResolveTargets(IEnumerable<string> linearNames, FamilyLayout layout, LoraOptions options)
+    /// <summary>
+    /// The names of the linear layers the options select, in model order. <c>all-linear</c> leaves out the head and the
+    /// modules the checkpoint lacked (<paramref name="created"/>): those have no pre-trained weights to adapt and train
+    /// in full instead.
+    /// </summary>
+    public static IReadOnlyList<string> ResolveTargets(IEnumerable<string> linearNames, FamilyLayout layout, LoraOptions options,
+        IReadOnlyCollection<string>? created = null)
     {
+        created ??= Array.Empty<string>();
         var names = linearNames.ToList();
         var head = new HashSet<string>(layout.HeadModules, StringComparer.Ordinal);
         var patterns = new List<Regex>();
@@ -68,7 +74,7 @@ public static class LoraInjector
         var plain = entries.Where(e => !string.Equals(e, AllLinear, StringComparison.OrdinalIgnoreCase)).ToList();
 
         var selected = names.Where(name =>
-            (allLinear && !head.Contains(name))
+            (allLinear && !head.Contains(name) && !created.Any(c => Overlaps(c, name)))
             || plain.Any(t => MatchesNameOrSuffix(name, t))
             || patterns.Any(p => p.IsMatch(name))).ToList();
 

@@ -54,7 +54,8 @@ public sealed class LoraOptions
     /// <summary>
     /// Module names or dotted suffixes to adapt, as in PEFT's <c>target_modules</c> list: a module matches when its
     /// full name equals an entry or ends with "." + the entry. The entry <c>all-linear</c> adapts every linear layer
-    /// except the classification head. Null: use the switches, or query + value when no switch is on.
+    /// except the classification head and the modules the checkpoint lacked (they train in full instead). Null: use
+    /// the switches, or query + value when no switch is on.
     /// </summary>
     public IList<string>? TargetModules { get; set; }
 

@@ -35,6 +35,17 @@ public class FineTuningSetupTests
     }
 
     [Fact]
+    public void All_linear_leaves_the_created_pooler_to_train_in_full_instead_of_adapting_its_random_weights()
+    {
+        using var model = MaskedLmBert();
+
+        var report = FineTuningSetup.Apply(model, FineTuning.Lora, new LoraOptions { TargetModules = new[] { "all-linear" } });
+
+        report.AdaptedModules.Should().HaveCount(12, "6 linear layers in each of the 2 layers").And.NotContain("bert.pooler.dense");
+        report.SavedModules.Should().Contain("bert.pooler");
+    }
+
+    [Fact]
     public void Modules_to_save_replace_the_default_so_a_created_module_can_stay_frozen()
     {
         using var model = MaskedLmBert();
