@@ -10,12 +10,7 @@ public class SweepCommandTests
     static (string Model, string Train, string Validation) Inputs(TempDir dir)
     {
         var model = TinyCheckpoint.Bert(Path.Combine(dir.Path, "bert"), hidden: 32, seed: 4);
-        string Write(string name, IEnumerable<TextData.LabeledText> rows)
-        {
-            var path = Path.Combine(dir.Path, name);
-            File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
-            return path;
-        }
+        string Write(string name, IEnumerable<TextData.LabeledText> rows) => TextData.WriteTsv(Path.Combine(dir.Path, name), rows);
         return (model, Write("train.tsv", TextData.Balanced(TextData.SmsSpam(0, 2000), 24)), Write("dev.tsv", TextData.Balanced(TextData.SmsSpam(3000, 2000), 12)));
     }
 

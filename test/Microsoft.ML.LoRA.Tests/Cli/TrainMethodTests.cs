@@ -12,8 +12,7 @@ public class TrainMethodTests
     {
         using var dir = new TempDir();
         var model = TinyCheckpoint.Bert(dir.File("bert"), hidden: 32, seed: 2);
-        var data = dir.File("train.tsv");
-        File.WriteAllLines(data, TextData.Balanced(TextData.SmsSpam(0, 2000), 16).Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
+        var data = TextData.WriteTsv(dir.File("train.tsv"), TextData.Balanced(TextData.SmsSpam(0, 2000), 16));
         var run = dir.File("run");
 
         var trained = CliRun.Lora("train", "--model", model, "--data", data, "--epochs", "1", "--max-length", "24", "--method", "head", "--output", run, "--json");

@@ -166,12 +166,7 @@ public sealed class TrainedRun : IDisposable
     public TrainedRun()
     {
         BaseModel = TinyCheckpoint.Bert(Path.Combine(_dir.Path, "bert"), hidden: 32, seed: 3);
-        string Write(string name, IEnumerable<TextData.LabeledText> rows)
-        {
-            var path = Path.Combine(_dir.Path, name);
-            File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
-            return path;
-        }
+        string Write(string name, IEnumerable<TextData.LabeledText> rows) => TextData.WriteTsv(Path.Combine(_dir.Path, name), rows);
         var train = Write("train.tsv", TextData.Balanced(TextData.SmsSpam(0, 2000), 60));
         Validation = Write("validation.tsv", TextData.Balanced(TextData.SmsSpam(3000, 2000), 20));
         Folder = Path.Combine(_dir.Path, "run");

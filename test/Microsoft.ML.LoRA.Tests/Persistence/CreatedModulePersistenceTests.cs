@@ -90,12 +90,7 @@ public sealed class PoolerlessRuns : IDisposable
 
     public PoolerlessRuns()
     {
-        string Write(string name, IEnumerable<TextData.LabeledText> rows)
-        {
-            var path = Path.Combine(_dir.Path, name);
-            File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
-            return path;
-        }
+        string Write(string name, IEnumerable<TextData.LabeledText> rows) => TextData.WriteTsv(Path.Combine(_dir.Path, name), rows);
         var train = Write("train.tsv", TextData.Balanced(TextData.SmsSpam(0, 2000), 40));
         Test = Write("test.tsv", TextData.Balanced(TextData.SmsSpam(3000, 2000), 30));
         string[] Args(string output, params string[] extra) => new[]

@@ -36,6 +36,13 @@ public static class TextData
         File.ReadLines(SharedData.Data("trec", file), System.Text.Encoding.Latin1).Take(take)
             .Select(l => l.Split(' ', 2)).Select(p => new LabeledText { Label = p[0].Split(':')[0], Text = p[1] }).ToList();
 
+    /// <summary>Writes <paramref name="rows"/> to <paramref name="path"/> as a TSV file with a label/text header; returns the path.</summary>
+    public static string WriteTsv(string path, IEnumerable<LabeledText> rows)
+    {
+        File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
+        return path;
+    }
+
     /// <summary>A balanced sample: up to <paramref name="perClass"/> rows of each label, classes interleaved.</summary>
     public static List<LabeledText> Balanced(IEnumerable<LabeledText> rows, int perClass)
     {
