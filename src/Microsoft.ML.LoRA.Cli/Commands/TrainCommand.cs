@@ -161,10 +161,14 @@ internal sealed class TrainCommand : CliCommand
     static void ResolveModel(LoraTextClassifierOptions options)
     {
         try { ModelLocator.Resolve(options.ModelPath, options.Hub); }
-        catch (HubException e) when (e.IsUnavailable)
+        catch (HubException e) when (e.IsUnavailable || (options.Hub ?? new HubOptions()).ResolveOffline())
         {
-            throw new HubException($"{e.Message} To train without network, pass --model with a local Hugging Face model folder " +
-                "('lora init-model --config CONFIG.json --tokenizer DIR --output DIR' writes a random-weight one).", e.Url, e.StatusCode, e)
+            var local = SharedData.Find(Path.Combine("models", "bert-tiny-mlm-en"));
+            var hint = local is not null
+                ? $"--model {local} is a small pre-trained BERT of the default model's shape on this machine"
+                : "'lora init-model --config CONFIG.json --tokenizer DIR --output DIR' writes a random-weight one";
+            throw new HubException($"{e.Message} To train without network, pass --model with a local Hugging Face model folder ({hint}).",
+                e.Url, e.StatusCode, e)
             { IsUnavailable = true };
         }
     }

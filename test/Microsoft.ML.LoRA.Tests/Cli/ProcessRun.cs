@@ -16,9 +16,13 @@ public static class ProcessRun
         return path;
     }
 
-    public static async Task<CliResult> Lora(params string[] args)
+    public static Task<CliResult> Lora(params string[] args) => Lora(new Dictionary<string, string>(), args);
+
+    /// <summary>Runs lora with <paramref name="environment"/> added to this process's environment variables.</summary>
+    public static async Task<CliResult> Lora(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) start.Environment[name] = value;
         start.ArgumentList.Add(LoraDll());
         foreach (var arg in args) start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;

@@ -36,4 +36,17 @@ public class TrainMethodTests
         result.ExitCode.Should().Be(ExitCodes.Usage);
         result.Stderr.Should().Contain("--method").And.Contain("last-layers:N");
     }
+
+    [Fact]
+    public async Task Offline_without_the_default_Hub_model_the_error_points_to_the_pre_trained_model_on_this_machine()
+    {
+        using var dir = new TempDir();
+        var data = TextData.WriteTsv(dir.File("train.tsv"), TextData.Balanced(TextData.SmsSpam(0, 200), 4));
+
+        var result = await ProcessRun.Lora(new Dictionary<string, string> { ["HF_HOME"] = dir.File("empty-cache") },
+            "train", "--offline", "--data", data, "--output", dir.File("run"));
+
+        result.ExitCode.Should().NotBe(ExitCodes.Success);
+        result.Stderr.Should().Contain("--model " + SharedData.PretrainedBert).And.Contain("small pre-trained BERT");
+    }
 }
