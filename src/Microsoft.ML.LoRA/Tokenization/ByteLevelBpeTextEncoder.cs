@@ -27,12 +27,14 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
     readonly TruncatingEncoder _encoder;
 
     ByteLevelBpeTextEncoder(BpeTokenizer model, AddedTokenSplitter addedTokens, bool addPrefixSpace, SpecialTokensLayout layout,
-        int maxLength, int padTokenId, int? emptyTextTokenId, int vocabSize, string source)
+        int maxLength, int padTokenId, int? emptyTextTokenId, int vocabSize, string source, IReadOnlyCollection<int> specialTokenIds, int? maskTokenId)
     {
         _model = model;
         _addedTokens = addedTokens;
         AddPrefixSpace = addPrefixSpace;
         PadTokenId = padTokenId;
+        SpecialTokenIds = specialTokenIds;
+        MaskTokenId = maskTokenId;
         Source = source;
         _encoder = new TruncatingEncoder(Tokenize, layout, maxLength, emptyTextTokenId, vocabSize, $"the byte-level BPE tokenizer from {source}");
     }
@@ -48,6 +50,12 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
 
     /// <summary>The file the vocabulary was read from.</summary>
     public string Source { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<int> SpecialTokenIds { get; }
+
+    /// <inheritdoc />
+    public int? MaskTokenId { get; }
 
     /// <inheritdoc />
     /// <remarks>Safe to call from several threads at once.</remarks>
@@ -192,8 +200,13 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
         {
             throw new CheckpointFormatException(source, $"the BPE vocabulary and merges do not fit together ({e.Message})");
         }
+        var named = roberta
+            ? new[] { ("bos_token", "<s>"), ("pad_token", "<pad>"), ("eos_token", "</s>"), ("unk_token", "<unk>"), ("cls_token", "<s>"), ("sep_token", "</s>"), ("mask_token", "<mask>") }
+            : new[] { ("bos_token", "<|endoftext|>"), ("eos_token", "<|endoftext|>"), ("unk_token", "<|endoftext|>") };
+        var specialIds = named.Select(t => Named(t.Item1, t.Item2)).OfType<int>().Concat(layout.Ids).Append(padId)
+            .Concat(emptyTextTokenId is int empty ? [empty] : []).Distinct().Order().ToArray();
         return new ByteLevelBpeTextEncoder(model, new AddedTokenSplitter(added), addPrefixSpace, layout, maxLength, padId,
-            emptyTextTokenId, config.VocabSize, source);
+            emptyTextTokenId, config.VocabSize, source, specialIds, roberta ? Named("mask_token", "<mask>") : null);
     }
 
     /// <summary>add_prefix_space of the ByteLevel pre-tokenizer (alone or in a Sequence); errors for other splits.</summary>

@@ -24,4 +24,13 @@ public interface ITextEncoder
     /// (at least one token, so every example has something to attend to).
     /// </summary>
     EncodedText Encode(string? text, string? pair = null);
+
+    /// <summary>
+    /// The ids of the tokenizer's special tokens (Hugging Face's <c>all_special_ids</c>: [CLS] [SEP] [PAD] [MASK]
+    /// [UNK], &lt;s&gt; &lt;/s&gt; &lt;pad&gt; &lt;mask&gt; &lt;unk&gt;, &lt;|endoftext|&gt;), which masked-language-model training never masks.
+    /// </summary>
+    IReadOnlyCollection<int> SpecialTokenIds => new[] { PadTokenId };
+
+    /// <summary>The id of the mask token ([MASK], &lt;mask&gt;), or null when the tokenizer has none (GPT-2).</summary>
+    int? MaskTokenId => null;
 }

@@ -23,11 +23,13 @@ public sealed class WordPieceTextEncoder : ITextEncoder
     readonly TruncatingEncoder _encoder;
 
     WordPieceTextEncoder(WordPieceTokenizer model, AddedTokenSplitter addedTokens, SpecialTokensLayout layout, int maxLength,
-        int padTokenId, int vocabSize, string source)
+        int padTokenId, int vocabSize, string source, IReadOnlyCollection<int> specialTokenIds, int? maskTokenId)
     {
         _model = model;
         _addedTokens = addedTokens;
         PadTokenId = padTokenId;
+        SpecialTokenIds = specialTokenIds;
+        MaskTokenId = maskTokenId;
         Source = source;
         _encoder = new TruncatingEncoder(Tokenize, layout, maxLength, emptyTextTokenId: null, vocabSize, $"the WordPiece tokenizer from {source}");
     }
@@ -40,6 +42,12 @@ public sealed class WordPieceTextEncoder : ITextEncoder
 
     /// <summary>The file the vocabulary was read from.</summary>
     public string Source { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<int> SpecialTokenIds { get; }
+
+    /// <inheritdoc />
+    public int? MaskTokenId { get; }
 
     /// <summary>Whether text is lowercased before WordPiece (do_lower_case / the normalizer's lowercase).</summary>
     public bool Lowercase => ((BertTextNormalizer)_model.Normalizer!).Lowercase;
@@ -156,7 +164,11 @@ public sealed class WordPieceTextEncoder : ITextEncoder
         };
         using var vocabStream = VocabStream(vocab);
         var model = WordPieceTokenizer.Create(vocabStream, options);
-        return new WordPieceTextEncoder(model, new AddedTokenSplitter(added), layout, maxLength, padId, config.VocabSize, source);
+        int? Optional(string key, string fallback) => IdOf(folder.SpecialToken(key)?.Content ?? fallback);
+        var specialIds = new[] { ("unk_token", "[UNK]"), ("sep_token", "[SEP]"), ("pad_token", "[PAD]"), ("cls_token", "[CLS]"), ("mask_token", "[MASK]") }
+            .Select(t => Optional(t.Item1, t.Item2)).OfType<int>().Concat(layout.Ids).Append(padId).Distinct().Order().ToArray();
+        return new WordPieceTextEncoder(model, new AddedTokenSplitter(added), layout, maxLength, padId, config.VocabSize, source,
+            specialIds, Optional("mask_token", "[MASK]"));
     }
 
     /// <summary>Reads vocab.txt as Hugging Face does: id = line index, trailing whitespace trimmed, a repeated token keeps its last id.</summary>
