@@ -14,8 +14,8 @@ namespace Microsoft.ML.LoRA.Persistence;
 /// </summary>
 public static class MergedCheckpoint
 {
-    /// <summary>The merged tensors under Hugging Face names (no lora_A / lora_B). The caller disposes them.</summary>
-    public static Dictionary<string, Tensor> MergedTensors(SequenceClassifier model)
+    /// <summary>The merged tensors of any model of ours under Hugging Face names (no lora_A / lora_B). The caller disposes them.</summary>
+    public static Dictionary<string, Tensor> MergedTensors(nn.Module model)
     {
         var adapted = LoraInjector.LinearLayers(model).Where(l => l.Value.HasAdapter && !l.Value.Merged)
             .ToDictionary(l => l.Key + ".weight", l => l.Value);
