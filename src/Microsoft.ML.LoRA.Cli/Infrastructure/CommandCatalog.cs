@@ -8,6 +8,7 @@ internal static class CommandCatalog
     public static IReadOnlyList<CliCommand> Create() => new CliCommand[]
     {
         new TrainCommand(),
+        new AdaptCommand(),
         new EvaluateCommand(),
         new PredictCommand(),
         new SweepCommand(),
