@@ -35,7 +35,7 @@ dotnet build "$REPO/src/Microsoft.ML.LoRA.Cli/Microsoft.ML.LoRA.Cli.csproj" -c R
 LORA=(dotnet "$REPO/src/Microsoft.ML.LoRA.Cli/bin/Release/net10.0/lora.dll")
 
 # The first number after "key": in a JSON file (the CLI's --json output is one indented object).
-number() { grep -o "\"$2\": *[-0-9.eE+]*" "$1" | head -n 1 | sed 's/.*: *//'; }
+number() { grep -o "\"$2\": *[-0-9.eE+]*" "$1" | sed -n '1s/.*: *//p'; }
 
 rm -rf "$OUT"
 mkdir -p "$OUT/runs"
@@ -43,7 +43,7 @@ rows=$(wc -l < "$DATA")
 train_rows=$((rows * 8 / 10))
 { printf 'label\ttext\n'; head -n "$train_rows" "$DATA"; } > "$OUT/train.tsv"
 { printf 'label\ttext\n'; tail -n +"$((train_rows + 1))" "$DATA"; } > "$OUT/test.tsv"
-{ printf 'label\ttext\n'; head -n "$train_rows" "$DATA" | head -n "$LABELLED"; } > "$OUT/labelled.tsv"
+{ printf 'label\ttext\n'; head -n "$((LABELLED < train_rows ? LABELLED : train_rows))" "$DATA"; } > "$OUT/labelled.tsv"
 spam() { awk -F'\t' 'NR > 1 && $1 == "spam"' "$1" | wc -l; }
 echo "== SMS spam: $train_rows training rows ($(spam "$OUT/train.tsv") spam), $((rows - train_rows)) test rows ($(spam "$OUT/test.tsv") spam), $LABELLED labelled rows ($(spam "$OUT/labelled.tsv") spam)" >&2
 
@@ -70,7 +70,7 @@ stats() { awk -v v="$1" -v c="$2" '$1 == v { x = 100 * $c; s += x; q += x * x; n
   END { m = s / n; sd = n > 1 ? sqrt((q - n * m * m) / (n - 1)) : 0; if (sd < 0) sd = 0; printf "%.1f ± %.1f", m, sd }' "$OUT/results.txt"; }
 
 echo
-echo "bert-tiny-mlm-en on SMS spam: $LABELLED labelled rows, seeds $SEEDS, test part of $((rows - train_rows)) rows; $(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $THREADS threads"
+echo "bert-tiny-mlm-en on SMS spam: $LABELLED labelled rows, seeds $SEEDS, test part of $((rows - train_rows)) rows; $(date -u +%Y-%m-%d), $(sed -n '/model name/{s/.*: //p;q}' /proc/cpuinfo), $THREADS threads"
 echo "adapt: $ADAPT_EPOCHS epochs on the training part's text; lora: $LORA_ADAPT; full: $FULL_ADAPT. train: $TRAIN"
 echo
 echo "| variant | held-out masked-LM loss | accuracy | macro accuracy | adapt time |"

@@ -80,6 +80,8 @@ internal sealed class AdaptCommand : CliCommand
         _data.Data.Description = "Text file: one text per line (.txt), or TSV, CSV or JSON Lines with a text column (labels are ignored); may be gzipped (.gz)";
         _output.Output.Description = "Folder to write the adapted checkpoint to (must be empty or new, unless --force)";
         _output.Output.Required = true;
+        _lora.ModulesToSave.Description = "Base-model modules trained in full beside the adapters, comma-separated names or dotted suffixes " +
+                                          "as in PEFT's modules_to_save, or 'none' [default: none; the language-model head stays frozen]";
     }
 
     public override string Name => "adapt";
@@ -94,10 +96,12 @@ internal sealed class AdaptCommand : CliCommand
         command.Options.Add(_model);
         command.Options.Add(_offline);
         _data.AddTo(command, withLabel: false, withValidation: false);
+        command.Options.Remove(_data.TextPairColumn);   // each text is one example
         command.Options.Add(_maxRows);
         command.Options.Add(_method);
         command.Options.Add(_keepAdapter);
         _lora.AddTo(command);
+        command.Options.Remove(_lora.Head);   // there is no classification head; the language-model head stays frozen
         foreach (var option in new Option[] { _training.Epochs, _training.BatchSize, _training.LearningRate, _training.MaxLength,
                      _training.Warmup, _training.WeightDecay, _training.MaxGradNorm, _training.Threads })
             command.Options.Add(option);
@@ -107,10 +111,6 @@ internal sealed class AdaptCommand : CliCommand
         command.Options.Add(_force);
         command.Validators.Add(result =>
         {
-            if (result.GetResult(_data.TextPairColumn) is not null)
-                result.AddError("--text-pair-column is not used by adapt: each text is one example.");
-            if (result.GetResult(_lora.Head) is { Implicit: false })
-                result.AddError("--lora-head has no meaning for adapt: there is no classification head, and the language-model head stays frozen.");
             if (result.GetResult(_keepAdapter) is { Implicit: false } && result.GetResult(_method) is { Implicit: false } m
                 && m.Tokens.Count > 0 && m.Tokens[^1].Value == "full")
                 result.AddError("--keep-adapter needs --method lora: full adaptation has no adapter to keep.");

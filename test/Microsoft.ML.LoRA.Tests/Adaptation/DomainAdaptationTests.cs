@@ -29,7 +29,7 @@ public sealed class SmsAdaptations : IDisposable
     public static DomainAdaptationOptions Options(string output, bool keepAdapter) => new()
     {
         ModelPath = BertTinyMlm.Path, OutputPath = output, KeepAdapter = keepAdapter,
-        Lora = new LoraOptions { LoraQuery = true, LoraValue = true, LoraMlp = true },
+        Lora = new LoraOptions { LoraQuery = true, LoraValue = true, LoraMlp = true, ModulesToSave = new[] { "1.output.LayerNorm" } },
         Epochs = 3, LearningRate = 3e-3, ValidationFraction = 0.25, Seed = 5,
     };
 
@@ -78,6 +78,8 @@ public class DomainAdaptationTests(SmsAdaptations runs) : IClassFixture<SmsAdapt
         r.Rows.Should().Be(300);
         r.ValidationRows.Should().Be(100);
         r.AdaptedModules.Should().HaveCount(8, "query, value and both feed-forward layers of 2 layers");
+        r.TrainableParameters.Should().Be(4 * 8 * (128 + 128) + 4 * 8 * (128 + 512) + 2 * 128,
+            "rank-8 adapters on 4 square attention layers and 4 feed-forward layers (128 <-> 512), and the saved LayerNorm");
         r.TrainableParameters.Should().BeLessThan(r.TotalParameters / 50);
         r.ValidationLossAfter.Should().BeLessThan(r.ValidationLossBefore!.Value - 0.05);
         r.FinalLoss.Should().BeLessThan(r.InitialLoss - 0.05);
@@ -137,7 +139,8 @@ public class DomainAdaptationTests(SmsAdaptations runs) : IClassFixture<SmsAdapt
         var info = PeftAdapter.Load(withAdapter, Path.Combine(runs.Kept.OutputPath, "adapter"));
 
         info.AdaptedModules.Should().BeEquivalentTo(runs.Merged.AdaptedModules, "the adapter carries the classifier's module names");
-        info.SavedTensors.Should().BeEmpty("only the adapters train; the masked-LM head is not part of a classifier");
+        info.SavedTensors.Should().BeEquivalentTo(new[] { "bert.encoder.layer.1.output.LayerNorm.weight", "bert.encoder.layer.1.output.LayerNorm.bias" },
+            "the module trained in full travels with the adapter; the frozen masked-LM head is no part of a classifier");
         var expected = Logits(merged, runs.Merged.OutputPath, texts);
         var actual = Logits(withAdapter, runs.Kept.OutputPath, texts);
         var unadapted = Logits(plain, runs.Kept.OutputPath, texts);
@@ -154,7 +157,7 @@ public class DomainAdaptationTests(SmsAdaptations runs) : IClassFixture<SmsAdapt
         using var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "adapter", "adapter_config.json")));
         config.RootElement.GetProperty("peft_type").GetString().Should().Be("LORA");
         config.RootElement.GetProperty("task_type").ValueKind.Should().Be(JsonValueKind.Null);
-        config.RootElement.GetProperty("modules_to_save").ValueKind.Should().Be(JsonValueKind.Null);
+        config.RootElement.GetProperty("modules_to_save").EnumerateArray().Select(e => e.GetString()).Should().Equal("bert.encoder.layer.1.output.LayerNorm");
         config.RootElement.GetProperty("base_model_name_or_path").GetString().Should().Be(BertTinyMlm.Path);
         config.RootElement.GetProperty("target_modules").EnumerateArray().Select(e => e.GetString()).Should()
             .BeEquivalentTo(new[] { "query", "value", "intermediate.dense", "0.output.dense", "1.output.dense" }, "PEFT's suffixes; 'output.dense' alone would match attention.output.dense too");
@@ -162,7 +165,7 @@ public class DomainAdaptationTests(SmsAdaptations runs) : IClassFixture<SmsAdapt
         var written = Read(Path.Combine(folder, "model.safetensors"));
         var original = Read(Path.Combine(BertTinyMlm.Path, "model.safetensors"));
         written.Keys.Should().BeEquivalentTo(original.Keys);
-        foreach (var (name, tensor) in original) written[name].eq(tensor).all().item<bool>().Should().BeTrue(name);
+        foreach (var (name, tensor) in original) written[name].eq(tensor).all().item<bool>().Should().BeTrue($"{name} is stored as it was, the trained LayerNorm too (its trained values are in the adapter)");
         runs.Kept.ValidationLossAfter.Should().Be(runs.Merged.ValidationLossAfter, "the same seed trains the same adapter");
     }
 
