@@ -79,6 +79,10 @@ public class AdaptCommandTests
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir.File("out"), "adapter", "adapter_config.json")))!;
         config["r"]!.GetValue<int>().Should().Be(4);
         config["target_modules"]!.AsArray().Select(n => n!.GetValue<string>()).Should().BeEquivalentTo("query", "key", "value");
+
+        var train = CliRun.Lora("train", "--model", dir.File("out"), "--init-adapter", Path.Combine(dir.File("out"), "adapter"),
+            "--data", Tsv(dir, "train.tsv", TextData.Balanced(TextData.SmsSpam(1000, 1000), 16)), "--epochs", "1", "--rank", "4", "--output", dir.File("run"), "--json");
+        train.ExitCode.Should().Be(ExitCodes.Success, "training starts from the adapter adapt kept (with its rank on the layers it targets too): " + train.Stderr);
     }
 
     [Fact]
