@@ -9,12 +9,7 @@ namespace Microsoft.ML.LoRA.Tests.Adaptation;
 /// <summary><c>lora adapt</c>: a thin shell over the library that writes a folder <c>lora train</c> takes, and refuses bad input in one line.</summary>
 public class AdaptCommandTests
 {
-    static string Tsv(TempDir dir, string name, IEnumerable<TextData.LabeledText> rows)
-    {
-        var path = dir.File(name);
-        File.WriteAllLines(path, rows.Select(r => $"{r.Label}\t{r.Text.Replace('\t', ' ')}").Prepend("label\ttext"));
-        return path;
-    }
+    static string Tsv(TempDir dir, string name, IEnumerable<TextData.LabeledText> rows) => TextData.WriteTsv(dir.File(name), rows);
 
     [Fact]
     public void Adapt_writes_a_folder_that_lora_train_takes()
