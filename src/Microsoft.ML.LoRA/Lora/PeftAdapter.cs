@@ -200,6 +200,10 @@ public static class PeftAdapter
             if (rank != expectedRank)
                 throw new CheckpointFormatException(weightsPath, $"'{module}' has rank {rank} but adapter_config.json says {expectedRank}");
             double moduleAlpha = PatternValue(alphaPattern, module) ?? alpha;
+            if (layer.HasAdapter && layer.Rank != rank)
+                throw new CheckpointFormatException(weightsPath,
+                    $"'{module}' already carries a rank-{layer.Rank} adapter (the fit's own targets), but this adapter holds rank {rank} " +
+                    $"for it: set the LoRA rank (LoraOptions.Rank, --rank) to {rank}, or leave that layer out of the targets");
             if (!layer.HasAdapter)
                 lock (Training.TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);

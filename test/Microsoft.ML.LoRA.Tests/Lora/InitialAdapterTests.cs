@@ -64,6 +64,20 @@ public class InitialAdapterTests
     }
 
     [Fact]
+    public void An_initial_adapter_of_another_rank_on_a_targeted_layer_is_refused_with_the_rank_to_use()
+    {
+        using var dir = new TempDir();
+        var bert = TinyCheckpoint.Bert(dir.File("bert"), hidden: 32, seed: 5);
+        var (source, _, _, _) = Fit(bert, new LoraOptions { Rank = 4, Alpha = 4 }, learningRate: 1e-3);
+        PipelineStages.LoraStage(source).SaveAdapter(dir.File("adapter"));
+        PipelineStages.LoraStage(source).Dispose();
+
+        var act = () => Fit(bert, new LoraOptions { Rank = 8, Alpha = 16 }, learningRate: 1e-3, initial: dir.File("adapter"));
+
+        act.Should().Throw<Microsoft.ML.LoRA.Checkpoints.CheckpointFormatException>().WithMessage("*rank-8 adapter*holds rank 4*--rank) to 4*");
+    }
+
+    [Fact]
     public void An_initial_adapter_needs_the_LoRA_method_and_an_existing_folder()
     {
         var withHead = new LoraTextClassifierOptions { ModelPath = "m", FineTuning = FineTuning.HeadOnly, InitialAdapterPath = "." };
