@@ -71,8 +71,13 @@ internal sealed class AdaptCommand : CliCommand
 
     public AdaptCommand()
     {
-        _training.Epochs.DefaultValueFactory = _ => 1;
-        _training.BatchSize.DefaultValueFactory = _ => 32;
+        // The training options' defaults are fine-tuning's; adaptation has its own (DomainAdaptationOptions).
+        var defaults = new DomainAdaptationOptions();
+        _training.Epochs.DefaultValueFactory = _ => defaults.Epochs;
+        _training.BatchSize.DefaultValueFactory = _ => defaults.BatchSize;
+        _training.Warmup.DefaultValueFactory = _ => defaults.WarmupFraction;
+        _training.WeightDecay.DefaultValueFactory = _ => defaults.WeightDecay;
+        _training.MaxGradNorm.DefaultValueFactory = _ => defaults.MaxGradientNorm;
         _training.BatchSize.Description = "Texts per training step";
         _training.LearningRate.DefaultValueFactory = null;
         _training.LearningRate.Description = "Peak AdamW learning rate (warm-up, then linear decay) [default: 5e-4 with --method lora, 5e-5 with full]";

@@ -92,8 +92,8 @@ internal sealed class TrainingOptionSet
 
     public Option<bool> LengthBucketing { get; } = new("--length-bucketing")
     {
-        Description = "Group training examples of similar length into batches (less padding, faster); 'false' batches them " +
-                      "in plain shuffled order",
+        Description = "Group training examples of similar length into batches: less padding, faster on text of varied " +
+                      "length, slightly less random batches; 'false' batches them in plain shuffled order",
         HelpName = "true|false", DefaultValueFactory = _ => Defaults.LengthBucketing,
     };
 

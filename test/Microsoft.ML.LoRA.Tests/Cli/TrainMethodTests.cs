@@ -22,6 +22,8 @@ public class TrainMethodTests
         File.ReadAllText(Path.Combine(run, "log.txt")).Should().Contain("Head-only fine-tuning; training 66 of");
         using var options = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "options.json")));
         options.RootElement.GetProperty("method").GetString().Should().Be("head");
+        options.RootElement.GetProperty("maxGradientNorm").GetDouble().Should().Be(0, "by default training matches a plain PyTorch loop: no clipping");
+        options.RootElement.GetProperty("lengthBucketing").GetBoolean().Should().BeFalse("and plain shuffled batches");
         export.ExitCode.Should().Be(ExitCodes.InvalidInput);
         export.Stderr.Should().Contain("fine-tuned with method 'head', not LoRA").And.Contain("lora merge");
     }
