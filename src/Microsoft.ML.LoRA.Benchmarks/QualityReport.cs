@@ -46,7 +46,9 @@ public static class QualityReport
     public static List<Row> Read(string runs)
     {
         var rows = new List<Row>();
-        foreach (var dataSet in Directory.GetDirectories(runs).OrderBy(d => d, StringComparer.Ordinal))
+        string[] known = { "sst2", "imdb" };
+        foreach (var dataSet in Directory.GetDirectories(runs).OrderBy(d => Array.IndexOf(known, Path.GetFileName(d)) is var i && i >= 0 ? i : known.Length)
+                     .ThenBy(d => d, StringComparer.Ordinal))
             foreach (var (folder, label) in Methods)
             {
                 var seeds = Directory.Exists(Path.Combine(dataSet, folder))
