@@ -18,7 +18,7 @@ public static class QualityReport
     {
         ("head", "head only"),
         ("last-layers-2", "last 2 layers"),
-        ("lora", "LoRA q,v r=8 (default)"),
+        ("lora", "LoRA q,v r=8 (PEFT's usual)"),
         ("lora-tuned", "LoRA, best of a sweep"),
         ("full", "full fine-tuning"),
     };

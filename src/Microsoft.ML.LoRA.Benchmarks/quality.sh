@@ -59,7 +59,7 @@ for dataset in $DATASETS; do
   for seed in $SEEDS; do
     train "$dataset" head "$seed" --method head --learning-rate 1e-3
     train "$dataset" last-layers-2 "$seed" --method last-layers:2 --learning-rate 1e-4
-    train "$dataset" lora "$seed" --learning-rate 1e-3
+    train "$dataset" lora "$seed" --learning-rate 1e-3 --lora-query --lora-value
     train "$dataset" full "$seed" --method full --learning-rate 1e-4
   done
 

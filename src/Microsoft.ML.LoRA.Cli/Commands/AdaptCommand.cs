@@ -138,7 +138,7 @@ internal sealed class AdaptCommand : CliCommand
             Overwrite = force,
             Method = method,
             KeepAdapter = parseResult.GetValue(_keepAdapter),
-            Lora = _lora.Read(parseResult, NoTargetsMeans.QueryAndValue),
+            Lora = _lora.Read(parseResult, NoTargetsMeans.LibraryDefault),
             Epochs = parseResult.GetValue(_training.Epochs),
             BatchSize = parseResult.GetValue(_training.BatchSize),
             LearningRate = parseResult.GetResult(_training.LearningRate) is { Implicit: false } ? parseResult.GetValue(_training.LearningRate) : null,

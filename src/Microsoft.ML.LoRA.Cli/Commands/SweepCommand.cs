@@ -32,13 +32,13 @@ internal sealed class SweepCommand : CliCommand
     readonly Option<bool> _offline = new("--offline") { Description = "Never touch the network (local folder or Hub cache only)" };
     readonly Option<int[]?> _ranks = new("--ranks") { Description = "Ranks to try [default: 8]", HelpName = "r,r,...", CustomParser = ValueParsers.IntList("--ranks", 1) };
     readonly Option<double[]?> _alphas = new("--alphas") { Description = "Alphas to try [default: 16]", HelpName = "a,a,...", CustomParser = ValueParsers.DoubleList("--alphas", v => v > 0, "positive numbers") };
-    readonly Option<double[]?> _learningRates = new("--learning-rates") { Description = "Learning rates to try [default: 5e-4]", HelpName = "lr,lr,...", CustomParser = ValueParsers.DoubleList("--learning-rates", v => v > 0, "positive numbers") };
+    readonly Option<double[]?> _learningRates = new("--learning-rates") { Description = "Learning rates to try [default: 1e-3, the training default]", HelpName = "lr,lr,...", CustomParser = ValueParsers.DoubleList("--learning-rates", v => v > 0, "positive numbers") };
     readonly Option<int[]?> _epochs = new("--epochs") { Description = "Epoch counts to try (grid and random) [default: 3]", HelpName = "n,n,...", CustomParser = ValueParsers.IntList("--epochs", 1) };
     readonly Option<double[]?> _dropouts = new("--dropouts") { Description = "LoRA dropouts to try [default: 0.05]", HelpName = "p,p,...", CustomParser = ValueParsers.DoubleList("--dropouts", v => v >= 0 && v < 1, "numbers in [0, 1)") };
     readonly Dictionary<string, Option<string>> _switches = new[] { "query", "key", "value", "projection", "mlp", "head" }
         .ToDictionary(s => s, s => new Option<string>($"--{s}")
         {
-            Description = $"LoRA on the {s} layers: on, off, or both (tried each way) [default: as train does: query and value on]",
+            Description = $"LoRA on the {s} layers: on, off, or both (tried each way) [default: as train does: all but head on]",
         }.AcceptOnlyFromAmong("on", "off", "both"));
 
     readonly Option<string> _strategy = new Option<string>("--strategy")

@@ -101,7 +101,7 @@ internal sealed class TrainCommand : CliCommand
         var train = maxRows is int n ? ml.Data.TakeRows(loaded.Train, n) : loaded.Train;
 
         var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
-        options.Lora = _lora.Read(parseResult, NoTargetsMeans.QueryAndValue);
+        options.Lora = _lora.Read(parseResult, NoTargetsMeans.LibraryDefault);
         options.FineTuning = parseResult.GetValue(_method)!;
         options.InitialAdapterPath = parseResult.GetValue(_initAdapter);
         _training.ApplyTo(parseResult, options);

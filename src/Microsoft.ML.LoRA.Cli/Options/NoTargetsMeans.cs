@@ -5,6 +5,6 @@ internal enum NoTargetsMeans
 {
     /// <summary>No adapter at all: only the classification head trains (inspect's reading).</summary>
     NoAdapters,
-    /// <summary>The library's default: adapt the attention query and value projections (for train).</summary>
-    QueryAndValue,
+    /// <summary>The library's default: adapt every linear layer of the transformer layers (for train and adapt).</summary>
+    LibraryDefault,
 }

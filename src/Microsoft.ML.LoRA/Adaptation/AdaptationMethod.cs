@@ -4,7 +4,7 @@ namespace Microsoft.ML.LoRA.Adaptation;
 public enum AdaptationMethod
 {
     /// <summary>
-    /// Low-rank adapters on the chosen linear layers of the base model (query and value by default); every other weight,
+    /// Low-rank adapters on the chosen linear layers of the base model (every transformer-layer linear by default); every other weight,
     /// the language-model head included, stays frozen. The output holds the adapters merged into the weights, or the
     /// unchanged weights plus a PEFT adapter folder.
     /// </summary>

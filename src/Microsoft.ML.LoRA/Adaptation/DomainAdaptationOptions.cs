@@ -43,8 +43,8 @@ public sealed class DomainAdaptationOptions
     public AdaptationMethod Method { get; set; } = AdaptationMethod.Lora;
 
     /// <summary>
-    /// LoRA settings (<see cref="AdaptationMethod.Lora"/> only). Targets default to the attention query and value
-    /// projections, as PEFT's masked-LM examples use; any target list, regex or switch works as in training, except
+    /// LoRA settings (<see cref="AdaptationMethod.Lora"/> only). Targets default to every linear layer of the
+    /// transformer layers, as in fine-tuning (PEFT's masked-LM examples adapt query and value only); any target list, regex or switch works as in training, except
     /// <see cref="LoraOptions.LoraHead"/> (there is no classification head). <see cref="LoraOptions.ModulesToSave"/>
     /// (default none here) and <see cref="LoraOptions.Bias"/> apply to the base model's modules; the language-model head
     /// stays frozen.

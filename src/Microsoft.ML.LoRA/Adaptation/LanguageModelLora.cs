@@ -4,7 +4,7 @@ namespace Microsoft.ML.LoRA.Adaptation;
 
 /// <summary>
 /// LoRA on a <see cref="LanguageModel"/>: the same target rules as fine-tuning (<see cref="LoraInjector.ResolveTargets"/>:
-/// lists, regex, switches, query + value by default), applied to the base model's linear layers only, so adapters
+/// lists, regex, switches, every transformer-layer linear by default), applied to the base model's linear layers only, so adapters
 /// carry the names a classifier on the same base has. Every other weight is frozen, the language-model head included;
 /// <see cref="LoraOptions.ModulesToSave"/> (base modules, none by default) and the chosen biases of the base train too.
 /// </summary>

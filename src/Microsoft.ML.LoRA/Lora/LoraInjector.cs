@@ -63,7 +63,7 @@ public static class LoraInjector
         if (options.TargetModulesRegex is { } regex) patterns.Add(new Regex($"^(?:{regex})$"));
         var switches = SwitchesOn(options);
         bool anyExplicit = options.TargetModules is not null || options.TargetModulesRegex is not null || switches.Count > 0;
-        if (!anyExplicit) switches = new List<LoraSwitch> { LoraSwitch.Query, LoraSwitch.Value };
+        if (!anyExplicit) switches = DefaultSwitches.ToList();
         foreach (var s in switches)
         {
             if (!layout.SwitchPatterns.TryGetValue(s, out var pattern)) continue;
@@ -108,6 +108,14 @@ public static class LoraInjector
         if (o.LoraHead) on.Add(LoraSwitch.Head);
         return on;
     }
+
+    /// <summary>
+    /// What is adapted when no target is named: every linear layer of the transformer layers (attention query, key,
+    /// value and output, both feed-forward layers), not the head. Chosen from measurements (docs/quality.md): on a
+    /// pre-trained BERT these adapters beat PEFT's usual query + value by 5 points on SST-2 and 8 on TREC.
+    /// </summary>
+    public static readonly IReadOnlyList<LoraSwitch> DefaultSwitches =
+        new[] { LoraSwitch.Query, LoraSwitch.Key, LoraSwitch.Value, LoraSwitch.Projection, LoraSwitch.Mlp };
 
     /// <summary>The transformer layer a module or parameter belongs to (<c>...layer.3....</c> gives 3), or null.</summary>
     internal static int? LayerIndexOf(string name)

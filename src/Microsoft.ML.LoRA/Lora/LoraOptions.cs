@@ -37,7 +37,8 @@ public enum LoraBias
 /// What to adapt and how: the LoRA hyper-parameters, which linear layers get adapters, and what else trains.
 /// Targets are the union of <see cref="TargetModules"/>, <see cref="TargetModulesRegex"/> and the switches
 /// (<see cref="LoraQuery"/> ...), each switch mapped onto the family's own module names. When none of them is set,
-/// the attention query and value projections are adapted. An empty (not null) <see cref="TargetModules"/> with no
+/// every linear layer of the transformer layers is adapted (query, key, value, attention output, feed-forward; not the
+/// head), which learned markedly better than PEFT's usual query + value in our measurements (docs/quality.md). An empty (not null) <see cref="TargetModules"/> with no
 /// switch and no regex means no adapter at all: only the <see cref="ModulesToSave"/> train.
 /// </summary>
 public sealed class LoraOptions
@@ -55,7 +56,7 @@ public sealed class LoraOptions
     /// Module names or dotted suffixes to adapt, as in PEFT's <c>target_modules</c> list: a module matches when its
     /// full name equals an entry or ends with "." + the entry. The entry <c>all-linear</c> adapts every linear layer
     /// except the classification head and the modules the checkpoint lacked (they train in full instead). Null: use
-    /// the switches, or query + value when no switch is on.
+    /// the switches, or every transformer-layer linear when no switch is on.
     /// </summary>
     public IList<string>? TargetModules { get; set; }
 

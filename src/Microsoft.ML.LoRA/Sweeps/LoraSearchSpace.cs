@@ -9,7 +9,7 @@ namespace Microsoft.ML.LoRA.Sweeps;
 /// Both = 576 configurations.
 /// <para>
 /// Targets: when any switch is not <see cref="SwitchChoice.Inherit"/>, each trial adapts exactly the switches that are
-/// on, an Inherit switch taking the base options' effective value (query and value when the base names no target);
+/// on, an Inherit switch taking the base options' effective value (every transformer-layer linear when the base names no target);
 /// a trial with every switch off adapts nothing and trains only the head. The base options must then not select
 /// targets by module name or regex. When every switch is Inherit, trials use the base options' targets unchanged.
 /// </para>

@@ -40,7 +40,7 @@ public sealed class LoraSweepParameters
     /// <summary>
     /// A copy of <paramref name="baseOptions"/> with the non-null parameters applied; the base object is not changed.
     /// When any switch is set, the trial adapts exactly the switches that are on: an unset switch takes the base's
-    /// effective value (query and value when the base names no target), and the copy's <c>TargetModules</c> is emptied
+    /// effective value (every transformer-layer linear when the base names no target), and the copy's <c>TargetModules</c> is emptied
     /// so that an all-off trial adapts nothing. Throws <see cref="ArgumentException"/> when switches are set but the base
     /// options select targets by module name or regex (the two cannot be combined).
     /// </summary>

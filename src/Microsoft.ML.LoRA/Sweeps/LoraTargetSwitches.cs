@@ -8,8 +8,11 @@ namespace Microsoft.ML.LoRA.Sweeps;
 /// </summary>
 public readonly record struct LoraTargetSwitches(bool Query, bool Key, bool Value, bool Projection, bool Mlp, bool Head)
 {
-    /// <summary>The library's default targets: the attention query and value projections.</summary>
-    public static LoraTargetSwitches QueryValue => new(true, false, true, false, false, false);
+    /// <summary>
+    /// The library's default targets: every linear layer of the transformer layers (query, key, value, the attention
+    /// output projection and both feed-forward layers), the head excluded.
+    /// </summary>
+    public static LoraTargetSwitches Default => new(true, true, true, true, true, false);
 
     /// <summary>Short readable form used in trial ids: the "on" switches joined with '+' (q, k, v, o, mlp, head), or "none".</summary>
     public string Label
@@ -28,7 +31,7 @@ public readonly record struct LoraTargetSwitches(bool Query, bool Key, bool Valu
     }
 
     /// <summary>
-    /// The switches <paramref name="options"/> effectively adapts: its switches, or query + value when it names no
+    /// The switches <paramref name="options"/> effectively adapts: its switches, or <see cref="Default"/> when it names no
     /// target at all (the library default); null when it selects targets by module name or regex, which switches cannot express.
     /// </summary>
     public static LoraTargetSwitches? EffectiveOf(LoraOptions options)
@@ -36,7 +39,7 @@ public readonly record struct LoraTargetSwitches(bool Query, bool Key, bool Valu
         if (options.TargetModules is { Count: > 0 } || options.TargetModulesRegex is not null) return null;
         var switches = new LoraTargetSwitches(options.LoraQuery, options.LoraKey, options.LoraValue, options.LoraProjection, options.LoraMlp, options.LoraHead);
         bool explicitNone = options.TargetModules is not null;   // an empty list means "no adapter" unless a switch is on
-        return switches == default && !explicitNone ? QueryValue : switches;
+        return switches == default && !explicitNone ? Default : switches;
     }
 
     /// <summary>Sets exactly these switches on <paramref name="options"/> and clears name-based targets, so nothing else is adapted.</summary>

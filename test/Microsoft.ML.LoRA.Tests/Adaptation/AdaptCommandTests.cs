@@ -29,7 +29,7 @@ public class AdaptCommandTests
             json.RootElement.GetProperty("validationRows").GetInt32().Should().Be(24);
             json.RootElement.GetProperty("architecture").GetString().Should().Be("BertForMaskedLM");
             json.RootElement.GetProperty("learningRate").GetDouble().Should().Be(5e-4, "LoRA's default rate");
-            json.RootElement.GetProperty("adaptedModules").GetArrayLength().Should().Be(4, "query and value by default");
+            json.RootElement.GetProperty("adaptedModules").GetArrayLength().Should().Be(12, "every transformer-layer linear by default");
         }
         result.Stderr.Should().Contain("step").And.Contain("Wrote the adapted checkpoint");
         File.Exists(Path.Combine(adapted, "adapt.json")).Should().BeTrue();

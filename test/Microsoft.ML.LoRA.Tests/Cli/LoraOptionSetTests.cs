@@ -27,7 +27,7 @@ public class LoraOptionSetTests
     [Fact]
     public void Defaults_are_the_library_defaults()
     {
-        var options = Read(NoTargetsMeans.QueryAndValue);
+        var options = Read(NoTargetsMeans.LibraryDefault);
         var library = new LoraOptions();
 
         options.Rank.Should().Be(library.Rank);
@@ -52,7 +52,7 @@ public class LoraOptionSetTests
     [Fact]
     public void Targets_none_means_no_adapters_whatever_the_default()
     {
-        Read(NoTargetsMeans.QueryAndValue, "--targets", "none").TargetModules.Should().BeEmpty();
+        Read(NoTargetsMeans.LibraryDefault, "--targets", "none").TargetModules.Should().BeEmpty();
     }
 
     [Fact]

@@ -122,7 +122,7 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         using var model = PretrainedModel.Load(run.BaseModel, numLabels: 2);
         var info = PeftAdapter.Load(model, dir.Path);
         info.Rank.Should().Be(4);
-        info.AdaptedModules.Should().HaveCount(4);
+        info.AdaptedModules.Should().HaveCount(12, "the 6 linear layers of each of the 2 layers, the default targets");
     }
 
     [Fact]

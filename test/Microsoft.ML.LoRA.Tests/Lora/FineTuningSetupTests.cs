@@ -31,7 +31,7 @@ public class FineTuningSetupTests
         report.SavedModules.Should().BeEquivalentTo("classifier", "bert.pooler");
         Trainable(model).Where(n => !LoraLinear.IsAdapterParameter(n)).Should().BeEquivalentTo(
             "bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias");
-        Trainable(model).Count(LoraLinear.IsAdapterParameter).Should().Be(8, "query and value of 2 layers, A and B each");
+        Trainable(model).Count(LoraLinear.IsAdapterParameter).Should().Be(24, "6 linear layers in each of 2 layers, A and B each");
     }
 
     [Fact]

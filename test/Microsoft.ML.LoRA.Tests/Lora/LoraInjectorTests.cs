@@ -17,16 +17,28 @@ public class LoraInjectorTests
     }
 
     [Theory]
-    [InlineData("bert", "bert.encoder.layer.0.attention.self.query", "bert.encoder.layer.0.attention.self.value")]
-    [InlineData("roberta", "roberta.encoder.layer.0.attention.self.query", "roberta.encoder.layer.0.attention.self.value")]
-    [InlineData("distilbert", "distilbert.transformer.layer.0.attention.q_lin", "distilbert.transformer.layer.0.attention.v_lin")]
-    [InlineData("gpt2", "transformer.h.0.attn.c_attn", null)]
-    public void Without_targets_query_and_value_are_adapted(string family, string first, string? second)
+    [InlineData("bert", 6)]
+    [InlineData("roberta", 6)]
+    [InlineData("distilbert", 6)]
+    [InlineData("gpt2", 4)]
+    public void Without_targets_every_linear_layer_of_the_transformer_layers_is_adapted_but_not_the_head(string family, int perLayer)
     {
-        var adapted = Adapted(family, new LoraOptions());
-        adapted.Should().Contain(first);
-        if (second != null) adapted.Should().Contain(second);
-        adapted.Should().HaveCount(second is null ? 2 : 4, "two layers");
+        using var model = Fixture(family);
+        var layers = model.Config.NumLayers;
+        var inLayers = LoraInjector.LinearLayers(model).Keys.Where(n => LoraInjector.LayerIndexOf(n + ".") is not null).ToList();
+
+        var adapted = LoraInjector.Apply(model, new LoraOptions()).AdaptedModules;
+
+        adapted.Should().BeEquivalentTo(inLayers, "the default adapts the attention projections and the feed-forward layers");
+        adapted.Should().HaveCount(perLayer * layers);
+        adapted.Should().NotContain(n => model.Layout.HeadModules.Contains(n));
+    }
+
+    [Fact]
+    public void The_default_targets_are_the_switches_query_key_value_projection_and_mlp()
+    {
+        Adapted("bert", new LoraOptions()).Should().Equal(
+            Adapted("bert", new LoraOptions { LoraQuery = true, LoraKey = true, LoraValue = true, LoraProjection = true, LoraMlp = true }));
     }
 
     [Fact]
@@ -86,7 +98,7 @@ public class LoraInjectorTests
 
     [Theory]
     [InlineData(LoraBias.None, 0)]
-    [InlineData(LoraBias.LoraOnly, 4)]
+    [InlineData(LoraBias.LoraOnly, 12)]   // the 6 adapted linear layers of each of the 2 layers
     [InlineData(LoraBias.All, 1 + 2 * 8 + 1 + 1)]   // embeddings LayerNorm, 8 per layer, pooler, classifier
     public void Bias_modes_choose_which_biases_train(LoraBias bias, int expectedBaseBiases)
     {

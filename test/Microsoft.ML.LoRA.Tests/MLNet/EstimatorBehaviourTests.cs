@@ -148,7 +148,7 @@ public class EstimatorBehaviourTests(TinyBertFolder bert) : IClassFixture<TinyBe
 
         lora.TrainingHistory!.Epochs.Should().OnlyContain(e => e.ValidationAccuracy.HasValue);
         messages.Should().Contain(m => m.Contains("Skipped 4 validation row(s)"));
-        messages.Should().Contain(m => m.Contains("LoRA on 4 layers"));
+        messages.Should().Contain(m => m.Contains("LoRA on 12 layers"));
     }
 
     [Fact]

@@ -73,9 +73,10 @@ public class SearchSpaceTests
 
         grid.Should().HaveCount(4);
         grid.Should().AllSatisfy(c => (c.Rank, c.Alpha, c.Dropout, c.Epochs).Should().Be((8, 16.0, 0.05, 3)));
-        grid.Select(c => c.Targets!.Value.Label).Should().Equal("q+v", "q+k+v", "q+v", "q+k+v");
+        grid.Select(c => c.Targets!.Value.Label).Should().Equal(new[] { "q+v+o+mlp", "q+k+v+o+mlp", "q+v+o+mlp", "q+k+v+o+mlp" },
+            "the other switches take the base's default targets, every transformer-layer linear");
         grid.Select(c => c.Id).Should().Equal(
-            "r8_a16_lr0.001_e3_d0.05_q+v", "r8_a16_lr0.001_e3_d0.05_q+k+v", "r8_a16_lr0.005_e3_d0.05_q+v", "r8_a16_lr0.005_e3_d0.05_q+k+v");
+            "r8_a16_lr0.001_e3_d0.05_q+v+o+mlp", "r8_a16_lr0.001_e3_d0.05_q+k+v+o+mlp", "r8_a16_lr0.005_e3_d0.05_q+v+o+mlp", "r8_a16_lr0.005_e3_d0.05_q+k+v+o+mlp");
     }
 
     [Fact]
@@ -85,14 +86,17 @@ public class SearchSpaceTests
         baseOptions.Lora.TargetModules = new[] { "query", "value", "key" };
 
         var inherited = new LoraSearchSpace { Ranks = new[] { 2 } }.Expand(baseOptions).Single();
-        var allOff = new LoraSearchSpace { LoraQuery = SwitchChoice.Off, LoraValue = SwitchChoice.Off }.Expand(Base()).Single();
+        var allOff = new LoraSearchSpace
+        {
+            LoraQuery = SwitchChoice.Off, LoraKey = SwitchChoice.Off, LoraValue = SwitchChoice.Off, LoraProjection = SwitchChoice.Off, LoraMlp = SwitchChoice.Off,
+        }.Expand(Base()).Single();
 
         inherited.Targets.Should().BeNull();
         inherited.Id.Should().Be("r2_a16_lr0.0005_e3_d0.05");
         inherited.ToOptions(baseOptions).Lora.TargetModules.Should().Equal("query", "value", "key");
         allOff.Id.Should().EndWith("_none");
         var off = allOff.ToOptions(Base()).Lora;
-        off.TargetModules.Should().NotBeNull().And.BeEmpty("an empty list with no switch means no adapter, not the query+value default");
+        off.TargetModules.Should().NotBeNull().And.BeEmpty("an empty list with no switch means no adapter, not the default targets");
         new[] { off.LoraQuery, off.LoraKey, off.LoraValue, off.LoraProjection, off.LoraMlp, off.LoraHead }.Should().AllBeEquivalentTo(false);
     }
 
@@ -105,7 +109,8 @@ public class SearchSpaceTests
         var options = parameters.ToOptions(baseOptions);
 
         (options.Lora.Rank, options.LearningRate, options.Lora.Alpha, options.Epochs, options.ModelPath).Should().Be((4, 1e-3, 16.0, 3, "model"));
-        (options.Lora.LoraQuery, options.Lora.LoraValue, options.Lora.LoraMlp, options.Lora.LoraKey).Should().Be((true, true, true, false), "unset switches take the base's effective targets (query + value)");
+        (options.Lora.LoraQuery, options.Lora.LoraValue, options.Lora.LoraMlp, options.Lora.LoraKey, options.Lora.LoraHead).Should().Be((true, true, true, true, false),
+            "unset switches take the base's effective targets (every transformer-layer linear, not the head)");
         options.Lora.Should().NotBeSameAs(baseOptions.Lora);
         (baseOptions.Lora.Rank, baseOptions.LearningRate, baseOptions.Lora.LoraMlp, baseOptions.Lora.TargetModules).Should().Be((8, 5e-4, false, (IList<string>?)null));
     }
