@@ -18,12 +18,12 @@ using Command = System.CommandLine.Command;
 /// <summary>
 /// <c>lora train --model DIR|HUB-ID --data FILE ... --output RUN_DIR</c>: fine-tunes the model with LoRA on a labelled
 /// text file and writes a run folder (model.zip, options.json, metrics.json, history.json, training.png, log.txt).
-/// Without --data it trains on SST-2 from ../shared (the first 5,000 rows, validated on its dev set).
+/// Without --data it trains on SST-2 from ../shared (the first 20,000 rows, validated on its dev set).
 /// </summary>
 internal sealed class TrainCommand : CliCommand
 {
     public const string DefaultModel = "google/bert_uncased_L-2_H-128_A-2";
-    const int DefaultDataRows = 5000;
+    const int DefaultDataRows = 20000;
 
     readonly DataOptionSet _data = new();
     readonly LoraOptionSet _lora = new();
@@ -74,7 +74,7 @@ internal sealed class TrainCommand : CliCommand
     public override string Description =>
         "Fine-tune a Hugging Face text classifier with LoRA on a labelled TSV/CSV/JSONL file and write a run folder " +
         "with the model, options, metrics, per-epoch history, a chart and a log. Without --data, trains on SST-2 " +
-        "from ../shared (first 5,000 rows, validated on dev.tsv).";
+        "from ../shared (first 20,000 rows, validated on dev.tsv).";
 
     protected override void Configure(Command command)
     {
