@@ -9,7 +9,7 @@ namespace Microsoft.ML.LoRA.Tests.Persistence;
 /// <summary>
 /// A masked-LM checkpoint has no pooler: the classifier creates one. The created pooler trains with the head by
 /// default, and whether it trains or not it is saved in model.zip, so the same file gives the same predictions in every
-/// process (before, a frozen random pooler was drawn again at every load).
+/// process (before, a frozen random pooler was drawn again at every load and moved probabilities by about 1e-2).
 /// </summary>
 public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<PoolerlessRuns>
 {
@@ -48,10 +48,20 @@ public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<
         var inProcess = CliRun.Lora("predict", "--model", model, "--data", runs.Test);
 
         first.ExitCode.Should().Be(0, first.Stderr);
-        first.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().HaveCount(61);
-        second.Stdout.Should().Be(first.Stdout, "probabilities are printed in full; a re-drawn pooler changes them");
-        inProcess.Stdout.Should().Be(first.Stdout);
+        var expected = Rows(first.Stdout);
+        expected.Should().HaveCount(60);
+        // A re-drawn pooler moves probabilities by about 1e-2; multi-threaded BLAS may round differently by 1e-6.
+        foreach (var other in new[] { second, inProcess })
+        {
+            var rows = Rows(other.Stdout);
+            rows.Select(r => r.Label).Should().Equal(expected.Select(r => r.Label));
+            rows.SelectMany(r => r.P).Should().Equal(expected.SelectMany(r => r.P), (a, e) => Math.Abs(a - e) < 1e-4);
+        }
     }
+
+    static List<(string Label, double[] P)> Rows(string stdout) => stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+        .Select(l => l.Split('\t')).Select(f => (f[1], f.Skip(2).Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray()))
+        .ToList();
 
     [Fact]
     public async Task Evaluate_in_a_fresh_process_reproduces_the_accuracy_training_reported()
@@ -63,7 +73,7 @@ public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<
         evaluated.ExitCode.Should().Be(0, evaluated.Stderr);
         var metrics = JsonNode.Parse(evaluated.Stdout)!;
         metrics["microAccuracy"]!.GetValue<double>().Should().Be(trained["microAccuracy"]!.GetValue<double>());
-        metrics["logLoss"]!.GetValue<double>().Should().Be(trained["logLoss"]!.GetValue<double>());
+        metrics["logLoss"]!.GetValue<double>().Should().BeApproximately(trained["logLoss"]!.GetValue<double>(), 1e-5);
     }
 
     static (JsonObject Config, IReadOnlyList<string> Tensors) Adapter(string runFolder)
