@@ -53,7 +53,7 @@ internal sealed class LanguageModelTrainer
         if (texts.Count == 0) throw new ArgumentException("There are no texts to train on.", nameof(texts));
         var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         if (trainable.Count == 0) throw new InvalidOperationException("The language model has no trainable parameters.");
-        using var optimizer = CreateOptimizer(trainable);
+        using var optimizer = AdamWOptimizer.WithDecayOnWeights(trainable, _options.WeightDecay, _options.EffectiveLearningRate);
         var parameters = trainable.Select(p => p.parameter).ToList();
 
         int epochs = _options.Epochs, batchSize = _options.BatchSize;
@@ -159,20 +159,6 @@ internal sealed class LanguageModelTrainer
         ? LanguageModelBatch.Causal(examples, _padTokenId, _model.UsesTokenTypes)
         : LanguageModelBatch.Masked(examples, examples.Select(e => _masking.Apply(e.InputIds, random)).ToList(), _padTokenId, _model.UsesTokenTypes);
 
-    AdamWOptimizer CreateOptimizer(List<(string name, Parameter parameter)> trainable)
-    {
-        static bool NoDecay(string name) =>
-            name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
-        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter);
-        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter);
-        return new AdamWOptimizer(new[] { (decay, _options.WeightDecay), (noDecay, 0.0) }, _options.EffectiveLearningRate);
-    }
-
-    void Report(int epoch, long step, long totalSteps, double loss, double lr, long samples, TimeSpan elapsed)
-    {
-        if (_progress is null) return;
-        double perSecond = elapsed.TotalSeconds > 0 ? samples / elapsed.TotalSeconds : 0;
-        TimeSpan? remaining = step > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / step * (totalSteps - step)) : null;
-        _progress.Report(new TrainingProgress(epoch, _options.Epochs, step, totalSteps, loss, lr, perSecond, elapsed, remaining));
-    }
+    void Report(int epoch, long step, long totalSteps, double loss, double lr, long samples, TimeSpan elapsed) =>
+        _progress?.Report(TrainingProgress.After(epoch, _options.Epochs, step, totalSteps, loss, lr, samples, elapsed));
 }

@@ -43,6 +43,19 @@ public sealed class AdamWOptimizer : IDisposable
             }
     }
 
+    /// <summary>
+    /// The optimizer fine-tuning uses: <paramref name="weightDecay"/> on weights, none on biases and normalisation
+    /// parameters (any name with LayerNorm, layer_norm or GPT-2's ln_), as Hugging Face's trainers group them.
+    /// </summary>
+    public static AdamWOptimizer WithDecayOnWeights(IReadOnlyList<(string name, Parameter parameter)> trainable, double weightDecay, double learningRate)
+    {
+        static bool NoDecay(string name) =>
+            name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
+        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter);
+        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter);
+        return new AdamWOptimizer(new[] { (decay, weightDecay), (noDecay, 0.0) }, learningRate);
+    }
+
     /// <summary>The rate the next <see cref="Step"/> uses.</summary>
     public double LearningRate { get; set; }
 

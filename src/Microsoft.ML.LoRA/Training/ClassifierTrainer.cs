@@ -53,7 +53,7 @@ public sealed class ClassifierTrainer
         var s = _settings;
         var trainable = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
         if (trainable.Count == 0) throw new InvalidOperationException("The model has no trainable parameters (no adapter and no module to save).");
-        using var optimizer = CreateOptimizer(trainable);
+        using var optimizer = AdamWOptimizer.WithDecayOnWeights(trainable, _settings.WeightDecay, _settings.LearningRate);
         var parameters = trainable.Select(p => p.parameter).ToList();
 
         var random = new Random(s.Seed);
@@ -203,22 +203,8 @@ public sealed class ClassifierTrainer
         return (lossSum / examples.Count, (double)correct / examples.Count);
     }
 
-    AdamWOptimizer CreateOptimizer(List<(string name, Parameter parameter)> trainable)
-    {
-        static bool NoDecay(string name) =>
-            name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
-        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter);
-        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter);
-        return new AdamWOptimizer(new[] { (decay, _settings.WeightDecay), (noDecay, 0.0) }, _settings.LearningRate);
-    }
-
-    void Report(int epoch, long step, long totalSteps, double loss, double lr, long samplesSeen, TimeSpan elapsed)
-    {
-        if (_progress is null) return;
-        double perSecond = elapsed.TotalSeconds > 0 ? samplesSeen / elapsed.TotalSeconds : 0;
-        TimeSpan? remaining = step > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / step * (totalSteps - step)) : null;
-        _progress.Report(new TrainingProgress(epoch, _settings.Epochs, step, totalSteps, loss, lr, perSecond, elapsed, remaining));
-    }
+    void Report(int epoch, long step, long totalSteps, double loss, double lr, long samplesSeen, TimeSpan elapsed) =>
+        _progress?.Report(TrainingProgress.After(epoch, _settings.Epochs, step, totalSteps, loss, lr, samplesSeen, elapsed));
 
     void CheckLabels(IReadOnlyList<LabeledExample> examples, string what)
     {

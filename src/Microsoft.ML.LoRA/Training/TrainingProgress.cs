@@ -10,7 +10,16 @@ public sealed record TrainingProgress(
     double LearningRate,
     double SamplesPerSecond,
     TimeSpan Elapsed,
-    TimeSpan? Remaining);
+    TimeSpan? Remaining)
+{
+    /// <summary>The report after <paramref name="step"/> of <paramref name="totalSteps"/>, with the rate and the time left derived from the elapsed time.</summary>
+    public static TrainingProgress After(int epoch, int epochs, long step, long totalSteps, double loss, double learningRate, long samplesSeen, TimeSpan elapsed)
+    {
+        double perSecond = elapsed.TotalSeconds > 0 ? samplesSeen / elapsed.TotalSeconds : 0;
+        TimeSpan? remaining = step > 0 ? TimeSpan.FromSeconds(elapsed.TotalSeconds / step * (totalSteps - step)) : null;
+        return new TrainingProgress(epoch, epochs, step, totalSteps, loss, learningRate, perSecond, elapsed, remaining);
+    }
+}
 
 /// <summary>What one epoch ended with. Validation figures are null without a validation set.</summary>
 public sealed record EpochSummary(
