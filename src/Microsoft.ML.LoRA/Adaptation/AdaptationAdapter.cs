@@ -47,7 +47,7 @@ internal static class AdaptationAdapter
             }
             foreach (var (name, p) in model.named_parameters())
             {
-                if (!p.requires_grad || name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
+                if (!p.requires_grad || LoraLinear.IsAdapterParameter(name)) continue;
                 var target = carrierParameters[name];   // trained base modules and biases: the classifier has them too
                 target.copy_(p);
                 target.requires_grad = true;

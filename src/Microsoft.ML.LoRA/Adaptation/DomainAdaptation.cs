@@ -192,7 +192,7 @@ public static class DomainAdaptation
     /// <summary>The base and head weights without the adapters, trained base modules at their values before training (a PEFT adapter holds the trained ones).</summary>
     static Dictionary<string, Tensor> BaseTensors(LanguageModel model, Dictionary<string, Tensor> originals) =>
         model.named_parameters()
-            .Where(p => !p.name.Contains(".lora_A.") && !p.name.Contains(".lora_B."))
+            .Where(p => !LoraLinear.IsAdapterParameter(p.name))
             .ToDictionary(p => p.name, p => originals.TryGetValue(p.name, out var original) ? original : (Tensor)p.parameter, StringComparer.Ordinal);
 
     /// <summary>Copies of the base parameters that train besides the adapters (modules to save, biases), before training.</summary>
@@ -200,7 +200,7 @@ public static class DomainAdaptation
     {
         using var _ = torch.no_grad();
         return TorchScopes.Keep(() => model.named_parameters()
-            .Where(p => p.parameter.requires_grad && !p.name.Contains(".lora_A.") && !p.name.Contains(".lora_B."))
+            .Where(p => p.parameter.requires_grad && !LoraLinear.IsAdapterParameter(p.name))
             .ToDictionary(p => p.name, p => p.parameter.detach().clone(), StringComparer.Ordinal));
     }
 

@@ -38,7 +38,7 @@ internal static class LanguageModelLora
         }
         foreach (var (name, p) in model.named_parameters())
         {
-            bool isLora = name.Contains(".lora_A.") || name.Contains(".lora_B.");
+            bool isLora = LoraLinear.IsAdapterParameter(name);
             bool inBase = name.StartsWith(prefix, StringComparison.Ordinal);
             bool inSaved = saved.Any(s => name.StartsWith(s + ".", StringComparison.Ordinal));
             bool isBias = name.EndsWith(".bias", StringComparison.Ordinal);

@@ -80,10 +80,7 @@ public static class LoraInjector
 
         if (options.LayersToTransform is { Count: > 0 } layers)
         {
-            selected = selected.Where(name =>
-            {
-                return LayerIndexOf(name) is int index && layers.Contains(index);
-            }).ToList();
+            selected = selected.Where(name => LayerIndexOf(name) is int index && layers.Contains(index)).ToList();
         }
         var unknown = plain.Where(t => !names.Any(n => MatchesNameOrSuffix(n, t))).ToList();
         if (unknown.Count > 0)
@@ -125,6 +122,13 @@ public static class LoraInjector
         return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
     }
 
+    /// <summary>The modules of <paramref name="modules"/> not inside another of them (a module inside trains with it anyway).</summary>
+    internal static List<string> Outermost(IEnumerable<string> modules)
+    {
+        var list = modules.Distinct().ToList();
+        return list.Where(m => !list.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
+    }
+
     /// <summary>True when one module is the other or contains it.</summary>
     internal static bool Overlaps(string a, string b) =>
         a == b || a.StartsWith(b + ".", StringComparison.Ordinal) || b.StartsWith(a + ".", StringComparison.Ordinal);
@@ -135,21 +139,16 @@ public static class LoraInjector
     /// </summary>
     internal static IReadOnlyList<string> ResolveModulesToSave(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted)
     {
-        var moduleNames = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         if (options.ModulesToSave is null)
-        {
-            var defaults = model.Layout.HeadModules.Concat(model.CreatedModules)
-                .Where(m => !adapted.Any(a => Overlaps(a, m))).Distinct().ToList();
-            return defaults.Where(m => !defaults.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
-        }
+            return Outermost(model.Layout.HeadModules.Concat(model.CreatedModules).Where(m => !adapted.Any(a => Overlaps(a, m))));
+        var moduleNames = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         var result = new List<string>();
         foreach (var entry in options.ModulesToSave)
         {
             var matches = moduleNames.Where(n => MatchesNameOrSuffix(n, entry)).ToList();
             if (matches.Count == 0)
                 throw new ArgumentException($"Module to save '{entry}' matches no module of this {model.Layout.Family} model.");
-            // keep the outermost matches only (a match inside another match trains with it anyway)
-            result.AddRange(matches.Where(m => !matches.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))));
+            result.AddRange(Outermost(matches));
         }
         return result.Distinct().ToList();
     }

@@ -38,8 +38,9 @@ public enum LoraBias
 /// Targets are the union of <see cref="TargetModules"/>, <see cref="TargetModulesRegex"/> and the switches
 /// (<see cref="LoraQuery"/> ...), each switch mapped onto the family's own module names. When none of them is set,
 /// every linear layer of the transformer layers is adapted (query, key, value, attention output, feed-forward; not the
-/// head), which learned about 3 points better than PEFT's usual query + value on SST-2 and TREC (docs/quality.md). An empty (not null) <see cref="TargetModules"/> with no
-/// switch and no regex means no adapter at all: only the <see cref="ModulesToSave"/> train.
+/// head), which learned about 3 points better than PEFT's usual query + value on SST-2 and TREC (docs/quality.md). An
+/// empty (not null) <see cref="TargetModules"/> with no switch and no regex means no adapter at all: only the
+/// <see cref="ModulesToSave"/> train.
 /// </summary>
 public sealed class LoraOptions
 {

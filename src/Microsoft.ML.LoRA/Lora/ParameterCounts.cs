@@ -23,7 +23,7 @@ public sealed record ParameterCounts(long Total, long Trainable, long Lora)
             long n = p.numel();
             total += n;
             if (p.requires_grad) trainable += n;
-            if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) lora += n;
+            if (LoraLinear.IsAdapterParameter(name)) lora += n;
         }
         return new ParameterCounts(total, trainable, lora);
     }

@@ -101,14 +101,13 @@ public static class PeftAdapter
     static IReadOnlyList<string> SavedModules(SequenceClassifier model, IReadOnlyList<string> adapted, IReadOnlySet<string> stored)
     {
         var baseNames = model.named_parameters().Select(p => p.name).Where(n => !LoraLinear.IsAdapterParameter(n)).ToList();
-        var candidates = model.named_modules().Select(m => m.name)
+        return LoraInjector.Outermost(model.named_modules().Select(m => m.name)
             .Where(m => m.Length > 0 && !adapted.Any(a => LoraInjector.Overlaps(a, m)))
             .Where(m =>
             {
                 var own = baseNames.Where(n => n.StartsWith(m + ".", StringComparison.Ordinal)).ToList();
                 return own.Count > 0 && own.All(stored.Contains);
-            }).ToList();
-        return candidates.Where(m => !candidates.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
+            }));
     }
 
     /// <summary>

@@ -40,7 +40,7 @@ public static class WeightLoader
         {
             foreach (var (name, parameter) in model.named_parameters())
             {
-                if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
+                if (LoraLinear.IsAdapterParameter(name)) continue;
                 var creatable = layout.CreatableModules.FirstOrDefault(m => name.StartsWith(m + ".", StringComparison.Ordinal));
                 var stored = Candidates(name, prefix).FirstOrDefault(available.Contains);
                 if (stored is null)

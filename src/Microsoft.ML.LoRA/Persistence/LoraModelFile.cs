@@ -44,7 +44,8 @@ public sealed class LoraLoadOptions
 /// (pipeline/before.zip, pipeline/after.zip; before.zip also carries the input schema), the PEFT adapter with the
 /// trained head and any module the base checkpoint lacked (adapter/; head-only, last-layers and full fits store their
 /// changed weights in weights/trained.safetensors instead), the tokenizer files (tokenizer/), the base config
-/// (base/config.json) and, when asked, the base or merged weights (base/). Saves are atomic: a crash mid-save leaves the previous file intact.
+/// (base/config.json) and, when asked, the base or merged weights (base/). Saves are atomic: a crash mid-save leaves
+/// the previous file intact.
 /// See docs/persistence.md.
 /// </summary>
 public static class LoraModelFile

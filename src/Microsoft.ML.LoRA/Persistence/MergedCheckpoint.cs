@@ -25,7 +25,7 @@ public static class MergedCheckpoint
             var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             foreach (var (name, p) in model.named_parameters())
             {
-                if (name.Contains(".lora_A.") || name.Contains(".lora_B.")) continue;
+                if (LoraLinear.IsAdapterParameter(name)) continue;
                 var copy = p.detach().clone();
                 if (adapted.TryGetValue(name, out var layer)) copy.add_(layer.DeltaWeight(), Scalars.One);
                 result[name] = copy;
