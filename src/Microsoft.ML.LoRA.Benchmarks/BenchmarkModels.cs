@@ -16,14 +16,6 @@ public static class BenchmarkModels
         return ModelFactory.Create(config, numLabels: 2);
     }
 
-    /// <summary>The attention query and value projections under the family's own names.</summary>
-    public static string[] QueryValueTargets(ModelFamily family) => family switch
-    {
-        ModelFamily.DistilBert => new[] { "q_lin", "v_lin" },
-        ModelFamily.Gpt2 => new[] { "c_attn" },
-        _ => new[] { "query", "value" },
-    };
-
     /// <summary>
     /// The anchor's LoRA: adapters of rank <paramref name="rank"/> on query and value, base weights frozen, the
     /// classification head trained in full.
@@ -31,7 +23,8 @@ public static class BenchmarkModels
     public static LoraInjectionReport ApplyLora(SequenceClassifier model, int rank, double alpha, double dropout) =>
         LoraInjector.Apply(model, new LoraOptions
         {
-            TargetModules = QueryValueTargets(model.Config.Family),
+            LoraQuery = true,
+            LoraValue = true,
             Rank = rank,
             Alpha = alpha,
             Dropout = dropout,

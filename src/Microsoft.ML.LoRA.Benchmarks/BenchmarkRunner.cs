@@ -19,11 +19,11 @@ public static class BenchmarkRunner
 
     /// <summary>
     /// Runs the benchmark <paramref name="o"/> names. It seeds and draws from libtorch's global generator, so it holds
-    /// <see cref="Training.TorchRandomLock"/> and cannot disturb a reproducible fit running in the same process.
+    /// <see cref="TorchRandomLock"/> and cannot disturb a reproducible fit running in the same process.
     /// </summary>
     public static BenchmarkResult Run(BenchmarkOptions o)
     {
-        lock (Training.TorchRandomLock.Sync) return Dispatch(o);
+        lock (TorchRandomLock.Sync) return Dispatch(o);
     }
 
     static BenchmarkResult Dispatch(BenchmarkOptions o) => o.Mode switch

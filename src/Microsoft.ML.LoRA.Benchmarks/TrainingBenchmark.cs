@@ -74,7 +74,7 @@ public static class TrainingBenchmark
             .Set("infer_samples_per_s", inferMerged ?? inferUnmerged)
             .Set("peak_rss_mib", PeakMemory.PeakRssMiB())
             .Set("config", Path.GetFileNameWithoutExtension(o.Config))
-            .Set("family", config.Family.ToString())
+            .Set("family", config.Family)
             .Set("parameters", model.parameters().Sum(p => p.numel()))
             .Set("train_step_ms", train.MeanMs)
             .Set("train_step_min_ms", train.MinMs)

@@ -19,7 +19,7 @@ internal sealed record InspectionJson(
     IReadOnlyList<string> SavedModules)
 {
     public static InspectionJson From(ModelInspection i) => new(
-        i.Config.Family.ToString().ToLowerInvariant(),
+        i.Config.Family,
         i.Config.ModelType,
         i.Config.NumLayers,
         i.Config.HiddenSize,

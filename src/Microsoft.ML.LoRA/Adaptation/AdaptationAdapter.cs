@@ -27,7 +27,7 @@ internal static class AdaptationAdapter
         foreach (var p in carrier.parameters()) p.requires_grad = false;
         var targets = LoraInjector.LinearLayers(carrier);
         var sources = LoraInjector.LinearLayers(model);
-        lock (Training.TorchRandomLock.Sync)
+        lock (TorchRandomLock.Sync)
         {
             TorchScopes.Change(carrier, () =>
             {

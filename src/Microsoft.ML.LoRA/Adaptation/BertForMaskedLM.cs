@@ -5,6 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Adaptation;
 
@@ -101,7 +102,6 @@ internal sealed class BertForMaskedLM : LanguageModel
 
     public override LanguageModelObjective Objective => LanguageModelObjective.MaskedLanguageModel;
     public override string Architecture => "BertForMaskedLM";
-    public override bool UsesTokenTypes => true;
     public override IReadOnlyDictionary<string, string[]> HeadParameters => Head;
     public override Tensor HiddenStates(ModelInput input) => bert.forward(input);
     public override Tensor Logits(Tensor hidden) => cls.forward(hidden);

@@ -5,6 +5,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Adaptation;
 

@@ -62,7 +62,7 @@ public static class DomainAdaptation
         var config = folder.Config;
         int maxLength = options.MaxSequenceLength ?? Math.Min(DomainAdaptationOptions.DefaultMaxSequenceLength, TextEncoders.ModelMaxLength(config));
         var encoder = TextEncoders.FromFolder(folder.Directory, config, maxLength);
-        bool masked = config.Family != ModelFamily.Gpt2;
+        bool masked = LanguageModelFactory.ObjectiveOf(config) == LanguageModelObjective.MaskedLanguageModel;
         MaskedTokenSelection? masking = null;
         if (masked)
         {

@@ -26,7 +26,7 @@ internal abstract class LanguageModel : nn.Module<ModelInput, Tensor>
     public TransformerConfig Config { get; }
 
     /// <summary>Where the family keeps its base model and what each LoRA switch means.</summary>
-    public FamilyLayout Layout => FamilyLayout.For(Config.Family);
+    public FamilyLayout Layout => ModelFamilies.Of(Config).Layout;
 
     /// <summary>Masked or causal language modelling.</summary>
     public abstract LanguageModelObjective Objective { get; }
@@ -35,7 +35,7 @@ internal abstract class LanguageModel : nn.Module<ModelInput, Tensor>
     public abstract string Architecture { get; }
 
     /// <summary>True when the model reads token type ids (BERT).</summary>
-    public virtual bool UsesTokenTypes => false;
+    public bool UsesTokenTypes => Config.TakesTokenTypes;
 
     /// <summary>
     /// The head's own parameters (not the tied projection), each with the other names a checkpoint may store it under
@@ -74,7 +74,7 @@ internal abstract class LanguageModel : nn.Module<ModelInput, Tensor>
     public void ResetHead()
     {
         using var _ = torch.no_grad();
-        lock (Training.TorchRandomLock.Sync)
+        lock (TorchRandomLock.Sync)
         {
             var norms = named_modules().Where(m => m.module is LayerNorm).Select(m => m.name + ".").ToList();
             foreach (var (name, p) in named_parameters())

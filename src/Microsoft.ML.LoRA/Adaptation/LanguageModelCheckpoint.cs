@@ -39,8 +39,8 @@ internal static class LanguageModelCheckpoint
         LanguageModel? model = null;
         try
         {
-            lock (Training.TorchRandomLock.Sync) baseReport = WeightLoader.Load(classifier, weights);
-            bool keptPooler = config.Family == ModelFamily.Bert && !baseReport.CreatedModules.Contains("bert.pooler");
+            lock (TorchRandomLock.Sync) baseReport = WeightLoader.Load(classifier, weights);
+            bool keptPooler = classifier.named_modules().Any(m => m.name == "bert.pooler") && !baseReport.CreatedModules.Contains("bert.pooler");
             model = LanguageModelFactory.Create(config, keptPooler);
             CopyBase(classifier, model);
             var missing = LoadHead(model, weights);

@@ -28,7 +28,7 @@ internal static class LanguageModelLora
             throw new ArgumentException("The LoRA options select no layer to adapt and no module to save: domain adaptation would train nothing.");
 
         foreach (var p in model.parameters()) p.requires_grad = false;
-        lock (Training.TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
+        lock (TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
         {
             TorchScopes.Change(model, () =>
             {

@@ -3,19 +3,6 @@ using System.Text.Json.Nodes;
 
 namespace Microsoft.ML.LoRA.Checkpoints;
 
-/// <summary>The transformer families this library builds.</summary>
-public enum ModelFamily
-{
-    /// <summary>BERT (<c>model_type</c> "bert"): post-norm encoder, [CLS] pooler + classifier.</summary>
-    Bert,
-    /// <summary>DistilBERT ("distilbert"): 6-layer BERT without token types or pooler; pre_classifier + classifier.</summary>
-    DistilBert,
-    /// <summary>RoBERTa ("roberta"): BERT encoder, padding-aware positions, dense + out_proj head.</summary>
-    Roberta,
-    /// <summary>GPT-2 ("gpt2"): pre-norm causal decoder with Conv1D weights, scored at the last real token.</summary>
-    Gpt2,
-}
-
 /// <summary>
 /// A Hugging Face <c>config.json</c> read into the fields this library needs, under one set of names whatever the
 /// family calls them (<c>hidden_size</c> / <c>dim</c> / <c>n_embd</c>, ...). The original JSON is kept so a merged
@@ -23,7 +10,8 @@ public enum ModelFamily
 /// </summary>
 public sealed record TransformerConfig
 {
-    public ModelFamily Family { get; init; }
+    /// <summary>The family whose config dialect read this config (its <see cref="IConfigDialect.Name"/>: "bert", "gpt2", ...).</summary>
+    public string Family { get; init; } = "";
     public string ModelType { get; init; } = "";
     public int HiddenSize { get; init; }
     public int NumLayers { get; init; }
@@ -33,7 +21,7 @@ public sealed record TransformerConfig
     public int VocabSize { get; init; }
     public int TypeVocabSize { get; init; }
     public double LayerNormEps { get; init; }
-    /// <summary>Hidden activation: "gelu" (erf), "gelu_new" / "gelu_pytorch_tanh" (tanh approximation), "relu".</summary>
+    /// <summary>Hidden activation by Hugging Face name (see <c>Models.Kernels.Activations</c> for the ones supported).</summary>
     public string Activation { get; init; } = "gelu";
     public int? PadTokenId { get; init; }
     public int? BosTokenId { get; init; }
@@ -46,6 +34,19 @@ public sealed record TransformerConfig
     public IReadOnlyList<string> Labels { get; init; } = Array.Empty<string>();
     /// <summary><c>num_labels</c> (or the size of <c>id2label</c>); 2 when the config names neither.</summary>
     public int NumLabels { get; init; } = 2;
+    /// <summary>The tokenizer convention of the family (set by its config dialect).</summary>
+    public TokenizerKind Tokenizer { get; init; }
+    /// <summary>True when the model reads token type ids (BERT's segment embeddings) and its tokenizer returns them.</summary>
+    public bool TakesTokenTypes { get; init; }
+    /// <summary>
+    /// Positions the model reserves before the first token (RoBERTa: 2, its positions start after the padding index);
+    /// the most tokens it takes is <see cref="MaxPositions"/> minus this.
+    /// </summary>
+    public int PositionOffset { get; init; }
+    /// <summary>The config.json field <see cref="MaxPositions"/> was read from (for messages).</summary>
+    public string MaxPositionsField { get; init; } = "max_position_embeddings";
+    /// <summary>True when the checkpoint stores linear weights [in, out] (GPT-2's Conv1D): PEFT's fan_in_fan_out.</summary>
+    public bool FanInFanOut { get; init; }
     /// <summary>The config file as read.</summary>
     public JsonObject Raw { get; init; } = new();
     /// <summary>Where the config was read from (for error messages).</summary>
@@ -73,72 +74,16 @@ public sealed record TransformerConfig
     /// <summary>Reads a config from its JSON object; <paramref name="source"/> names it in errors.</summary>
     public static TransformerConfig Parse(JsonObject raw, string source = "config.json")
     {
-        var r = new Reader(raw, source);
+        var r = new ConfigJson(raw, source);
         string modelType = r.String("model_type") ?? throw new CheckpointFormatException(source, "has no model_type");
         var labels = ReadLabels(raw);
         int numLabels = r.IntOrNull("num_labels") ?? (labels.Count > 0 ? labels.Count : 2);
-        TransformerConfig config = modelType switch
-        {
-            "bert" or "roberta" => new TransformerConfig
-            {
-                Family = modelType == "bert" ? ModelFamily.Bert : ModelFamily.Roberta,
-                HiddenSize = r.Int("hidden_size"),
-                NumLayers = r.Int("num_hidden_layers"),
-                NumHeads = r.Int("num_attention_heads"),
-                IntermediateSize = r.Int("intermediate_size"),
-                MaxPositions = r.Int("max_position_embeddings"),
-                VocabSize = r.Int("vocab_size"),
-                TypeVocabSize = r.IntOrNull("type_vocab_size") ?? 2,
-                LayerNormEps = r.DoubleOrNull("layer_norm_eps") ?? 1e-12,
-                Activation = r.String("hidden_act") ?? "gelu",
-                PadTokenId = r.IntOrNull("pad_token_id") ?? (modelType == "roberta" ? 1 : 0),
-                HiddenDropout = r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
-                AttentionDropout = r.DoubleOrNull("attention_probs_dropout_prob") ?? 0.1,
-                EmbeddingDropout = r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
-                ClassifierDropout = r.DoubleOrNull("classifier_dropout") ?? r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
-            },
-            "distilbert" => new TransformerConfig
-            {
-                Family = ModelFamily.DistilBert,
-                HiddenSize = r.Int("dim"),
-                NumLayers = r.Int("n_layers"),
-                NumHeads = r.Int("n_heads"),
-                IntermediateSize = r.Int("hidden_dim"),
-                MaxPositions = r.Int("max_position_embeddings"),
-                VocabSize = r.Int("vocab_size"),
-                TypeVocabSize = 0,
-                LayerNormEps = 1e-12,
-                Activation = r.String("activation") ?? "gelu",
-                PadTokenId = r.IntOrNull("pad_token_id") ?? 0,
-                HiddenDropout = r.DoubleOrNull("dropout") ?? 0.1,
-                AttentionDropout = r.DoubleOrNull("attention_dropout") ?? 0.1,
-                EmbeddingDropout = r.DoubleOrNull("dropout") ?? 0.1,
-                ClassifierDropout = r.DoubleOrNull("seq_classif_dropout") ?? 0.2,
-            },
-            "gpt2" => new TransformerConfig
-            {
-                Family = ModelFamily.Gpt2,
-                HiddenSize = r.Int("n_embd"),
-                NumLayers = r.Int("n_layer"),
-                NumHeads = r.Int("n_head"),
-                IntermediateSize = r.IntOrNull("n_inner") ?? 4 * r.Int("n_embd"),
-                MaxPositions = r.Int("n_positions"),
-                VocabSize = r.Int("vocab_size"),
-                TypeVocabSize = 0,
-                LayerNormEps = r.DoubleOrNull("layer_norm_epsilon") ?? 1e-5,
-                Activation = r.String("activation_function") ?? "gelu_new",
-                PadTokenId = r.IntOrNull("pad_token_id"),
-                HiddenDropout = r.DoubleOrNull("resid_pdrop") ?? 0.1,
-                AttentionDropout = r.DoubleOrNull("attn_pdrop") ?? 0.1,
-                EmbeddingDropout = r.DoubleOrNull("embd_pdrop") ?? 0.1,
-                ClassifierDropout = 0.0,
-            },
-            _ => throw new CheckpointFormatException(source,
-                $"model_type '{modelType}' is not supported (supported: bert, distilbert, roberta, gpt2)"),
-        };
+        var dialect = ConfigDialects.For(modelType) ?? throw new CheckpointFormatException(source,
+            $"model_type '{modelType}' is not supported (supported: {string.Join(", ", ConfigDialects.ModelTypes)})");
+        var config = dialect.Read(r);
         config = config with
         {
-            ModelType = modelType, BosTokenId = r.IntOrNull("bos_token_id"), EosTokenId = r.IntOrNull("eos_token_id"),
+            Family = dialect.Name, ModelType = modelType, BosTokenId = r.IntOrNull("bos_token_id"), EosTokenId = r.IntOrNull("eos_token_id"),
             Labels = labels, NumLabels = numLabels, Raw = raw, Source = source,
         };
         config.Validate();
@@ -160,8 +105,6 @@ public sealed record TransformerConfig
         Positive(NumLabels, "num_labels");
         if (HiddenSize % NumHeads != 0)
             throw new CheckpointFormatException(Source, $"hidden size {HiddenSize} is not a multiple of the {NumHeads} attention heads");
-        if (Activation is not ("gelu" or "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" or "relu"))
-            throw new CheckpointFormatException(Source, $"activation '{Activation}' is not supported (gelu, gelu_new, gelu_pytorch_tanh, relu)");
         if (LayerNormEps <= 0) throw new CheckpointFormatException(Source, "layer norm epsilon must be positive");
     }
 
@@ -191,42 +134,5 @@ public sealed record TransformerConfig
         copy["id2label"] = id2label;
         copy["label2id"] = label2id;
         return copy;
-    }
-
-    sealed class Reader(JsonObject raw, string source)
-    {
-        /// <summary>A JSON number as double, whether parsed from text or built in code from an int, long or double.</summary>
-        static double? Number(JsonNode node)
-        {
-            if (node is not JsonValue v || v.GetValueKind() != JsonValueKind.Number) return null;
-            if (v.TryGetValue<double>(out var d)) return d;
-            if (v.TryGetValue<long>(out var l)) return l;
-            if (v.TryGetValue<int>(out var i)) return i;
-            if (v.TryGetValue<float>(out var f)) return f;
-            return null;
-        }
-
-        public string? String(string key) =>
-            raw[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-
-        public int Int(string key) =>
-            IntOrNull(key) ?? throw new CheckpointFormatException(source, $"is missing the integer field '{key}'");
-
-        public int? IntOrNull(string key)
-        {
-            var node = raw[key];
-            if (node is null) return null;
-            if (Number(node) is double d && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
-                return (int)d;
-            throw new CheckpointFormatException(source, $"field '{key}' is not an integer ({node.ToJsonString()})");
-        }
-
-        public double? DoubleOrNull(string key)
-        {
-            var node = raw[key];
-            if (node is null) return null;
-            if (Number(node) is double d) return d;
-            throw new CheckpointFormatException(source, $"field '{key}' is not a number ({node.ToJsonString()})");
-        }
     }
 }

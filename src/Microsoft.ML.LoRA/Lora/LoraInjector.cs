@@ -31,7 +31,7 @@ public static class LoraInjector
             throw new ArgumentException($"'{overlap[0]}' is both a LoRA target and a module to save; choose one.");
 
         foreach (var p in model.parameters()) p.requires_grad = false;
-        lock (Training.TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
+        lock (TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
         {
             TorchScopes.Change(model, () =>
             {

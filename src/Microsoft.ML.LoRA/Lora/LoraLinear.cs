@@ -2,6 +2,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
+using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Lora;
 
@@ -83,7 +85,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         OutFeatures = outFeatures;
         FanInFanOut = fanInFanOut;
         var shape = fanInFanOut ? new[] { inFeatures, outFeatures } : new[] { outFeatures, inFeatures };
-        lock (Training.TorchRandomLock.Sync)   // drawn from libtorch's global generator: never in the middle of a seeded fit
+        lock (TorchRandomLock.Sync)   // drawn from libtorch's global generator: never in the middle of a seeded fit
             weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
         register_parameter("weight", weight);
         if (hasBias)
@@ -99,7 +101,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
         if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
         var device = weight.device;
-        lock (Training.TorchRandomLock.Sync)   // nn.Linear and A's initialisation draw from libtorch's global generator
+        lock (TorchRandomLock.Sync)   // nn.Linear and A's initialisation draw from libtorch's global generator
         {
             lora_A = nn.Linear(InFeatures, rank, hasBias: false, device: device);
             lora_B = nn.Linear(rank, OutFeatures, hasBias: false, device: device);
@@ -137,7 +139,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         // The scaling, and dropout's 1/(1-p), multiply the rank-r activations between A and B: a pass over
         // [tokens, r] rather than over x or the [tokens, out] result, forward and backward.
         bool drop = training && _dropout > 0 && _dropout < 1;
-        using var dropped = drop ? Models.Dropout.Unscaled(x, _dropout) : null;
+        using var dropped = drop ? Dropout.Unscaled(x, _dropout) : null;
         using var down = lora_A.forward(dropped ?? x);
         using Scalar factor = drop ? Scaling / (1.0 - _dropout) : Scaling;
         using var scaledDown = down.mul(factor);

@@ -63,7 +63,7 @@ public static class PeftAdapter
             ["target_modules"] = targets,
             ["bias"] = options.Bias switch { LoraBias.All => "all", LoraBias.LoraOnly => "lora_only", _ => "none" },
             ["use_rslora"] = options.Scaling == LoraScaling.RsLora,
-            ["fan_in_fan_out"] = model.Config.Family == ModelFamily.Gpt2,
+            ["fan_in_fan_out"] = model.Config.FanInFanOut,
             ["modules_to_save"] = savedModules.Count == 0 ? null : new JsonArray(savedModules.Select(s => (JsonNode)s!).ToArray()),
             ["layers_to_transform"] = options.LayersToTransform is { Count: > 0 } l ? new JsonArray(l.Select(i => (JsonNode)i).ToArray()) : null,
             ["init_lora_weights"] = options.Init == LoraInit.Gaussian ? "gaussian" : true,
@@ -204,7 +204,7 @@ public static class PeftAdapter
                     $"'{module}' already carries a rank-{layer.Rank} adapter (the fit's own targets), but this adapter holds rank {rank} " +
                     $"for it: set the LoRA rank (LoraOptions.Rank, --rank) to {rank}, or leave that layer out of the targets");
             if (!layer.HasAdapter)
-                lock (Training.TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                lock (TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
             CopyChecked(file, a, layer.LoraA, weightsPath);
             CopyChecked(file, b, layer.LoraB, weightsPath);

@@ -15,7 +15,7 @@ public static class PretrainedModel
         try
         {
             using var weights = folder.OpenWeights();
-            lock (Training.TorchRandomLock.Sync) WeightLoader.Load(model, weights, log);   // a created head draws random weights
+            lock (TorchRandomLock.Sync) WeightLoader.Load(model, weights, log);   // a created head draws random weights
             return model;
         }
         catch

@@ -25,7 +25,7 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     public int NumLabels { get; }
 
     /// <summary>Where the family keeps its head, its base model and the modules each LoRA switch means.</summary>
-    public FamilyLayout Layout => FamilyLayout.For(Config.Family);
+    public FamilyLayout Layout => ModelFamilies.Of(Config).Layout;
 
     /// <summary>
     /// Modules the base checkpoint did not hold, created with fresh weights when it was loaded: a missing head, or the
@@ -50,13 +50,13 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     }
 
     /// <summary>True when the model reads token type ids (BERT's segment embeddings).</summary>
-    public virtual bool UsesTokenTypes => false;
+    public bool UsesTokenTypes => Config.TakesTokenTypes;
 
     /// <summary>Re-initialises the named module's parameters as Hugging Face initialises a new head.</summary>
     public void ResetModule(string moduleName)
     {
         using var _ = torch.no_grad();
-        lock (Training.TorchRandomLock.Sync)
+        lock (TorchRandomLock.Sync)
         foreach (var (name, p) in named_parameters())
         {
             if (!name.StartsWith(moduleName + ".", StringComparison.Ordinal)) continue;

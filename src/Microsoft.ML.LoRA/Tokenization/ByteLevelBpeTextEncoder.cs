@@ -88,7 +88,7 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
     /// </summary>
     internal static ByteLevelBpeTextEncoder Load(TokenizerFolder folder, TransformerConfig config, int maxLength)
     {
-        bool roberta = config.Family == ModelFamily.Roberta;
+        bool roberta = config.Tokenizer == TokenizerKind.RobertaByteLevelBpe;
         Dictionary<string, int> vocab;
         List<string> merges;
         var added = new List<AddedToken>();

@@ -32,7 +32,7 @@ public static class TextEncoders
         ArgumentNullException.ThrowIfNull(config);
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder not found: {Path.GetFullPath(folder)}");
         int limit = ModelMaxLength(config);
-        int minimum = config.Family == ModelFamily.Gpt2 ? 1 : 2;
+        int minimum = config.Tokenizer == TokenizerKind.Gpt2ByteLevelBpe ? 1 : 2;
         int length = maxLength ?? limit;
         if (length > limit)
             throw new ArgumentOutOfRangeException(nameof(maxLength), length,
@@ -41,40 +41,37 @@ public static class TextEncoders
             throw new ArgumentOutOfRangeException(nameof(maxLength), length,
                 $"maxLength must be at least {minimum} for a {config.ModelType} model{(minimum > 1 ? " (room for its special tokens)" : "")}; its limit is {limit} tokens ({LimitReason(config)})");
         var files = new TokenizerFolder(folder);
-        return config.Family switch
+        return config.Tokenizer switch
         {
-            ModelFamily.Bert or ModelFamily.DistilBert => WordPieceTextEncoder.Load(files, config, length),
-            ModelFamily.Roberta or ModelFamily.Gpt2 => ByteLevelBpeTextEncoder.Load(files, config, length),
-            _ => throw new NotSupportedException($"No tokenizer for model family {config.Family}"),
+            TokenizerKind.WordPiece => WordPieceTextEncoder.Load(files, config, length),
+            TokenizerKind.RobertaByteLevelBpe or TokenizerKind.Gpt2ByteLevelBpe => ByteLevelBpeTextEncoder.Load(files, config, length),
+            _ => throw new NotSupportedException($"No tokenizer for {config.Tokenizer} ({config.ModelType})"),
         };
     }
 
     /// <summary>
-    /// The most tokens a model can take: max_position_embeddings for BERT and DistilBERT, max_position_embeddings - 2
-    /// for RoBERTa (its positions start after the padding index), n_positions for GPT-2.
+    /// The most tokens a model can take: its max positions less the positions it reserves (RoBERTa's start after the
+    /// padding index, 2 fewer: <see cref="TransformerConfig.PositionOffset"/>).
     /// </summary>
     public static int ModelMaxLength(TransformerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        int limit = config.Family == ModelFamily.Roberta ? config.MaxPositions - 2 : config.MaxPositions;
+        int limit = config.MaxPositions - config.PositionOffset;
         if (limit < 1) throw new CheckpointFormatException(config.Source, $"max positions {config.MaxPositions} leave no room for tokens ({LimitReason(config)})");
         return limit;
     }
 
     /// <summary>Whether the model takes token type ids (BERT does; DistilBERT, RoBERTa and GPT-2 tokenizers do not return them).</summary>
-    public static bool TakesTokenTypeIds(TransformerConfig config) => config.Family == ModelFamily.Bert;
+    public static bool TakesTokenTypeIds(TransformerConfig config) => config.TakesTokenTypes;
 
-    static string LimitReason(TransformerConfig config) => config.Family switch
-    {
-        ModelFamily.Roberta => $"max_position_embeddings {config.MaxPositions} minus 2 for the padding offset",
-        ModelFamily.Gpt2 => $"n_positions {config.MaxPositions}",
-        _ => $"max_position_embeddings {config.MaxPositions}",
-    };
+    static string LimitReason(TransformerConfig config) => config.PositionOffset > 0
+        ? $"{config.MaxPositionsField} {config.MaxPositions} minus {config.PositionOffset} for the padding offset"
+        : $"{config.MaxPositionsField} {config.MaxPositions}";
 
     /// <summary>The error for a folder without the family's tokenizer files, listing what each family looks for.</summary>
     internal static FileNotFoundException MissingFiles(TokenizerFolder folder, TransformerConfig config)
     {
-        string wanted = config.Family is ModelFamily.Bert or ModelFamily.DistilBert
+        string wanted = config.Tokenizer == TokenizerKind.WordPiece
             ? $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}"
             : $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}";
         return new FileNotFoundException(

@@ -1,6 +1,7 @@
 using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
+using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Lora;
 
@@ -9,7 +10,7 @@ public class LoraLinearTests
 {
     static LoraLinear Trained(bool fanInFanOut, LoraScaling scaling = LoraScaling.AlphaOverRank)
     {
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
         {
             torch.manual_seed(3);
             var layer = new LoraLinear(24, 40, fanInFanOut: fanInFanOut);
@@ -53,7 +54,7 @@ public class LoraLinearTests
     {
         const double p = 0.25;
         LoraLinear layer;
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
         {
             torch.manual_seed(4);
             layer = new LoraLinear(24, 40);
@@ -65,12 +66,12 @@ public class LoraLinearTests
         {
             layer.train();
             Tensor y, keep;
-            lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+            lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
             {
                 torch.manual_seed(21);
                 y = layer.forward(x);
                 torch.manual_seed(21);
-                keep = Microsoft.ML.LoRA.Models.DropoutMask.Keep(x, p);   // the mask the layer drew
+                keep = DropoutMask.Keep(x, p);   // the mask the layer drew
             }
             using (y)
             using (keep)
@@ -114,7 +115,7 @@ public class LoraLinearTests
     [Fact]
     public void A_fresh_adapter_changes_nothing_because_b_starts_at_zero()
     {
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
         {
             using var layer = new LoraLinear(16, 8);
             using var x = torch.randn(2, 16);
@@ -140,7 +141,7 @@ public class LoraLinearTests
     [Fact]
     public void Gaussian_and_scaled_randn_initialisations_have_their_spread()
     {
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
         {
             torch.manual_seed(1);
             using var gaussian = new LoraLinear(2000, 10);

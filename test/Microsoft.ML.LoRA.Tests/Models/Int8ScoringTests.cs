@@ -30,7 +30,7 @@ public class Int8ScoringTests(ITestOutputHelper output, TinyBertFolder bert) : I
 
     static LoraLinear AdaptedLayer(bool fanInFanOut)
     {
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)
         {
             torch.manual_seed(5);
             var layer = new LoraLinear(96, 64, fanInFanOut: fanInFanOut);

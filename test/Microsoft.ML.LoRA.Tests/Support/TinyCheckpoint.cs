@@ -97,7 +97,7 @@ public static class TinyCheckpoint
     static void WriteRandomWeights(string folder, JsonObject config, int seed)
     {
         File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
-        lock (Microsoft.ML.LoRA.Training.TorchRandomLock.Sync)   // seeding must not disturb a concurrent reproducible run
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync)   // seeding must not disturb a concurrent reproducible run
         {
             torch.manual_seed(seed);
             using var model = ModelFactory.Create(TransformerConfig.Parse(config), 2);

@@ -1,4 +1,4 @@
-namespace Microsoft.ML.LoRA.Training;
+namespace Microsoft.ML.LoRA;
 
 /// <summary>
 /// libtorch has one process-wide random generator (weight initialisation, dropout). A run that must be reproducible

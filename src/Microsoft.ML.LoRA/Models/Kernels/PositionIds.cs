@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>Position ids 0 .. count-1 as an int64 [1, count] row, the arange every family's forward needs.</summary>
 internal static class PositionIds

@@ -4,6 +4,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
+using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Models;
 
@@ -42,7 +44,7 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
 
     internal static Embedding NewEmbedding(long count, long dim)
     {
-        lock (Training.TorchRandomLock.Sync)   // both draw from libtorch's global generator
+        lock (TorchRandomLock.Sync)   // both draw from libtorch's global generator
         {
             var e = nn.Embedding(count, dim);
             using (torch.no_grad()) e.weight!.normal_(0, 0.02);
@@ -319,8 +321,6 @@ public sealed class BertForSequenceClassification : SequenceClassifier
         register_module("bert", bert);
         register_module("classifier", classifier);
     }
-
-    public override bool UsesTokenTypes => true;
 
     public override Tensor forward(ModelInput input)
     {

@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>Multi-head scaled dot-product attention over already projected queries, keys and values.</summary>
 internal static class Attention

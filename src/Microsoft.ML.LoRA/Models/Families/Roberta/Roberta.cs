@@ -3,6 +3,7 @@ using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Models;
 

@@ -4,6 +4,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using Microsoft.ML.LoRA.Models.Kernels;
+using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Models;
 

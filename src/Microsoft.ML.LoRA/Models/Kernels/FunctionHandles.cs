@@ -3,7 +3,7 @@ using System.Reflection;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>
 /// Releases the tensor handles a TorchSharp custom autograd function (<c>torch.autograd.Function</c>) would otherwise

@@ -1,13 +1,13 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>
 /// Activation (gradient) checkpointing of one transformer layer: the forward pass keeps only the layer's input, and
 /// the backward pass runs the layer again, with the same dropout masks, to get the activations its gradient needs.
 /// Training memory then holds one layer's activations instead of every layer's, for about one extra forward pass of
-/// time. Set per model with <see cref="Checkpointing.UseGradientCheckpointing"/>.
+/// time. Set per model with Models.Checkpointing.UseGradientCheckpointing.
 /// </summary>
 internal static class LayerCheckpointing
 {
@@ -108,21 +108,6 @@ internal static class LayerCheckpointing
                 gradOutput.Dispose();
             }
         }
-    }
-}
-
-/// <summary>Turns activation checkpointing on or off for every layer stack of a model.</summary>
-public static class Checkpointing
-{
-    /// <summary>
-    /// With <paramref name="enabled"/>, training keeps only each layer's input and recomputes the layer in the
-    /// backward pass: peak memory falls to about one layer's activations, a step takes about one forward pass longer.
-    /// Results are the same as without (dropout masks are replayed).
-    /// </summary>
-    public static void UseGradientCheckpointing(this nn.Module model, bool enabled = true)
-    {
-        foreach (var (_, module) in model.named_modules())
-            if (module is ICheckpointableStack stack) stack.GradientCheckpointing = enabled;
     }
 }
 

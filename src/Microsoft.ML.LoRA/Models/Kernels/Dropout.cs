@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>
 /// Inverted dropout (zero each element with probability p, scale the rest by 1/(1-p)), the same distribution as

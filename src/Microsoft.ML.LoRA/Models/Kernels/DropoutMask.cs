@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Models;
+namespace Microsoft.ML.LoRA.Models.Kernels;
 
 /// <summary>
 /// Boolean keep-masks for dropout (true = keep, with probability 1 - p), drawn by a counter-based generator on the

@@ -1,0 +1,12 @@
+namespace Microsoft.ML.LoRA.Checkpoints;
+
+/// <summary>The tokenizer conventions a family's checkpoint may use (see <c>Tokenization.TextEncoders</c>).</summary>
+public enum TokenizerKind
+{
+    /// <summary>BERT's WordPiece ([CLS] text [SEP]; tokenizer.json or vocab.txt).</summary>
+    WordPiece,
+    /// <summary>RoBERTa's byte-level BPE (&lt;s&gt; text &lt;/s&gt;, &lt;pad&gt; and &lt;mask&gt;; tokenizer.json or vocab.json + merges.txt).</summary>
+    RobertaByteLevelBpe,
+    /// <summary>GPT-2's byte-level BPE (no special tokens around the text, pads with end-of-text; tokenizer.json or vocab.json + merges.txt).</summary>
+    Gpt2ByteLevelBpe,
+}
