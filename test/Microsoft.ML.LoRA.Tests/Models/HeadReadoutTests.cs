@@ -218,36 +218,40 @@ public class HeadReadoutTests
     [Fact]
     public void A_stack_runs_every_layer_whole_except_the_last_which_computes_only_the_read_rows()
     {
-        var layers = new List<RecordingLayer> { new(), new(), new() };
+        var stack = new LayerStack<RecordingLayer>(3, () => new RecordingLayer());
         var x = torch.randn(new long[] { Batch, Seq, 8 }, generator: new Generator(2));   // never the global generator: concurrent fits are seeded from it
         using var readout = HeadReadout.FirstToken();
 
-        using var result = LayerCheckpointing.Stack(layers, x, mask: null, checkpoint: false, readout);
+        using var result = stack.Run(x, mask: null, readout);
 
-        layers[0].Calls.Should().Equal("forward [4, 10, 8]");
-        layers[1].Calls.Should().Equal("forward [4, 10, 8]");
-        layers[2].Calls.Should().Equal("rows [4, 1, 8] of [4, 10, 8]");
+        stack[0].Calls.Should().Equal("attend [4, 10, 8] of [4, 10, 8]", "feed-forward [4, 10, 8]");
+        stack[1].Calls.Should().Equal("attend [4, 10, 8] of [4, 10, 8]", "feed-forward [4, 10, 8]");
+        stack[2].Calls.Should().Equal("attend [4, 1, 8] of [4, 10, 8]", "feed-forward [4, 1, 8]");
         result.shape.Should().Equal(Batch, 1, 8);
-        foreach (var layer in layers) layer.Dispose();
+        stack.Dispose();
     }
 
-    /// <summary>Adds one and records how it was called.</summary>
+    /// <summary>Adds one in each half and records how it was called.</summary>
     sealed class RecordingLayer() : nn.Module<Tensor, Tensor?, Tensor>("recording"), ITransformerLayer
     {
         public List<string> Calls { get; } = new();
 
         static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
 
-        public override Tensor forward(Tensor x, Tensor? mask)
-        {
-            Calls.Add($"forward {Shape(x)}");
-            return x.add(1);
-        }
+        public override Tensor forward(Tensor x, Tensor? mask) => TransformerLayers.Rows(this, x, x, mask);
 
-        public Tensor Rows(Tensor rows, Tensor x, Tensor? mask)
+        public Tensor Attend(Tensor rows, Tensor x, Tensor? mask)
         {
-            Calls.Add($"rows {Shape(rows)} of {Shape(x)}");
+            Calls.Add($"attend {Shape(rows)} of {Shape(x)}");
             return rows.add(1);
         }
+
+        public Tensor FeedForward(Tensor attended)
+        {
+            Calls.Add($"feed-forward {Shape(attended)}");
+            return attended.add(1);
+        }
+
+        public long FeedForwardWidth => 8;
     }
 }

@@ -8,9 +8,12 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 internal static class Attention
 {
     /// <summary>
-    /// q: [batch, queries, hidden]; k, v: [batch, seq, hidden] (queries = seq, except for a layer run for the rows a
-    /// head reads, see <see cref="HeadReadout"/>). <paramref name="keyMask"/>: boolean [batch, 1, 1 or queries, seq]
-    /// (true = may attend) or null for no padding. Returns [batch, queries, hidden].
+    /// q: [batch, queries, heads·headDim]; k, v: [batch, seq, keyValueHeads·headDim] (queries = seq, except for a
+    /// layer run for the rows a head reads, see <see cref="HeadReadout"/>). <paramref name="keyMask"/>: boolean
+    /// [batch, 1, 1 or queries, seq] (true = may attend) or null for no padding. <paramref name="scoreBias"/>: a float
+    /// term added to q·kᵀ/√d before the mask and softmax, [batch or 1, heads or 1, queries, seq] (relative-position
+    /// scores, ALiBi), or null. <paramref name="keyValueHeads"/>: grouped-query attention, each key/value head serving
+    /// heads / keyValueHeads query heads in turn (null: as many as query heads). Returns [batch, queries, heads·headDim].
     /// </summary>
     /// <remarks>
     /// Without attention dropout this is libtorch's scaled_dot_product_attention (its fused CPU kernel never builds the
@@ -19,19 +22,23 @@ internal static class Attention
     /// and <see cref="RecomputedAttention"/> the same again without keeping its matrices for the backward pass where
     /// that is also faster (matrices above 32 MiB, see RecomputedAttention.Pays).
     /// </remarks>
-    public static Tensor Run(Tensor q, Tensor k, Tensor v, int heads, Tensor? keyMask, double dropout, bool training, bool causal = false)
+    public static Tensor Run(Tensor q, Tensor k, Tensor v, int heads, Tensor? keyMask, double dropout, bool training, bool causal = false,
+        Tensor? scoreBias = null, int? keyValueHeads = null)
     {
         long batch = q.shape[0], queries = q.shape[1], seq = k.shape[1], hidden = q.shape[2];
         long headDim = hidden / heads;
+        int kvHeads = keyValueHeads ?? heads;
         if (causal && queries != seq) throw new ArgumentException("causal attention needs a query for every key; pass an explicit mask for a subset of rows", nameof(causal));
+        if (kvHeads <= 0 || heads % kvHeads != 0) throw new ArgumentException($"{heads} query heads cannot share {kvHeads} key/value heads evenly", nameof(keyValueHeads));
+        if (scoreBias is not null && scoreBias.dim() != 4) throw new ArgumentException("a score bias is [batch or 1, heads or 1, queries, seq]", nameof(scoreBias));
         // Every intermediate view is disposed here: a view left to the dispose scope keeps its whole tensor alive
         // until the training step ends, which defeats activation checkpointing.
         using var qh = Heads(q, batch, queries, heads, headDim);
-        using var kh = Heads(k, batch, seq, heads, headDim);
-        using var vh = Heads(v, batch, seq, heads, headDim);
-        using var context = !(training && dropout > 0) ? F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal)
-            : RecomputedAttention.Handles(qh, kh, vh, dropout) && RecomputedAttention.Pays(qh, kh) ? RecomputedAttention.Apply(qh, kh, vh, keyMask, dropout, causal)
-            : Explicit(qh, kh, vh, keyMask, dropout, causal);
+        using var kh = SharedHeads(k, batch, seq, kvHeads, heads / kvHeads, headDim);
+        using var vh = SharedHeads(v, batch, seq, kvHeads, heads / kvHeads, headDim);
+        using var context = !(training && dropout > 0) ? Fused(qh, kh, vh, keyMask, scoreBias, causal)
+            : RecomputedAttention.Handles(qh, kh, vh, dropout, scoreBias) && RecomputedAttention.Pays(qh, kh) ? RecomputedAttention.Apply(qh, kh, vh, keyMask, dropout, causal, scoreBias)
+            : Explicit(qh, kh, vh, keyMask, dropout, causal, scoreBias);
         using var merged = context.transpose(1, 2);
         return merged.reshape(batch, queries, hidden);
     }
@@ -45,36 +52,26 @@ internal static class Attention
         !training && !torch.is_grad_enabled() && rows.shape[1] < x.shape[1] && rows.shape[1] * heads * 4 <= x.shape[2];
 
     /// <summary>
-    /// <see cref="ReadRows"/> over the eval weights of the <paramref name="key"/> and <paramref name="value"/>
-    /// projections when <see cref="FoldsKeysAndValues"/> holds and both have one (see LoraLinear.EvalWeight);
-    /// otherwise null, and the caller projects keys and values itself.
-    /// </summary>
-    public static Tensor? TryReadRows(Tensor q, Tensor rows, Tensor x, Lora.LoraLinear key, Lora.LoraLinear value, int heads, Tensor? keyMask, bool training)
-    {
-        if (!FoldsKeysAndValues(rows, x, heads, training)) return null;
-        using var keyWeight = key.EvalWeight(x);
-        using var valueWeight = value.EvalWeight(x);
-        return keyWeight is null || valueWeight is null ? null : ReadRows(q, x, keyWeight, valueWeight, value.bias, heads, keyMask);
-    }
-
-    /// <summary>
     /// Multi-head attention of a few query rows q [batch, r, hidden] (already projected) to every position of
     /// <paramref name="x"/> [batch, seq, hidden], with the key and value projections folded into the queries and
     /// the probabilities instead of applied to every position: head h's score q·(x·Wkᵀ + bk) equals x·(q·Wk) plus a
     /// constant of the row, which softmax ignores, and its context P·(x·Wvᵀ + bv) equals (P·x)·Wvᵀ + bv because each
     /// row of P sums to 1. For a head that reads one row per example this skips the last layer's two largest products
-    /// over all tokens. <paramref name="keyWeight"/>, <paramref name="valueWeight"/>: [hidden, hidden] as [out, in];
-    /// <paramref name="keyMask"/> as for <see cref="Run"/>. Returns [batch, r, hidden]; no dropout (inference only).
+    /// over all tokens. <paramref name="keyWeight"/>, <paramref name="valueWeight"/>: [keyValueHeads·headDim, hidden]
+    /// as [out, in]; <paramref name="keyMask"/>, <paramref name="scoreBias"/> and <paramref name="keyValueHeads"/> as
+    /// for <see cref="Run"/>. Returns [batch, r, heads·headDim]; no dropout (inference only).
     /// </summary>
-    public static Tensor ReadRows(Tensor q, Tensor x, Tensor keyWeight, Tensor valueWeight, Tensor? valueBias, int heads, Tensor? keyMask)
+    public static Tensor ReadRows(Tensor q, Tensor x, Tensor keyWeight, Tensor valueWeight, Tensor? valueBias, int heads, Tensor? keyMask,
+        Tensor? scoreBias = null, int? keyValueHeads = null)
     {
-        long batch = q.shape[0], rows = q.shape[1], hidden = q.shape[2], headDim = hidden / heads;
+        long batch = q.shape[0], rows = q.shape[1], headDim = q.shape[2] / heads, hidden = x.shape[2];
+        int group = heads / (keyValueHeads ?? heads);
         // Per head: u = q·Wk / √d, [heads, batch·r, hidden].
         using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
         using var scaledQ = q.mul(queryScale);
         using var qSplit = scaledQ.reshape(batch * rows, heads, headDim);
         using var qHeads = qSplit.transpose(0, 1);                                       // [heads, batch·r, d]
-        using var keyHeads = keyWeight.view(heads, headDim, hidden);
+        using var keyHeads = PerQueryHead(keyWeight, heads, group, headDim, hidden);
         using var u = qHeads.bmm(keyHeads);                                              // [heads, batch·r, hidden]
         using var uSplit = u.view(heads, batch, rows, hidden);
         using var uByRow = uSplit.transpose(0, 1);
@@ -84,6 +81,7 @@ internal static class Attention
         using var scores = uRows.bmm(xT);
         long seq = x.shape[1];
         using var scoreHeads = scores.view(batch, heads, rows, seq);
+        if (scoreBias is not null) scoreHeads.add_(scoreBias);
         if (keyMask is not null)
         {
             using var hiddenKeys = keyMask.logical_not();
@@ -96,17 +94,29 @@ internal static class Attention
         using var mixedSplit = mixed.view(batch, heads, rows, hidden);
         using var mixedByHead = mixedSplit.transpose(0, 1);
         using var mixedHeads = mixedByHead.reshape(heads, batch * rows, hidden);
-        using var valueHeads = valueWeight.view(heads, headDim, hidden);
+        using var valueHeads = PerQueryHead(valueWeight, heads, group, headDim, hidden);
         using var valueHeadsT = valueHeads.transpose(1, 2);                              // [heads, hidden, d]
         using var context = mixedHeads.bmm(valueHeadsT);
         if (valueBias is not null)
         {
-            using var biasHeads = valueBias.view(heads, 1, headDim);
+            using var biasHeads = PerQueryHead(valueBias, heads, group, 1, headDim);
             context.add_(biasHeads, Scalars.One);
         }
         using var contextSplit = context.view(heads, batch, rows, headDim);
         using var contextByRow = contextSplit.permute(1, 2, 0, 3);                       // [batch, r, heads, d]
-        return contextByRow.reshape(batch, rows, hidden);
+        return contextByRow.reshape(batch, rows, heads * headDim);
+    }
+
+    /// <summary>
+    /// A key or value projection's weight (or bias) [kvHeads·a·b] as [heads, a, b], each key/value head's block repeated
+    /// for the <paramref name="group"/> query heads it serves (without grouping, a view).
+    /// </summary>
+    static Tensor PerQueryHead(Tensor weight, int heads, int group, long a, long b)
+    {
+        if (group == 1) return weight.view(heads, a, b);
+        using var perHead = weight.view(heads / group, 1, a, b);
+        using var repeated = perHead.expand(heads / group, group, a, b);
+        return repeated.reshape(heads, a, b);
     }
 
     /// <summary>[batch, seq, hidden] as [batch, heads, seq, headDim].</summary>
@@ -117,10 +127,39 @@ internal static class Attention
     }
 
     /// <summary>
-    /// softmax(q·kᵀ/√d, masked) with dropout, times v, over [batch, heads, seq, headDim] tensors. Masked scores are set
-    /// to the lowest finite float (as Hugging Face does), so a row with no visible key is uniform rather than NaN.
+    /// Keys or values of <paramref name="kvHeads"/> heads as [batch, kvHeads·group, seq, headDim], each head repeated
+    /// for the <paramref name="group"/> query heads it serves (Hugging Face's repeat_kv), so every kernel below sees one
+    /// key/value head per query head. Without grouping, the plain view.
     /// </summary>
-    internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
+    static Tensor SharedHeads(Tensor x, long batch, long seq, int kvHeads, int group, long headDim)
+    {
+        var heads = Heads(x, batch, seq, kvHeads, headDim);
+        if (group == 1) return heads;
+        using (heads)
+        using (var widened = heads.unsqueeze(2))
+        using (var repeated = widened.expand(batch, kvHeads, group, seq, headDim))
+            return repeated.reshape(batch, kvHeads * group, seq, headDim);
+    }
+
+    /// <summary>
+    /// libtorch's scaled_dot_product_attention (its fused CPU kernel never builds the [batch, heads, queries, seq]
+    /// matrices). A score bias goes in as its float mask, hidden keys (and future ones when causal) set to the lowest
+    /// finite float, as <see cref="Explicit"/> does.
+    /// </summary>
+    static Tensor Fused(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, Tensor? scoreBias, bool causal)
+    {
+        if (scoreBias is null) return F.scaled_dot_product_attention(qh, kh, vh, keyMask, 0.0, causal);
+        using var additive = scoreBias.expand(qh.shape[0], qh.shape[1], qh.shape[2], kh.shape[2]).clone();
+        using Scalar lowest = float.MinValue;
+        FillHidden(additive, keyMask, causal, lowest);
+        return F.scaled_dot_product_attention(qh, kh, vh, additive, 0.0, false);
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√d + bias, masked) with dropout, times v, over [batch, heads, seq, headDim] tensors. Masked scores
+    /// are set to the lowest finite float (as Hugging Face does), so a row with no visible key is uniform rather than NaN.
+    /// </summary>
+    internal static Tensor Explicit(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal, Tensor? scoreBias = null)
     {
         long headDim = qh.shape[3];
         // The scalings go on the [batch, heads, seq, headDim] operands rather than the [batch, heads, seq, seq]
@@ -129,7 +168,9 @@ internal static class Attention
         using Scalar queryScale = 1.0 / Math.Sqrt(headDim);
         using var scaledQ = qh.mul(queryScale);
         using var keyT = kh.transpose(-1, -2);
-        using var scores = scaledQ.matmul(keyT);
+        using var plain = scaledQ.matmul(keyT);
+        // Out of place when the bias needs a gradient (autograd keeps the sum's inputs), in place otherwise.
+        using var scores = scoreBias is null ? plain.alias() : scoreBias.requires_grad ? plain.add(scoreBias) : plain.add_(scoreBias);
         using Scalar lowest = float.MinValue;
         FillHidden(scores, keyMask, causal, lowest);
         using var probs = scores.softmax(-1);

@@ -9,7 +9,7 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// </summary>
 /// <remarks>
 /// A layer's output at a position depends on every position's keys and values but only on its own query, residual
-/// and feed-forward. So the last layer of a stack is run for the read rows only (<see cref="ITransformerLayer.Rows"/>):
+/// and feed-forward. So the last layer of a stack is run for the read rows only (<see cref="LayerStack{TLayer}"/>):
 /// keys and values from all positions, everything else on one row per example. At 128 tokens that is about a sixth
 /// of the layer's work. Logits and gradients are those of the whole layer; only the dropout masks drawn inside that
 /// layer cover fewer elements.
@@ -72,15 +72,4 @@ internal sealed class HeadReadout : IDisposable
         _positions?.Dispose();
         Mask?.Dispose();
     }
-}
-
-/// <summary>A transformer layer that can compute its output for some rows only (see <see cref="HeadReadout"/>).</summary>
-internal interface ITransformerLayer
-{
-    /// <summary>
-    /// The layer's output at <paramref name="rows"/> [batch, r, hidden], rows taken from its input
-    /// <paramref name="x"/> [batch, seq, hidden] whose every position supplies keys and values. <paramref name="mask"/>:
-    /// boolean [batch, 1, r or 1, seq] (true = may attend), or null for no mask.
-    /// </summary>
-    Tensor Rows(Tensor rows, Tensor x, Tensor? mask);
 }

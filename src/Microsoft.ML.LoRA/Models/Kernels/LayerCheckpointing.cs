@@ -7,7 +7,7 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// Activation (gradient) checkpointing of one transformer layer: the forward pass keeps only the layer's input, and
 /// the backward pass runs the layer again, with the same dropout masks, to get the activations its gradient needs.
 /// Training memory then holds one layer's activations instead of every layer's, for about one extra forward pass of
-/// time. Set per model with Models.Checkpointing.UseGradientCheckpointing.
+/// time. <see cref="LayerStack{TLayer}"/> applies it per layer; set per model with Models.Checkpointing.UseGradientCheckpointing.
 /// </summary>
 internal static class LayerCheckpointing
 {
@@ -15,41 +15,10 @@ internal static class LayerCheckpointing
     /// <paramref name="layer"/>(x) as one checkpointed autograd node (called with autograd recording). Anything
     /// <paramref name="layer"/> captures (the attention mask) must stay alive until the backward pass.
     /// </summary>
-    static Tensor Checkpointed(Func<Tensor, Tensor> layer, Tensor x) =>
+    public static Tensor Checkpointed(Func<Tensor, Tensor> layer, Tensor x) =>
         // A node is recorded only when some input requires a gradient; the first layer's input (frozen embeddings)
         // may not, so a gradient-requiring empty tensor stands in and always receives none.
         CheckpointedLayer.apply(x, GradientAnchor.Value, layer, x.requires_grad);
-
-    /// <summary>
-    /// Runs <paramref name="layers"/> one after another from <paramref name="x"/>, each checkpointed when
-    /// <paramref name="checkpoint"/> is set and autograd records. Returns the last layer's output: all positions, or
-    /// with a <paramref name="readout"/> only its rows ([batch, 1, hidden]), the last layer computing no others.
-    /// </summary>
-    public static Tensor Stack<TLayer>(IList<TLayer> layers, Tensor x, Tensor? mask, bool checkpoint, HeadReadout? readout = null)
-        where TLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
-    {
-        checkpoint &= torch.is_grad_enabled();
-        // The caller disposes its mask and readout when the forward pass returns; recomputed layers need them in the
-        // backward pass, so they get aliases of their own (freed with the training step's dispose scope).
-        var layerMask = checkpoint ? mask?.alias() : mask;
-        var read = checkpoint ? readout?.Alias() : readout;
-        var h = x.alias();
-        for (int i = 0; i < layers.Count; i++)
-        {
-            var layer = layers[i];
-            Func<Tensor, Tensor> run = read is not null && i == layers.Count - 1
-                ? input =>
-                {
-                    using var rows = read.Rows(input);
-                    return layer.Rows(rows, input, read.Mask ?? layerMask);
-                }
-                : input => layer.forward(input, layerMask);
-            var next = checkpoint ? Checkpointed(run, h) : run(h);
-            h.Dispose();
-            h = next;
-        }
-        return h;
-    }
 
     // Lives as long as its thread: detached from whatever dispose scope is open when it is first used.
     static readonly ThreadLocal<Tensor> GradientAnchor = new(() =>

@@ -20,9 +20,13 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// </remarks>
 internal static class RecomputedAttention
 {
-    /// <summary>Whether this path applies: autograd records, some input needs a gradient, float32 CPU tensors that <see cref="FusedDropout"/> handles.</summary>
-    public static bool Handles(Tensor qh, Tensor kh, Tensor vh, double dropout) =>
-        dropout > 0 && dropout < 1 && torch.is_grad_enabled()
+    /// <summary>
+    /// Whether this path applies: autograd records, some input needs a gradient, float32 CPU tensors that
+    /// <see cref="FusedDropout"/> handles, and no score bias that needs a gradient of its own (a learned term such as
+    /// DeBERTa's relative-position scores takes <see cref="Attention.Explicit"/>, which autograd differentiates).
+    /// </summary>
+    public static bool Handles(Tensor qh, Tensor kh, Tensor vh, double dropout, Tensor? scoreBias = null) =>
+        dropout > 0 && dropout < 1 && torch.is_grad_enabled() && !(scoreBias?.requires_grad ?? false)
         && (qh.requires_grad || kh.requires_grad || vh.requires_grad)
         && FusedDropout.Handles(qh) && FusedDropout.Handles(kh) && FusedDropout.Handles(vh)
         && qh.shape[2] * kh.shape[2] * qh.shape[0] * qh.shape[1] <= int.MaxValue;
@@ -43,32 +47,36 @@ internal static class RecomputedAttention
     /// <summary>
     /// softmax(q·kᵀ/√d, masked), dropped with probability <paramref name="dropout"/> (kept ones scaled by 1/(1-p)),
     /// times v, as <see cref="Attention.Explicit"/> computes it, over [batch, heads, queries or seq, headDim] tensors;
-    /// <paramref name="keyMask"/> boolean (true = may attend), broadcast to [batch, heads, queries, seq], or null.
+    /// <paramref name="keyMask"/> boolean (true = may attend), broadcast to [batch, heads, queries, seq], or null;
+    /// <paramref name="scoreBias"/> a float term added to the scores before the mask (broadcast the same way; it gets
+    /// no gradient, see <see cref="Handles"/>), or null.
     /// </summary>
-    public static Tensor Apply(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal)
+    public static Tensor Apply(Tensor qh, Tensor kh, Tensor vh, Tensor? keyMask, double dropout, bool causal, Tensor? scoreBias = null)
     {
         var draw = new FusedDropout.Draw(DropoutMask.NextSeed(), DropoutMask.Threshold(dropout), (float)(1.0 / (1.0 - dropout)));
-        var call = new Call(draw, keyMask?.alias(), causal, qh.requires_grad, kh.requires_grad, vh.requires_grad);
+        var call = new Call(draw, keyMask?.alias(), scoreBias?.alias(), causal, qh.requires_grad, kh.requires_grad, vh.requires_grad);
         var context = Node.apply(qh, kh, vh, call);
         FunctionHandles.ReleaseForwardOutput();
         return context;
     }
 
     /// <summary>
-    /// What the backward pass needs besides q, k and v. <see cref="KeyMask"/> is an alias of the caller's mask (which
-    /// the model frees when its forward pass returns), freed with the training step's dispose scope.
+    /// What the backward pass needs besides q, k and v. <see cref="KeyMask"/> and <see cref="ScoreBias"/> are aliases of
+    /// the caller's tensors (which the model frees when its forward pass returns), freed with the training step's
+    /// dispose scope.
     /// </summary>
-    sealed record Call(FusedDropout.Draw Draw, Tensor? KeyMask, bool Causal, bool QueryNeedsGrad, bool KeyNeedsGrad, bool ValueNeedsGrad);
+    sealed record Call(FusedDropout.Draw Draw, Tensor? KeyMask, Tensor? ScoreBias, bool Causal, bool QueryNeedsGrad, bool KeyNeedsGrad, bool ValueNeedsGrad);
 
     /// <summary>
     /// The probabilities: softmax of q·kᵀ/√d (<paramref name="scaledQ"/> = q/√d) with hidden keys (mask false, or in
     /// the future when causal) at the lowest finite float, so a row without a visible key is uniform, as in
     /// <see cref="Attention.Explicit"/>.
     /// </summary>
-    static Tensor Probabilities(Tensor scaledQ, Tensor kh, Tensor? keyMask, bool causal)
+    static Tensor Probabilities(Tensor scaledQ, Tensor kh, Tensor? keyMask, Tensor? scoreBias, bool causal)
     {
         using var keyT = kh.transpose(-1, -2);
         using var scores = scaledQ.matmul(keyT);
+        if (scoreBias is not null) scores.add_(scoreBias);
         using Scalar lowest = float.MinValue;
         Attention.FillHidden(scores, keyMask, causal, lowest);
         return scores.softmax(-1);
@@ -131,7 +139,8 @@ internal static class RecomputedAttention
                     using var k = chunk.Of(kh);
                     using var v = chunk.Of(vh);
                     using var mask = call.KeyMask is null ? null : chunk.Of(call.KeyMask);
-                    using var probs = Probabilities(q, k, mask, call.Causal);
+                    using var bias = call.ScoreBias is null ? null : chunk.Of(call.ScoreBias);
+                    using var probs = Probabilities(q, k, mask, bias, call.Causal);
                     call.Draw.ApplyInPlace(probs, chunk.DrawOffset);
                     parts.Add(probs.matmul(v));
                 }
@@ -170,7 +179,8 @@ internal static class RecomputedAttention
                     using var o = chunk.Of(context);
                     using var dO = chunk.Of(dOutput);
                     using var mask = call.KeyMask is null ? null : chunk.Of(call.KeyMask);
-                    var (dq, dk, dv) = BackwardChunk(call, q, k, v, o, dO, mask, chunk.DrawOffset);
+                    using var bias = call.ScoreBias is null ? null : chunk.Of(call.ScoreBias);
+                    var (dq, dk, dv) = BackwardChunk(call, q, k, v, o, dO, mask, bias, chunk.DrawOffset);
                     if (dq is not null) grads[0].Add(dq);
                     if (dk is not null) grads[1].Add(dk);
                     if (dv is not null) grads[2].Add(dv);
@@ -198,9 +208,9 @@ internal static class RecomputedAttention
         /// The gradients of one chunk's q, k and v (null where not needed) from its q/√d, k, v, output o, output
         /// gradient dO and the chunk's first element in the dropout draw.
         /// </summary>
-        static (Tensor? dq, Tensor? dk, Tensor? dv) BackwardChunk(Call call, Tensor scaledQ, Tensor k, Tensor v, Tensor o, Tensor dO, Tensor? mask, long drawOffset)
+        static (Tensor? dq, Tensor? dk, Tensor? dv) BackwardChunk(Call call, Tensor scaledQ, Tensor k, Tensor v, Tensor o, Tensor dO, Tensor? mask, Tensor? bias, long drawOffset)
         {
-            using var probs = Probabilities(scaledQ, k, mask, call.Causal);
+            using var probs = Probabilities(scaledQ, k, mask, bias, call.Causal);
             Tensor? gradQ = null, gradK = null;
             if (call.QueryNeedsGrad || call.KeyNeedsGrad)
             {

@@ -27,29 +27,19 @@ public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
     /// <param name="paddingIdxForPositions">RoBERTa: positions count real tokens from padding_idx + 1.</param>
     public BertEmbeddings(TransformerConfig config, long? paddingIdxForPositions = null) : base("embeddings")
     {
-        word_embeddings = NewEmbedding(config.VocabSize, config.HiddenSize);
-        position_embeddings = NewEmbedding(config.MaxPositions, config.HiddenSize);
+        word_embeddings = Embeddings.Normal(config.VocabSize, config.HiddenSize);
+        position_embeddings = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
         register_module("word_embeddings", word_embeddings);
         register_module("position_embeddings", position_embeddings);
         if (config.TypeVocabSize > 0)
         {
-            token_type_embeddings = NewEmbedding(config.TypeVocabSize, config.HiddenSize);
+            token_type_embeddings = Embeddings.Normal(config.TypeVocabSize, config.HiddenSize);
             register_module("token_type_embeddings", token_type_embeddings);
         }
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("LayerNorm", LayerNorm);
         _dropout = config.EmbeddingDropout;
         _paddingIdxForPositions = paddingIdxForPositions;
-    }
-
-    internal static Embedding NewEmbedding(long count, long dim)
-    {
-        lock (TorchRandomLock.Sync)   // both draw from libtorch's global generator
-        {
-            var e = nn.Embedding(count, dim);
-            using (torch.no_grad()) e.weight!.normal_(0, 0.02);
-            return e;
-        }
     }
 
     public override Tensor forward(ModelInput input)
@@ -112,10 +102,7 @@ public sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
     internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var q = query.forward(rows);
-        if (Attention.TryReadRows(q, rows, x, key, value, _heads, keyMask, training) is { } folded) return folded;
-        using var k = key.forward(x);
-        using var v = value.forward(x);
-        return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
+        return AttentionContext.Of(q, rows, x, key, value, _heads, keyMask, _dropout, training);
     }
 }
 
@@ -207,44 +194,18 @@ public sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformer
         register_module("output", output);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) => ((ITransformerLayer)this).Rows(x, x, keyMask);
+    public override Tensor forward(Tensor x, Tensor? keyMask) => TransformerLayers.Rows(this, x, x, keyMask);
 
-    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? keyMask)
-    {
-        using var attended = attention.Attend(rows, x, keyMask);
-        return TokenChunks.Map(attended, _intermediateSize, FeedForward);
-    }
+    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? keyMask) => attention.Attend(rows, x, keyMask);
+
+    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
 
     /// <summary>intermediate, then output over the residual: position-wise (HF: feed_forward_chunk).</summary>
-    Tensor FeedForward(Tensor attended)
+    Tensor ITransformerLayer.FeedForward(Tensor attended)
     {
         using var up = intermediate.forward(attended);
         return output.forward(up, attended);
     }
-}
-
-/// <summary>The stack of layers (HF: encoder.layer.N).</summary>
-public sealed class BertEncoder : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableStack
-{
-    readonly ModuleList<BertLayer> layer;
-
-    public BertEncoder(TransformerConfig config) : base("encoder")
-    {
-        layer = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(_ => new BertLayer(config)).ToArray());
-        register_module("layer", layer);
-    }
-
-    /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
-    public bool GradientCheckpointing { get; set; }
-
-    public override Tensor forward(Tensor x, Tensor? keyMask) => Forward(x, keyMask, readout: null);
-
-    /// <summary>
-    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
-    /// when one is given (the last layer then computes only those rows).
-    /// </summary>
-    internal Tensor Forward(Tensor x, Tensor? keyMask, HeadReadout? readout) =>
-        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training, readout);
 }
 
 /// <summary>tanh(dense(hidden state of the first token)) (HF: pooler).</summary>
@@ -267,16 +228,16 @@ public sealed class BertPooler : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>Embeddings, encoder and (optionally) pooler (HF: BertModel, the "bert." prefix).</summary>
-public sealed class BertModel : nn.Module<ModelInput, Tensor>
+public sealed class BertModel : TransformerModel
 {
     readonly BertEmbeddings embeddings;
-    readonly BertEncoder encoder;
+    readonly EncoderStack<BertLayer> encoder;
     readonly BertPooler? pooler;
 
     public BertModel(TransformerConfig config, bool addPooler, long? paddingIdxForPositions = null) : base("bert")
     {
         embeddings = new BertEmbeddings(config, paddingIdxForPositions);
-        encoder = new BertEncoder(config);
+        encoder = new EncoderStack<BertLayer>("encoder", config.NumLayers, () => new BertLayer(config));
         register_module("embeddings", embeddings);
         register_module("encoder", encoder);
         if (addPooler)
@@ -286,22 +247,9 @@ public sealed class BertModel : nn.Module<ModelInput, Tensor>
         }
     }
 
-    /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
-    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
+    protected override Tensor Embed(ModelInput input) => embeddings.forward(input);
 
-    /// <summary>The first token's last hidden state, [batch, 1, hidden], computed without the rest of the last layer.</summary>
-    internal Tensor FirstTokenState(ModelInput input)
-    {
-        using var readout = HeadReadout.FirstToken();
-        return Forward(input, readout);
-    }
-
-    Tensor Forward(ModelInput input, HeadReadout? readout)
-    {
-        using var keyMask = Attention.KeyMask(input.AttentionMask);
-        using var embedded = embeddings.forward(input);
-        return encoder.Forward(embedded, keyMask, readout);
-    }
+    private protected override ILayerStack Layers => encoder.Layers;
 
     /// <summary>The pooled [CLS] representation [batch, hidden], from hidden states [batch, seq or 1, hidden].</summary>
     public Tensor Pool(Tensor hidden) =>

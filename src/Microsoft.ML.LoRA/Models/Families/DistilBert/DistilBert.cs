@@ -23,8 +23,8 @@ public sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
 
     public DistilBertEmbeddings(TransformerConfig config) : base("embeddings")
     {
-        word_embeddings = BertEmbeddings.NewEmbedding(config.VocabSize, config.HiddenSize);
-        position_embeddings = BertEmbeddings.NewEmbedding(config.MaxPositions, config.HiddenSize);
+        word_embeddings = Embeddings.Normal(config.VocabSize, config.HiddenSize);
+        position_embeddings = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("word_embeddings", word_embeddings);
         register_module("position_embeddings", position_embeddings);
@@ -69,16 +69,8 @@ public sealed class DistilBertAttention : nn.Module<Tensor, Tensor?, Tensor>
     internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var q = q_lin.forward(rows);
-        using var context = Context(q, rows, x, keyMask);
+        using var context = AttentionContext.Of(q, rows, x, k_lin, v_lin, _heads, keyMask, _dropout, training);
         return out_lin.forward(context);
-    }
-
-    Tensor Context(Tensor q, Tensor rows, Tensor x, Tensor? keyMask)
-    {
-        if (Attention.TryReadRows(q, rows, x, k_lin, v_lin, _heads, keyMask, training) is { } folded) return folded;
-        using var k = k_lin.forward(x);
-        using var v = v_lin.forward(x);
-        return Attention.Run(q, k, v, _heads, keyMask, _dropout, training);
     }
 }
 
@@ -129,73 +121,42 @@ public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITrans
         register_module("output_layer_norm", output_layer_norm);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) => ((ITransformerLayer)this).Rows(x, x, keyMask);
+    public override Tensor forward(Tensor x, Tensor? keyMask) => TransformerLayers.Rows(this, x, x, keyMask);
 
-    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? keyMask)
+    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var attended = attention.Attend(rows, x, keyMask);
         attended.add_(rows, Scalars.One);
-        using var h = sa_layer_norm.forward(attended);
-        using var ff = TokenChunks.Map(h, _intermediateSize, ffn.forward);
+        return sa_layer_norm.forward(attended);
+    }
+
+    Tensor ITransformerLayer.FeedForward(Tensor h)
+    {
+        using var ff = ffn.forward(h);
         ff.add_(h, Scalars.One);
         return output_layer_norm.forward(ff);
     }
+
+    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
 }
 
 /// <summary>Embeddings and the layer stack (HF: DistilBertModel, the "distilbert." prefix).</summary>
-public sealed class DistilBertModel : nn.Module<ModelInput, Tensor>
+public sealed class DistilBertModel : TransformerModel
 {
     readonly DistilBertEmbeddings embeddings;
-    readonly DistilBertTransformer transformer;
+    readonly EncoderStack<DistilBertLayer> transformer;
 
     public DistilBertModel(TransformerConfig config) : base("distilbert")
     {
         embeddings = new DistilBertEmbeddings(config);
-        transformer = new DistilBertTransformer(config);
+        transformer = new EncoderStack<DistilBertLayer>("transformer", config.NumLayers, () => new DistilBertLayer(config));
         register_module("embeddings", embeddings);
         register_module("transformer", transformer);
     }
 
-    /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
-    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
+    protected override Tensor Embed(ModelInput input) => embeddings.forward(input.InputIds);
 
-    /// <summary>The first token's last hidden state, [batch, 1, hidden], computed without the rest of the last layer.</summary>
-    internal Tensor FirstTokenState(ModelInput input)
-    {
-        using var readout = HeadReadout.FirstToken();
-        return Forward(input, readout);
-    }
-
-    Tensor Forward(ModelInput input, HeadReadout? readout)
-    {
-        using var keyMask = Attention.KeyMask(input.AttentionMask);
-        using var embedded = embeddings.forward(input.InputIds);
-        return transformer.Forward(embedded, keyMask, readout);
-    }
-}
-
-/// <summary>The layer stack (HF: transformer.layer.N).</summary>
-public sealed class DistilBertTransformer : nn.Module<Tensor, Tensor?, Tensor>, ICheckpointableStack
-{
-    readonly ModuleList<DistilBertLayer> layer;
-
-    public DistilBertTransformer(TransformerConfig config) : base("transformer")
-    {
-        layer = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(_ => new DistilBertLayer(config)).ToArray());
-        register_module("layer", layer);
-    }
-
-    /// <summary>Recompute each layer in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
-    public bool GradientCheckpointing { get; set; }
-
-    public override Tensor forward(Tensor x, Tensor? keyMask) => Forward(x, keyMask, readout: null);
-
-    /// <summary>
-    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
-    /// when one is given (the last layer then computes only those rows).
-    /// </summary>
-    internal Tensor Forward(Tensor x, Tensor? keyMask, HeadReadout? readout) =>
-        LayerCheckpointing.Stack(layer, x, keyMask, GradientCheckpointing && training, readout);
+    private protected override ILayerStack Layers => transformer.Layers;
 }
 
 /// <summary>DistilBERT with pre_classifier -> ReLU -> dropout -> classifier over the first token.</summary>

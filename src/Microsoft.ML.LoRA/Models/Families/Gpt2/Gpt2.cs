@@ -125,34 +125,40 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformer
         register_module("mlp", mlp);
     }
 
-    public override Tensor forward(Tensor x, Tensor? mask) => ((ITransformerLayer)this).Rows(x, x, mask);
+    public override Tensor forward(Tensor x, Tensor? mask) => TransformerLayers.Rows(this, x, x, mask);
 
     /// <remarks>For rows other than x itself the mask must carry causality (see <see cref="Gpt2Attention.Attend"/>).</remarks>
-    Tensor ITransformerLayer.Rows(Tensor rows, Tensor x, Tensor? mask)
+    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? mask)
     {
         using var n1 = ln_1.forward(x);
         using var n1Rows = ReferenceEquals(rows, x) ? null : ln_1.forward(rows);   // LayerNorm works per position
         using var a = attn.Attend(n1Rows ?? n1, n1, mask);
-        var h = a.add(rows, Scalars.One);
-        using var n2 = ln_2.forward(h);
-        using var m = TokenChunks.Map(n2, _intermediateSize, mlp.forward);
-        using (h) return m.add(h, Scalars.One);
+        return a.add(rows, Scalars.One);
     }
+
+    Tensor ITransformerLayer.FeedForward(Tensor h)
+    {
+        using var n2 = ln_2.forward(h);
+        using var m = mlp.forward(n2);
+        return m.add(h, Scalars.One);
+    }
+
+    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
 }
 
 /// <summary>Token and position embeddings, the blocks and the final LayerNorm (HF: GPT2Model, the "transformer." prefix).</summary>
-public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>, ICheckpointableStack
+public sealed class Gpt2Model : TransformerModel
 {
     readonly Embedding wte, wpe;
-    readonly ModuleList<Gpt2Block> h;
+    readonly LayerStack<Gpt2Block> h;
     readonly LayerNorm ln_f;
     readonly double _dropout;
 
     public Gpt2Model(TransformerConfig config) : base("transformer")
     {
-        wte = BertEmbeddings.NewEmbedding(config.VocabSize, config.HiddenSize);
-        wpe = BertEmbeddings.NewEmbedding(config.MaxPositions, config.HiddenSize);
-        h = nn.ModuleList(Enumerable.Range(0, config.NumLayers).Select(_ => new Gpt2Block(config)).ToArray());
+        wte = Embeddings.Normal(config.VocabSize, config.HiddenSize);
+        wpe = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
+        h = new LayerStack<Gpt2Block>(config.NumLayers, () => new Gpt2Block(config));
         ln_f = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("wte", wte);
         register_module("wpe", wpe);
@@ -161,28 +167,20 @@ public sealed class Gpt2Model : nn.Module<ModelInput, Tensor>, ICheckpointableSt
         _dropout = config.EmbeddingDropout;
     }
 
-    /// <summary>Recompute each block in the backward pass instead of keeping its activations (see <see cref="LayerCheckpointing"/>).</summary>
-    public bool GradientCheckpointing { get; set; }
-
-    /// <summary>Returns the last hidden states [batch, seq, hidden].</summary>
-    public override Tensor forward(ModelInput input) => Forward(input, readout: null);
-
-    /// <summary>
-    /// The last hidden states: [batch, seq, hidden], or [batch, 1, hidden] at the rows of <paramref name="readout"/>
-    /// when one is given (the last block then computes only those rows).
-    /// </summary>
-    internal Tensor Forward(ModelInput input, HeadReadout? readout)
+    protected override Tensor Embed(ModelInput input)
     {
         var ids = input.InputIds;
-        long seq = ids.shape[1];
-        using var mask = CausalMask(input.AttentionMask);
-        using var positions = PositionIds.Row(seq, ids.device);
+        using var positions = PositionIds.Row(ids.shape[1], ids.device);
         using var tokens = wte.forward(ids);
         using (var p = wpe.forward(positions)) tokens.add_(p, Scalars.One);
-        using var x = Dropout.Apply(tokens, _dropout, training);
-        using var last = LayerCheckpointing.Stack(h, x, mask, GradientCheckpointing && training, readout);
-        return ln_f.forward(last);
+        return Dropout.Apply(tokens, _dropout, training);
     }
+
+    private protected override ILayerStack Layers => h;
+
+    protected override Tensor? LayerMask(ModelInput input) => CausalMask(input.AttentionMask);
+
+    protected override Tensor AfterLayers(Tensor last) => ln_f.forward(last);
 
     /// <summary>
     /// Null when every row is right-padded (real tokens never see the padding after them, so plain causal attention
@@ -221,8 +219,7 @@ public sealed class Gpt2ForSequenceClassification : SequenceClassifier
 
     public override Tensor forward(ModelInput input)
     {
-        using var readout = HeadReadout.LastRealToken(input.AttentionMask);
-        using var state = transformer.Forward(input, readout);
+        using var state = transformer.LastRealTokenState(input);
         using var last = state.squeeze(1);
         return score.forward(last);
     }
