@@ -1,7 +1,7 @@
-using Microsoft.ML.LoRA.Training;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Training;
 using TorchSharp;
 
 namespace Microsoft.ML.LoRA.Benchmarks;

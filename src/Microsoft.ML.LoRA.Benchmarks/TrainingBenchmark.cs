@@ -1,8 +1,8 @@
-using Microsoft.ML.LoRA.Training;
-using TorchSharp.Modules;
 using System.Diagnostics;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Training;
+using TorchSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;

@@ -1,9 +1,9 @@
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 using Microsoft.ML.LoRA.Models.Kernels;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
 using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Microsoft.ML.LoRA.Lora;
 

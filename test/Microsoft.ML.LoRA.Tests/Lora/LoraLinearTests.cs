@@ -1,7 +1,7 @@
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
-using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Lora;
 

@@ -1,8 +1,8 @@
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Models;
 

@@ -1,15 +1,15 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
-using Microsoft.ML.LoRA.Tests.MLNet;
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tests.MLNet;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
+using Microsoft.ML;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
-using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Models;
 

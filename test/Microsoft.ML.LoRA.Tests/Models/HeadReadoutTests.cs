@@ -1,11 +1,11 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
 using TorchSharp;
 using static TorchSharp.torch;
-using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Models;
 

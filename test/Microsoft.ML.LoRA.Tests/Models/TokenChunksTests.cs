@@ -1,8 +1,8 @@
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
-using Microsoft.ML.LoRA.Models.Kernels;
 
 namespace Microsoft.ML.LoRA.Tests.Models;
 

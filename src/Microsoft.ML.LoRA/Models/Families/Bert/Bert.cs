@@ -1,10 +1,9 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 using Microsoft.ML.LoRA.Models.Kernels;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
 using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Models;
@@ -13,98 +12,6 @@ namespace Microsoft.ML.LoRA.Models;
 // names match checkpoints: bert.embeddings.*, bert.encoder.layer.N.{attention.self.{query,key,value},
 // attention.output.{dense,LayerNorm}, intermediate.dense, output.{dense,LayerNorm}}, bert.pooler.dense, classifier.
 // RoBERTa (Roberta.cs) reuses the embeddings (with padding-aware positions) and the encoder.
-
-/// <summary>Word + position + token-type embeddings, then LayerNorm and dropout.</summary>
-public sealed class BertEmbeddings : nn.Module<ModelInput, Tensor>
-{
-    readonly Embedding word_embeddings, position_embeddings;
-    readonly Embedding? token_type_embeddings;
-    readonly LayerNorm LayerNorm;
-    readonly double _dropout;
-    readonly long? _paddingIdxForPositions;
-
-    /// <param name="config">Model configuration.</param>
-    /// <param name="paddingIdxForPositions">RoBERTa: positions count real tokens from padding_idx + 1.</param>
-    public BertEmbeddings(TransformerConfig config, long? paddingIdxForPositions = null) : base("embeddings")
-    {
-        word_embeddings = Embeddings.Normal(config.VocabSize, config.HiddenSize);
-        position_embeddings = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
-        register_module("word_embeddings", word_embeddings);
-        register_module("position_embeddings", position_embeddings);
-        if (config.TypeVocabSize > 0)
-        {
-            token_type_embeddings = Embeddings.Normal(config.TypeVocabSize, config.HiddenSize);
-            register_module("token_type_embeddings", token_type_embeddings);
-        }
-        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        register_module("LayerNorm", LayerNorm);
-        _dropout = config.EmbeddingDropout;
-        _paddingIdxForPositions = paddingIdxForPositions;
-    }
-
-    public override Tensor forward(ModelInput input)
-    {
-        var ids = input.InputIds;
-        long seq = ids.shape[1];
-        Tensor positions;
-        if (_paddingIdxForPositions is long pad)
-        {
-            using Scalar padScalar = pad;
-            using var notPad = ids.ne(padScalar).to_type(ScalarType.Int64);
-            using var counted = notPad.cumsum(1);
-            positions = counted.mul(notPad).add_(padScalar);
-        }
-        else
-        {
-            positions = PositionIds.Row(seq, ids.device);
-        }
-        using (positions)
-        {
-            var x = word_embeddings.forward(ids);
-            using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
-            if (token_type_embeddings is not null)
-            {
-                using var zeros = input.TokenTypeIds is null ? torch.zeros_like(ids) : null;
-                using var t = token_type_embeddings.forward(input.TokenTypeIds ?? zeros!);
-                x.add_(t, Scalars.One);
-            }
-            using (x)
-            {
-                using var normed = LayerNorm.forward(x);
-                return Dropout.Apply(normed, _dropout, training);
-            }
-        }
-    }
-}
-
-/// <summary>The query, key and value projections (HF: attention.self).</summary>
-public sealed class BertSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
-{
-    readonly LoraLinear query, key, value;
-    readonly int _heads;
-    readonly double _dropout;
-
-    public BertSelfAttention(TransformerConfig config) : base("self")
-    {
-        query = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        key = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        value = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        register_module("query", query);
-        register_module("key", key);
-        register_module("value", value);
-        _heads = config.NumHeads;
-        _dropout = config.AttentionDropout;
-    }
-
-    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
-
-    /// <summary><paramref name="rows"/> (some or all rows of <paramref name="x"/>) attend to every position of x.</summary>
-    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
-    {
-        using var q = query.forward(rows);
-        return AttentionContext.Of(q, rows, x, key, value, _heads, keyMask, _dropout, training);
-    }
-}
 
 /// <summary>Dense, dropout, then LayerNorm over the residual sum (HF: BertSelfOutput and BertOutput).</summary>
 public sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
@@ -134,12 +41,12 @@ public sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
 /// <summary>Self-attention then its output projection (HF: attention).</summary>
 public sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
-    readonly BertSelfAttention self;
+    readonly SelfAttention self;
     readonly BertResidualOutput output;
 
     public BertAttention(TransformerConfig config) : base("attention")
     {
-        self = new BertSelfAttention(config);
+        self = new SelfAttention("self", config, ("query", "key", "value", null));
         output = new BertResidualOutput(config, config.HiddenSize);
         register_module("self", self);
         register_module("output", output);

@@ -1,11 +1,11 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 using Microsoft.ML.LoRA.Models.Kernels;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
 using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Microsoft.ML.LoRA.Models;
 
@@ -14,105 +14,19 @@ namespace Microsoft.ML.LoRA.Models;
 // distilbert.transformer.layer.N.{attention.{q_lin,k_lin,v_lin,out_lin}, sa_layer_norm, ffn.{lin1,lin2}, output_layer_norm},
 // then pre_classifier -> ReLU -> dropout -> classifier over the first token.
 
-/// <summary>Word + position embeddings, LayerNorm, dropout.</summary>
-public sealed class DistilBertEmbeddings : nn.Module<Tensor, Tensor>
-{
-    readonly Embedding word_embeddings, position_embeddings;
-    readonly LayerNorm LayerNorm;
-    readonly double _dropout;
-
-    public DistilBertEmbeddings(TransformerConfig config) : base("embeddings")
-    {
-        word_embeddings = Embeddings.Normal(config.VocabSize, config.HiddenSize);
-        position_embeddings = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
-        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        register_module("word_embeddings", word_embeddings);
-        register_module("position_embeddings", position_embeddings);
-        register_module("LayerNorm", LayerNorm);
-        _dropout = config.EmbeddingDropout;
-    }
-
-    public override Tensor forward(Tensor ids)
-    {
-        using var positions = PositionIds.Row(ids.shape[1], ids.device);
-        using var x = word_embeddings.forward(ids);
-        using (var p = position_embeddings.forward(positions)) x.add_(p, Scalars.One);
-        using var normed = LayerNorm.forward(x);
-        return Dropout.Apply(normed, _dropout, training);
-    }
-}
-
-/// <summary>Multi-head self-attention with its output projection.</summary>
-public sealed class DistilBertAttention : nn.Module<Tensor, Tensor?, Tensor>
-{
-    readonly LoraLinear q_lin, k_lin, v_lin, out_lin;
-    readonly int _heads;
-    readonly double _dropout;
-
-    public DistilBertAttention(TransformerConfig config) : base("attention")
-    {
-        q_lin = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        k_lin = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        v_lin = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        out_lin = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        register_module("q_lin", q_lin);
-        register_module("k_lin", k_lin);
-        register_module("v_lin", v_lin);
-        register_module("out_lin", out_lin);
-        _heads = config.NumHeads;
-        _dropout = config.AttentionDropout;
-    }
-
-    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
-
-    /// <summary><paramref name="rows"/> (some or all rows of <paramref name="x"/>) attend to every position of x.</summary>
-    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
-    {
-        using var q = q_lin.forward(rows);
-        using var context = AttentionContext.Of(q, rows, x, k_lin, v_lin, _heads, keyMask, _dropout, training);
-        return out_lin.forward(context);
-    }
-}
-
-/// <summary>lin1 -> activation -> lin2 -> dropout.</summary>
-public sealed class DistilBertFeedForward : nn.Module<Tensor, Tensor>
-{
-    readonly LoraLinear lin1, lin2;
-    readonly string _activation;
-    readonly double _dropout;
-
-    public DistilBertFeedForward(TransformerConfig config) : base("ffn")
-    {
-        lin1 = new LoraLinear(config.HiddenSize, config.IntermediateSize);
-        lin2 = new LoraLinear(config.IntermediateSize, config.HiddenSize);
-        register_module("lin1", lin1);
-        register_module("lin2", lin2);
-        _activation = config.Activation;
-        _dropout = config.HiddenDropout;
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        using var up = lin1.forward(x);
-        using var activated = Activations.Apply(_activation, up);
-        using var down = lin2.forward(activated);
-        return Dropout.Apply(down, _dropout, training);
-    }
-}
-
 /// <summary>One post-norm layer: attention + sa_layer_norm, ffn + output_layer_norm.</summary>
 public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
 {
-    readonly DistilBertAttention attention;
+    readonly SelfAttention attention;
     readonly LayerNorm sa_layer_norm, output_layer_norm;
-    readonly DistilBertFeedForward ffn;
+    readonly FeedForward ffn;
     readonly long _intermediateSize;
 
     public DistilBertLayer(TransformerConfig config) : base("layer")
     {
-        attention = new DistilBertAttention(config);
+        attention = new SelfAttention("attention", config, ("q_lin", "k_lin", "v_lin", "out_lin"));
         sa_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
-        ffn = new DistilBertFeedForward(config);
+        ffn = new FeedForward("ffn", config, ("lin1", "lin2"));
         output_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
         _intermediateSize = config.IntermediateSize;
         register_module("attention", attention);
@@ -143,18 +57,18 @@ public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITrans
 /// <summary>Embeddings and the layer stack (HF: DistilBertModel, the "distilbert." prefix).</summary>
 public sealed class DistilBertModel : TransformerModel
 {
-    readonly DistilBertEmbeddings embeddings;
+    readonly BertEmbeddings embeddings;
     readonly EncoderStack<DistilBertLayer> transformer;
 
     public DistilBertModel(TransformerConfig config) : base("distilbert")
     {
-        embeddings = new DistilBertEmbeddings(config);
+        embeddings = new BertEmbeddings(config);
         transformer = new EncoderStack<DistilBertLayer>("transformer", config.NumLayers, () => new DistilBertLayer(config));
         register_module("embeddings", embeddings);
         register_module("transformer", transformer);
     }
 
-    protected override Tensor Embed(ModelInput input) => embeddings.forward(input.InputIds);
+    protected override Tensor Embed(ModelInput input) => embeddings.forward(input);
 
     private protected override ILayerStack Layers => transformer.Layers;
 }

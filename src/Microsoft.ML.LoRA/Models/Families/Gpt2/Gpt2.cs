@@ -1,10 +1,9 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 using Microsoft.ML.LoRA.Models.Kernels;
+using TorchSharp.Modules;
+using TorchSharp;
+using static TorchSharp.torch;
 using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Models;
@@ -78,38 +77,12 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
     }
 }
 
-/// <summary>c_fc -> gelu_new -> c_proj -> dropout.</summary>
-public sealed class Gpt2Mlp : nn.Module<Tensor, Tensor>
-{
-    readonly LoraLinear c_fc, c_proj;
-    readonly string _activation;
-    readonly double _dropout;
-
-    public Gpt2Mlp(TransformerConfig config) : base("mlp")
-    {
-        c_fc = new LoraLinear(config.HiddenSize, config.IntermediateSize, fanInFanOut: true);
-        c_proj = new LoraLinear(config.IntermediateSize, config.HiddenSize, fanInFanOut: true);
-        register_module("c_fc", c_fc);
-        register_module("c_proj", c_proj);
-        _activation = config.Activation;
-        _dropout = config.HiddenDropout;
-    }
-
-    public override Tensor forward(Tensor x)
-    {
-        using var up = c_fc.forward(x);
-        using var activated = Activations.Apply(_activation, up);
-        using var down = c_proj.forward(activated);
-        return Dropout.Apply(down, _dropout, training);
-    }
-}
-
 /// <summary>One pre-norm block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
 public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
 {
     readonly LayerNorm ln_1, ln_2;
     readonly Gpt2Attention attn;
-    readonly Gpt2Mlp mlp;
+    readonly FeedForward mlp;
     readonly long _intermediateSize;
 
     public Gpt2Block(TransformerConfig config) : base("block")
@@ -117,7 +90,7 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformer
         ln_1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         attn = new Gpt2Attention(config);
         ln_2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        mlp = new Gpt2Mlp(config);
+        mlp = new FeedForward("mlp", config, ("c_fc", "c_proj"));
         _intermediateSize = config.IntermediateSize;
         register_module("ln_1", ln_1);
         register_module("attn", attn);
