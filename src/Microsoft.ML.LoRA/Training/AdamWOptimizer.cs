@@ -44,15 +44,16 @@ public sealed class AdamWOptimizer : IDisposable
     }
 
     /// <summary>
-    /// The optimizer fine-tuning uses: <paramref name="weightDecay"/> on weights, none on biases and normalisation
-    /// parameters (any name with LayerNorm, layer_norm or GPT-2's ln_), as Hugging Face's trainers group them.
+    /// The optimizer fine-tuning uses: <paramref name="weightDecay"/> on weight matrices (and embedding tables, adapter
+    /// factors), none on vectors: biases and normalisation scales and shifts. Hugging Face's trainers make the same
+    /// split by name (bias, LayerNorm); by rank it holds for every family's names (LLaMA's input_layernorm, RMSNorm
+    /// weights, DeBERTa's), with no list to keep.
     /// </summary>
     public static AdamWOptimizer WithDecayOnWeights(IReadOnlyList<(string name, Parameter parameter)> trainable, double weightDecay, double learningRate)
     {
-        static bool NoDecay(string name) =>
-            name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm") || name.Contains("layer_norm") || name.Contains(".ln_");
-        var decay = trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter);
-        var noDecay = trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter);
+        static bool NoDecay(Parameter p) => p.dim() < 2;
+        var decay = trainable.Where(p => !NoDecay(p.parameter)).Select(p => p.parameter);
+        var noDecay = trainable.Where(p => NoDecay(p.parameter)).Select(p => p.parameter);
         return new AdamWOptimizer(new[] { (decay, weightDecay), (noDecay, 0.0) }, learningRate);
     }
 

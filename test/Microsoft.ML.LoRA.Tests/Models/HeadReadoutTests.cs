@@ -232,26 +232,22 @@ public class HeadReadoutTests
     }
 
     /// <summary>Adds one in each half and records how it was called.</summary>
-    sealed class RecordingLayer() : nn.Module<Tensor, Tensor?, Tensor>("recording"), ITransformerLayer
+    sealed class RecordingLayer() : TransformerLayer("recording", feedForwardWidth: 8)
     {
         public List<string> Calls { get; } = new();
 
         static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";
 
-        public override Tensor forward(Tensor x, Tensor? mask) => TransformerLayers.Rows(this, x, x, mask);
-
-        public Tensor Attend(Tensor rows, Tensor x, Tensor? mask)
+        protected internal override Tensor Attend(Tensor rows, Tensor x, Tensor? mask)
         {
             Calls.Add($"attend {Shape(rows)} of {Shape(x)}");
             return rows.add(1);
         }
 
-        public Tensor FeedForward(Tensor attended)
+        protected internal override Tensor FeedForward(Tensor attended)
         {
             Calls.Add($"feed-forward {Shape(attended)}");
             return attended.add(1);
         }
-
-        public long FeedForwardWidth => 8;
     }
 }

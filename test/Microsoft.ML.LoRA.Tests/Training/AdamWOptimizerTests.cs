@@ -47,4 +47,24 @@ public class AdamWOptimizerTests
         b.grad!.data<float>().ToArray()[1].Should().BeApproximately(0.8f, 1e-5f);
         GradientClipping.ClipByGlobalNorm(new[] { a, b }, maxNorm: 10.0).Should().BeApproximately(1.0, 1e-5, "below the limit nothing changes");
     }
+
+    [Theory]
+    [InlineData("model.layers.0.input_layernorm.weight")]    // LLaMA's RMSNorm scale: no "LayerNorm" or ".bias" in its name
+    [InlineData("bert.encoder.layer.0.output.LayerNorm.weight")]
+    [InlineData("classifier.bias")]
+    public void Fine_tuning_decays_matrices_but_never_vectors_whatever_their_names(string vectorName)
+    {
+        using var scope = torch.NewDisposeScope();
+        var matrix = new Parameter(torch.ones(3, 4), true);
+        var vector = new Parameter(torch.ones(4), true);
+        using var optimizer = AdamWOptimizer.WithDecayOnWeights(
+            new[] { ("model.layers.0.mlp.gate_proj.weight", matrix), (vectorName, vector) }, weightDecay: 0.1, learningRate: 0.5);
+        matrix.grad = torch.zeros(3, 4);   // no gradient step: only the decay moves a parameter
+        vector.grad = torch.zeros(4);
+
+        optimizer.Step();
+
+        matrix.data<float>().ToArray().Should().AllSatisfy(v => v.Should().BeApproximately(1f - 0.5f * 0.1f, 1e-6f));
+        vector.data<float>().ToArray().Should().AllSatisfy(v => v.Should().Be(1f));
+    }
 }

@@ -8,7 +8,7 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// do (BERT's <c>encoder.layer.N</c>, DistilBERT's <c>transformer.layer.N</c>); only its own name differs by family.
 /// </summary>
 internal sealed class EncoderStack<TLayer> : nn.Module<Tensor, Tensor?, Tensor>
-    where TLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
+    where TLayer : TransformerLayer
 {
     readonly LayerStack<TLayer> layer;
 

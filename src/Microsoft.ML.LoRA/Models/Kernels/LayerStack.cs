@@ -9,10 +9,10 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// and the one place that runs them: each layer's feed-forward in token chunks (<see cref="TokenChunks"/>), each layer
 /// checkpointed in training when <see cref="GradientCheckpointing"/> is on (<see cref="LayerCheckpointing"/>), and
 /// with a <see cref="HeadReadout"/> the last layer computed for the read rows only. Families write their layer
-/// (<see cref="ITransformerLayer"/>) and embeddings, never these.
+/// (<see cref="TransformerLayer"/>) and embeddings, never these.
 /// </summary>
 internal sealed class LayerStack<TLayer> : ModuleList<TLayer>, ICheckpointableStack, ILayerStack
-    where TLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
+    where TLayer : TransformerLayer
 {
     /// <summary>Builds <paramref name="count"/> layers with <paramref name="create"/>.</summary>
     public LayerStack(int count, Func<TLayer> create) : base(Enumerable.Range(0, count).Select(_ => create()).ToArray())
@@ -42,9 +42,9 @@ internal sealed class LayerStack<TLayer> : ModuleList<TLayer>, ICheckpointableSt
                 ? input =>
                 {
                     using var rows = read.Rows(input);
-                    return TransformerLayers.Rows(layer, rows, input, read.Mask ?? layerMask);
+                    return layer.Rows(rows, input, read.Mask ?? layerMask);
                 }
-                : input => TransformerLayers.Rows(layer, input, input, layerMask);
+                : input => layer.Rows(input, input, layerMask);
             var next = checkpoint ? LayerCheckpointing.Checkpointed(run, h) : run(h);
             h.Dispose();
             h = next;

@@ -83,32 +83,26 @@ public sealed class BertIntermediate : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>One post-norm transformer layer.</summary>
-public sealed class BertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
+public sealed class BertLayer : TransformerLayer
 {
     readonly BertAttention attention;
     readonly BertIntermediate intermediate;
     readonly BertResidualOutput output;
-    readonly long _intermediateSize;
 
-    public BertLayer(TransformerConfig config) : base("layer")
+    public BertLayer(TransformerConfig config) : base("layer", config.IntermediateSize)
     {
         attention = new BertAttention(config);
         intermediate = new BertIntermediate(config);
         output = new BertResidualOutput(config, config.IntermediateSize);
-        _intermediateSize = config.IntermediateSize;
         register_module("attention", attention);
         register_module("intermediate", intermediate);
         register_module("output", output);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) => TransformerLayers.Rows(this, x, x, keyMask);
-
-    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? keyMask) => attention.Attend(rows, x, keyMask);
-
-    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
+    protected internal override Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask) => attention.Attend(rows, x, keyMask);
 
     /// <summary>intermediate, then output over the residual: position-wise (HF: feed_forward_chunk).</summary>
-    Tensor ITransformerLayer.FeedForward(Tensor attended)
+    protected internal override Tensor FeedForward(Tensor attended)
     {
         using var up = intermediate.forward(attended);
         return output.forward(up, attended);

@@ -15,43 +15,37 @@ namespace Microsoft.ML.LoRA.Models;
 // then pre_classifier -> ReLU -> dropout -> classifier over the first token.
 
 /// <summary>One post-norm layer: attention + sa_layer_norm, ffn + output_layer_norm.</summary>
-public sealed class DistilBertLayer : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
+public sealed class DistilBertLayer : TransformerLayer
 {
     readonly SelfAttention attention;
     readonly LayerNorm sa_layer_norm, output_layer_norm;
     readonly FeedForward ffn;
-    readonly long _intermediateSize;
 
-    public DistilBertLayer(TransformerConfig config) : base("layer")
+    public DistilBertLayer(TransformerConfig config) : base("layer", config.IntermediateSize)
     {
         attention = new SelfAttention("attention", config, ("q_lin", "k_lin", "v_lin", "out_lin"));
         sa_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
         ffn = new FeedForward("ffn", config, ("lin1", "lin2"));
         output_layer_norm = nn.LayerNorm(config.HiddenSize, 1e-12);
-        _intermediateSize = config.IntermediateSize;
         register_module("attention", attention);
         register_module("sa_layer_norm", sa_layer_norm);
         register_module("ffn", ffn);
         register_module("output_layer_norm", output_layer_norm);
     }
 
-    public override Tensor forward(Tensor x, Tensor? keyMask) => TransformerLayers.Rows(this, x, x, keyMask);
-
-    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? keyMask)
+    protected internal override Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
         using var attended = attention.Attend(rows, x, keyMask);
         attended.add_(rows, Scalars.One);
         return sa_layer_norm.forward(attended);
     }
 
-    Tensor ITransformerLayer.FeedForward(Tensor h)
+    protected internal override Tensor FeedForward(Tensor h)
     {
         using var ff = ffn.forward(h);
         ff.add_(h, Scalars.One);
         return output_layer_norm.forward(ff);
     }
-
-    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
 }
 
 /// <summary>Embeddings and the layer stack (HF: DistilBertModel, the "distilbert." prefix).</summary>

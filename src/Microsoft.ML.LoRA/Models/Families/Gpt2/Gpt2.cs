@@ -78,30 +78,26 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
 }
 
 /// <summary>One pre-norm block: x + attn(ln_1(x)), then + mlp(ln_2(x)).</summary>
-public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformerLayer
+public sealed class Gpt2Block : TransformerLayer
 {
     readonly LayerNorm ln_1, ln_2;
     readonly Gpt2Attention attn;
     readonly FeedForward mlp;
-    readonly long _intermediateSize;
 
-    public Gpt2Block(TransformerConfig config) : base("block")
+    public Gpt2Block(TransformerConfig config) : base("block", config.IntermediateSize)
     {
         ln_1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         attn = new Gpt2Attention(config);
         ln_2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         mlp = new FeedForward("mlp", config, ("c_fc", "c_proj"));
-        _intermediateSize = config.IntermediateSize;
         register_module("ln_1", ln_1);
         register_module("attn", attn);
         register_module("ln_2", ln_2);
         register_module("mlp", mlp);
     }
 
-    public override Tensor forward(Tensor x, Tensor? mask) => TransformerLayers.Rows(this, x, x, mask);
-
     /// <remarks>For rows other than x itself the mask must carry causality (see <see cref="Gpt2Attention.Attend"/>).</remarks>
-    Tensor ITransformerLayer.Attend(Tensor rows, Tensor x, Tensor? mask)
+    protected internal override Tensor Attend(Tensor rows, Tensor x, Tensor? mask)
     {
         using var n1 = ln_1.forward(x);
         using var n1Rows = ReferenceEquals(rows, x) ? null : ln_1.forward(rows);   // LayerNorm works per position
@@ -109,14 +105,12 @@ public sealed class Gpt2Block : nn.Module<Tensor, Tensor?, Tensor>, ITransformer
         return a.add(rows, Scalars.One);
     }
 
-    Tensor ITransformerLayer.FeedForward(Tensor h)
+    protected internal override Tensor FeedForward(Tensor h)
     {
         using var n2 = ln_2.forward(h);
         using var m = mlp.forward(n2);
         return m.add(h, Scalars.One);
     }
-
-    long ITransformerLayer.FeedForwardWidth => _intermediateSize;
 }
 
 /// <summary>Token and position embeddings, the blocks and the final LayerNorm (HF: GPT2Model, the "transformer." prefix).</summary>

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.LoRA.Models.Kernels;
@@ -8,29 +9,34 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// runs the halves: the rest in token chunks (<see cref="TokenChunks"/>), and for the last layer of a head readout
 /// the attention for the read rows only (<see cref="HeadReadout"/>). A family writes these two and nothing of the stack.
 /// </summary>
-internal interface ITransformerLayer
+public abstract class TransformerLayer : nn.Module<Tensor, Tensor?, Tensor>
 {
+    /// <param name="name">The module name.</param>
+    /// <param name="feedForwardWidth">The widest per-token activation of <see cref="FeedForward"/> (the intermediate size), to size its chunks.</param>
+    protected TransformerLayer(string name, long feedForwardWidth) : base(name)
+    {
+        FeedForwardWidth = feedForwardWidth;
+    }
+
+    internal long FeedForwardWidth { get; }
+
     /// <summary>
     /// The attention sublayer with its residual (and, post-norm, its norm) at <paramref name="rows"/> [batch, r, hidden],
     /// rows taken from the layer input <paramref name="x"/> [batch, seq, hidden] whose every position supplies keys
     /// and values. <paramref name="mask"/>: boolean [batch, 1, r or 1, seq] (true = may attend), or null for none.
     /// </summary>
-    Tensor Attend(Tensor rows, Tensor x, Tensor? mask);
+    protected internal abstract Tensor Attend(Tensor rows, Tensor x, Tensor? mask);
 
     /// <summary>The position-wise rest of the layer on the attention sublayer's output [.., hidden]: same shape out.</summary>
-    Tensor FeedForward(Tensor attended);
+    protected internal abstract Tensor FeedForward(Tensor attended);
 
-    /// <summary>The widest per-token activation of <see cref="FeedForward"/> (the intermediate size), to size its chunks.</summary>
-    long FeedForwardWidth { get; }
-}
+    /// <summary>The layer's output at every position of <paramref name="x"/>.</summary>
+    public override Tensor forward(Tensor x, Tensor? mask) => Rows(x, x, mask);
 
-/// <summary>A layer's whole forward pass from its halves, for its own <c>forward</c> (the stack does the same per layer).</summary>
-internal static class TransformerLayers
-{
     /// <summary>The layer's output at <paramref name="rows"/> of <paramref name="x"/> (all of x when rows is x).</summary>
-    public static Tensor Rows(ITransformerLayer layer, Tensor rows, Tensor x, Tensor? mask)
+    internal Tensor Rows(Tensor rows, Tensor x, Tensor? mask)
     {
-        using var attended = layer.Attend(rows, x, mask);
-        return TokenChunks.Map(attended, layer.FeedForwardWidth, layer.FeedForward);
+        using var attended = Attend(rows, x, mask);
+        return TokenChunks.Map(attended, FeedForwardWidth, FeedForward);
     }
 }
