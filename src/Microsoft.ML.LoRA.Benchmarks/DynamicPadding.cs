@@ -1,3 +1,4 @@
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Tokenization;
 using TorchSharp;
 

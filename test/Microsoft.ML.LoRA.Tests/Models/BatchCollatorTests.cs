@@ -1,7 +1,8 @@
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Tokenization;
 using TorchSharp;
 
-namespace Microsoft.ML.LoRA.Tests.Tokenization;
+namespace Microsoft.ML.LoRA.Tests.Models;
 
 /// <summary>Dynamic right padding of encoded examples into int64 tensors.</summary>
 public class BatchCollatorTests

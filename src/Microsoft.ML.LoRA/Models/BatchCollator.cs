@@ -1,9 +1,9 @@
-using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tokenization;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Tokenization;
+namespace Microsoft.ML.LoRA.Models;
 
-/// <summary>Pads a batch of encoded examples into model input tensors.</summary>
+/// <summary>Pads a batch of encoded examples into model input tensors (tokenizer output in, <see cref="ModelInput"/> out).</summary>
 public static class BatchCollator
 {
     /// <summary>
