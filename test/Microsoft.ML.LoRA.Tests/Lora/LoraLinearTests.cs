@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 using Microsoft.ML.LoRA.Models.Kernels;

@@ -49,7 +49,7 @@ internal static class Attention
     /// projections when <see cref="FoldsKeysAndValues"/> holds and both have one (see LoraLinear.EvalWeight);
     /// otherwise null, and the caller projects keys and values itself.
     /// </summary>
-    public static Tensor? TryReadRows(Tensor q, Tensor rows, Tensor x, Lora.LoraLinear key, Lora.LoraLinear value, int heads, Tensor? keyMask, bool training)
+    public static Tensor? TryReadRows(Tensor q, Tensor rows, Tensor x, LoraLinear key, LoraLinear value, int heads, Tensor? keyMask, bool training)
     {
         if (!FoldsKeysAndValues(rows, x, heads, training)) return null;
         using var keyWeight = key.EvalWeight(x);

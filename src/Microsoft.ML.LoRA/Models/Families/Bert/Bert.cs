@@ -1,5 +1,4 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,5 +1,4 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
