@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Hub;
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Persistence;
 using Microsoft.ML.LoRA.Tokenization;
 using Microsoft.ML.LoRA.Training;

@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Adaptation;
 

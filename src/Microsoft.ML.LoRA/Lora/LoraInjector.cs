@@ -74,7 +74,7 @@ public static class LoraInjector
         var plain = entries.Where(e => !string.Equals(e, AllLinear, StringComparison.OrdinalIgnoreCase)).ToList();
 
         var selected = names.Where(name =>
-            (allLinear && !head.Contains(name) && !created.Any(c => Overlaps(c, name)))
+            (allLinear && !head.Contains(name) && !created.Any(c => ModuleNames.Overlaps(c, name)))
             || plain.Any(t => MatchesNameOrSuffix(name, t))
             || patterns.Any(p => p.IsMatch(name))).ToList();
 
@@ -129,10 +129,6 @@ public static class LoraInjector
         return list.Where(m => !list.Any(o => o != m && m.StartsWith(o + ".", StringComparison.Ordinal))).ToList();
     }
 
-    /// <summary>True when one module is the other or contains it.</summary>
-    internal static bool Overlaps(string a, string b) =>
-        a == b || a.StartsWith(b + ".", StringComparison.Ordinal) || b.StartsWith(a + ".", StringComparison.Ordinal);
-
     /// <summary>
     /// The modules that train in full: <see cref="LoraOptions.ModulesToSave"/> resolved against the model, or by
     /// default the family's head and the modules the checkpoint lacked, except those holding adapters.
@@ -140,7 +136,7 @@ public static class LoraInjector
     internal static IReadOnlyList<string> ResolveModulesToSave(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted)
     {
         if (options.ModulesToSave is null)
-            return Outermost(model.Layout.HeadModules.Concat(model.CreatedModules).Where(m => !adapted.Any(a => Overlaps(a, m))));
+            return Outermost(model.Layout.HeadModules.Concat(model.CreatedModules).Where(m => !adapted.Any(a => ModuleNames.Overlaps(a, m))));
         var moduleNames = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         var result = new List<string>();
         foreach (var entry in options.ModulesToSave)

@@ -1,3 +1,4 @@
+using Microsoft.ML.LoRA.Models;
 using TorchSharp;
 
 namespace Microsoft.ML.LoRA.Lora;

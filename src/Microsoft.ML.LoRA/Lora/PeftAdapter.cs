@@ -102,7 +102,7 @@ public static class PeftAdapter
     {
         var baseNames = model.named_parameters().Select(p => p.name).Where(n => !LoraLinear.IsAdapterParameter(n)).ToList();
         return LoraInjector.Outermost(model.named_modules().Select(m => m.name)
-            .Where(m => m.Length > 0 && !adapted.Any(a => LoraInjector.Overlaps(a, m)))
+            .Where(m => m.Length > 0 && !adapted.Any(a => ModuleNames.Overlaps(a, m)))
             .Where(m =>
             {
                 var own = baseNames.Where(n => n.StartsWith(m + ".", StringComparison.Ordinal)).ToList();

@@ -1,12 +1,12 @@
 namespace Microsoft.ML.LoRA.Models;
 
-/// <summary>The LoRA switches of <see cref="Lora.LoraOptions"/>, each meaning a role a linear layer plays.</summary>
+/// <summary>The LoRA switches of the LoRA options (LoraQuery, LoraKey, ...), each meaning a role a linear layer plays.</summary>
 public enum LoraSwitch { Query, Key, Value, Projection, Mlp, Head }
 
 /// <summary>
 /// Where things live in one family's module tree, by Hugging Face name: the base model's prefix, the classification
 /// head, the modules a base checkpoint may lack, which modules each LoRA switch means, and the base modules that
-/// follow the last transformer layer (they train with it under <see cref="Lora.FineTuning.LastLayers"/>).
+/// follow the last transformer layer (they train with it when only the last layers are fine-tuned).
 /// </summary>
 public sealed record FamilyLayout(
     string Family,

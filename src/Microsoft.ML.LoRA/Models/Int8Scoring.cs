@@ -1,4 +1,3 @@
-using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -40,7 +40,7 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     /// loading them over the base reproduces the model exactly.
     /// </summary>
     public IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> ParametersBeyondBase() =>
-        named_parameters().Where(p => Lora.LoraLinear.IsAdapterParameter(p.name) || p.parameter.requires_grad
+        named_parameters().Where(p => LoraLinear.IsAdapterParameter(p.name) || p.parameter.requires_grad
             || CreatedModules.Any(m => p.name.StartsWith(m + ".", StringComparison.Ordinal)));
 
     /// <summary>Marks exactly the named parameters trainable (as after fitting); used when a saved model is loaded.</summary>

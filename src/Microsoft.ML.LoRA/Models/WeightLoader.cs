@@ -1,5 +1,4 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.LoRA.Lora;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -78,7 +77,7 @@ public static class WeightLoader
         foreach (var module in created)
         {
             model.ResetModule(module);
-            log?.Invoke(layout.HeadModules.Any(h => LoraInjector.Overlaps(h, module))
+            log?.Invoke(layout.HeadModules.Any(h => ModuleNames.Overlaps(h, module))
                 ? $"'{module}' was not in the checkpoint (or had another number of labels); created it with random weights ({model.NumLabels} labels)."
                 : $"'{module}' was not in the checkpoint; created it with random weights.");
         }

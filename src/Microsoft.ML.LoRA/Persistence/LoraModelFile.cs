@@ -208,7 +208,8 @@ public static class LoraModelFile
         if (manifest.FineTuning.IsLora)
         {
             var adapter = PeftAdapter.Load(model, Path.Combine(scratch, "adapter"));
-            var names = adapter.AdaptedModules.SelectMany(m => new[] { m + ".lora_A.weight", m + ".lora_B.weight" });
+            var names = model.named_parameters().Select(p => p.name)
+                .Where(n => LoraLinear.IsAdapterParameter(n) && adapter.AdaptedModules.Any(m => n.StartsWith(m + ".", StringComparison.Ordinal)));
             return names.Concat(adapter.SavedTensors).ToHashSet(StringComparer.Ordinal);
         }
         var entry = zip.GetEntry(TrainedWeightsEntry) ?? throw new InvalidDataException($"{path} lacks {TrainedWeightsEntry}, which a '{manifest.FineTuning}' model keeps its trained weights in");

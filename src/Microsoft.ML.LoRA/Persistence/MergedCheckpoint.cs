@@ -26,9 +26,9 @@ public static class MergedCheckpoint
             foreach (var (name, p) in model.named_parameters())
             {
                 if (LoraLinear.IsAdapterParameter(name)) continue;
-                var copy = p.detach().clone();
-                if (adapted.TryGetValue(name, out var layer)) copy.add_(layer.DeltaWeight(), Scalars.One);
-                result[name] = copy;
+                // The layer merges, so an adapter variant that merges otherwise than by adding its update (DoRA) is
+                // written as it computes, and a merge that would write NaN or infinity is refused.
+                result[name] = adapted.TryGetValue(name, out var layer) ? layer.MergedWeight() : p.detach().clone();
             }
             return result;
         });

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Persistence;
 using Microsoft.ML.LoRA.Tests.Support;
 using TorchSharp;

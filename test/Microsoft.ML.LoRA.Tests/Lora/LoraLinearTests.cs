@@ -1,5 +1,6 @@
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models.Kernels;
+using Microsoft.ML.LoRA.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 

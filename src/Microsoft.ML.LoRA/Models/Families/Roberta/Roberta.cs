@@ -1,5 +1,4 @@
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;

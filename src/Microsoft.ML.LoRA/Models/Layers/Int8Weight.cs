@@ -1,12 +1,13 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Microsoft.ML.LoRA.Lora;
+namespace Microsoft.ML.LoRA.Models;
 
 /// <summary>
 /// A linear layer's [out, in] matrix rounded to integers and packed for FBGEMM, the CPU kernels behind PyTorch's
 /// dynamic quantization (torch.ao.quantization.quantize_dynamic on nn.Linear): <see cref="Multiply"/> rounds each
-/// input to uint8 with its own range, multiplies in integers, and returns fp32 with the bias added.
+/// input to uint8 with its own range, multiplies in integers, and returns fp32 with the bias added. As a
+/// <see cref="IBaseProduct"/> it is a snapshot for scoring: a layer uses it only in eval mode without autograd.
 /// </summary>
 /// <remarks>
 /// One scale and zero point cover the whole weight (per-tensor, quantize_dynamic's default); each input gets its own.
@@ -17,7 +18,7 @@ namespace Microsoft.ML.LoRA.Lora;
 /// (it prints so once on first use), and <see cref="IsAvailable"/> is false where they are missing (a libtorch built
 /// without FBGEMM, or a later one that dropped them).
 /// </remarks>
-internal sealed class Int8Weight : IDisposable
+internal sealed class Int8Weight : IBaseProduct
 {
     const string Script = """
         def quantize(weight: Tensor):
@@ -88,6 +89,26 @@ internal sealed class Int8Weight : IDisposable
         using var xc = x.contiguous();
         return (Tensor)_functions.invoke("multiply", xc, _q, _packed, _columnOffsets, _scale, _zeroPoint, _bias);
     }
+
+    /// <summary>False: folding the fp32 weight into another product would not reproduce int8's rounding.</summary>
+    public bool MultipliesIn(ScalarType inputType) => false;
+
+    /// <summary>The weight as the int8 product sees it, (q - zero point) · scale, [out, in] fp32.</summary>
+    public Tensor DenseWeight()
+    {
+        using Scalar zeroPoint = _zeroPoint;
+        using Scalar scale = _scale;
+        var weight = _q.to_type(ScalarType.Float32);
+        weight.sub_(zeroPoint).mul_(scale);
+        return weight;
+    }
+
+    /// <summary>
+    /// Not supported: the packed matrix is a snapshot of what the layer multiplies by, taken once its weights are
+    /// final, so a changed weight calls for a new snapshot (<see cref="LoraLinear.QuantizeToInt8"/>) instead.
+    /// </summary>
+    public void StoreWeight(Tensor weight) =>
+        throw new NotSupportedException("an int8 snapshot is not written to: change the fp32 weight and quantize the layer again");
 
     public void Dispose()
     {

@@ -1,0 +1,21 @@
+using Microsoft.ML.LoRA.Models;
+
+namespace Microsoft.ML.LoRA.Lora;
+
+/// <summary>
+/// Attaching plain LoRA to a layer. An extension here rather than a method of <see cref="LoraLinear"/> because the
+/// layer belongs to the models, below LoRA: it knows adapters only through <see cref="ILinearAdapter"/>, not LoRA's
+/// scaling rules and initialisations.
+/// </summary>
+public static class LoraAttachment
+{
+    /// <summary>Attaches a fresh plain LoRA adapter of rank <paramref name="rank"/>; B starts at zero so the output is unchanged.</summary>
+    /// <exception cref="InvalidOperationException">The layer already has an adapter.</exception>
+    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init)
+    {
+        // Checked before the adapter is made, so a refused attach draws nothing from the global generator.
+        if (layer.HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
+        if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
+        layer.Attach(new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.weight.device));
+    }
+}
