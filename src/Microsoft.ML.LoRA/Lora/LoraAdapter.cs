@@ -70,7 +70,7 @@ public sealed class LoraAdapter : ILinearAdapter
     }
 
     /// <inheritdoc/>
-    public Tensor Forward(Tensor x, Tensor y, bool training)
+    public Tensor Forward(LoraLinear layer, Tensor x, Tensor y, bool training)
     {
         // The scaling, and dropout's 1/(1-p), multiply the rank-r activations between A and B: a pass over
         // [tokens, r] rather than over x or the [tokens, out] result, forward and backward.

@@ -53,7 +53,7 @@ public class AdapterSeamTests
 
         public void SetScaling(double alpha, double scaling) => (Alpha, Scaling) = (alpha, scaling);
 
-        public Tensor Forward(Tensor x, Tensor y, bool training)
+        public Tensor Forward(LoraLinear layer, Tensor x, Tensor y, bool training)
         {
             using Scalar s = Scaling;
             using var up = _b.forward(_a.forward(x)).mul(s);

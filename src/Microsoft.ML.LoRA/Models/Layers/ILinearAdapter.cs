@@ -44,9 +44,11 @@ public interface ILinearAdapter
     /// <summary>
     /// The layer's output with the adapter: <paramref name="y"/> is the base product x·Wᵀ + b for input
     /// <paramref name="x"/>, and the result may be y itself, changed in place. <paramref name="training"/> turns on
-    /// the adapter's dropout.
+    /// the adapter's dropout. <paramref name="layer"/> is the layer that carries the adapter, for a variant whose
+    /// update depends on the frozen base (DoRA normalises by the adapted weight's column norms): its
+    /// <see cref="LoraLinear.BaseWeight"/> and <see cref="LoraLinear.bias"/>; plain LoRA does not read it.
     /// </summary>
-    Tensor Forward(Tensor x, Tensor y, bool training);
+    Tensor Forward(LoraLinear layer, Tensor x, Tensor y, bool training);
 
     /// <summary>The adapter's update to the weight, [out, in] (plain LoRA: scaling · B·A).</summary>
     Tensor DeltaWeight();

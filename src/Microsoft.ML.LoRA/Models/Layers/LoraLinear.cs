@@ -160,7 +160,18 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         if (_int8 is not null && !training && !torch.is_grad_enabled()) return _int8.Multiply(x);
         var y = _product.Multiply(x);
         if (_adapter is null || Merged || !AdapterEnabled) return y;
-        return _adapter.Forward(x, y, training);
+        return _adapter.Forward(this, x, y, training);
+    }
+
+    /// <summary>
+    /// The frozen base weight as a dense [out, in] tensor whatever format the layer keeps it in (dequantized where it
+    /// is packed; a view of the stored weight where it is dense, so do not write to it). For adapter variants whose
+    /// forward needs the base; call it inside a dispose scope.
+    /// </summary>
+    public Tensor BaseWeight()
+    {
+        using var _ = torch.no_grad();
+        return _product.DenseWeight();
     }
 
     /// <summary>The update the adapter adds to the weight, in the weight's own layout. Call it inside a dispose scope (see TorchScopes).</summary>
