@@ -17,9 +17,9 @@ public static class MatmulBenchmark
 
     /// <summary>
     /// Runs <see cref="Blocks"/> blocks of <paramref name="o"/>.Steps products after a few untimed ones. The fastest
-    /// block measures what the BLAS can do: on a shared 2-core machine a block now and then runs a third slower (the
-    /// anchor's OpenBLAS 16.5 vs 21-26 ms within one process), which would otherwise decide the ratio both sides are
-    /// divided by.
+    /// block measures what the BLAS can do: on a shared 2-core machine a block now and then runs much slower than the
+    /// others in the same process, and one such block would otherwise decide the ratio both sides are divided by
+    /// (measured: docs/benchmarks.md, "Why the kernels are built as they are").
     /// </summary>
     public static BenchmarkResult Run(BenchmarkOptions o)
     {

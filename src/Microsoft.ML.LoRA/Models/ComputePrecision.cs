@@ -21,8 +21,10 @@ public enum ComputePrecision
     /// <summary>
     /// Scoring only: training runs in fp32 (as <see cref="Float32"/>), and the fitted or loaded model multiplies int8
     /// weights by int8-rounded activations in every linear layer, PyTorch's dynamic quantization
-    /// (<see cref="Int8Scoring"/>). 1.2-1.6x faster scoring of MiniLM- and DistilBERT-size models on an AVX2 CPU
-    /// (no gain on very small ones), at a small accuracy cost (figures in docs/benchmarks.md). Where libtorch lacks the FBGEMM kernels (non-x86 builds) the model scores in fp32.
+    /// (<see cref="Int8Scoring"/>). Faster scoring of MiniLM- and DistilBERT-size models on an AVX2 CPU (no gain on
+    /// very small ones), at a small accuracy cost
+    /// (measured: docs/benchmarks.md, "Why the kernels are built as they are"). Where libtorch lacks the FBGEMM
+    /// kernels (non-x86 builds) the model scores in fp32.
     /// </summary>
     Int8,
 }

@@ -35,8 +35,8 @@ public class TrainingSettings
     /// <summary>
     /// The number type of the linear layers' products, in training and in scoring (saved with the model). Default
     /// <see cref="ComputePrecision.Float32"/>. <see cref="ComputePrecision.BFloat16"/> (or <c>Auto</c>, bf16 where
-    /// the CPU has AVX-512 BF16 or AMX) trained MiniLM and DistilBERT 1.6-2.1x and scored them 2.1-3.0x faster than
-    /// Float32 on such a CPU, at a logit cost of at most 1.7% of their spread; docs/benchmarks.md has the figures.
+    /// the CPU has AVX-512 BF16 or AMX) trains and scores MiniLM- and DistilBERT-size models much faster than Float32
+    /// on such a CPU, at a small logit cost (measured: docs/benchmarks.md, "Why the kernels are built as they are").
     /// <see cref="ComputePrecision.Int8"/> trains in fp32 and scores with int8 products (any x86-64 CPU).
     /// </summary>
     public ComputePrecision Precision { get; set; } = ComputePrecision.Float32;
@@ -48,8 +48,9 @@ public class TrainingSettings
     public bool GradientCheckpointing { get; set; }
     /// <summary>
     /// Group examples of similar length into batches: less padding, so training on text of varied length runs faster
-    /// (1.2-1.4x on IMDb reviews at 256 tokens), but batches are less random, which cost full fine-tuning of a small
-    /// pre-trained BERT on SST-2 about 1 point of accuracy (docs/quality.md). Default false: plain shuffled batches.
+    /// (measured on IMDb reviews: docs/benchmarks.md, "What the figures say"), but batches are less random, which
+    /// cost full fine-tuning of a small pre-trained BERT on SST-2 about 1 point of accuracy (docs/quality.md). Default
+    /// false: plain shuffled batches.
     /// </summary>
     public bool LengthBucketing { get; set; }
 

@@ -11,10 +11,10 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// </summary>
 /// <remarks>
 /// libtorch's CPU dropout draws its mask with bernoulli_, element by element, into an fp32 noise tensor that autograd
-/// keeps until the backward pass. Measured on all-MiniLM-L6-v2 LoRA training (batch 32 x 128 tokens, 2 threads):
-/// 1.92-2.03 s per step with F.dropout, 1.68-1.71 s with a vectorised rand_like and masked_fill (with
-/// <see cref="Attention.Explicit"/>); see docs/benchmarks.md for the counter-based masks and the product with the
-/// mask that replaced those. Masks follow torch's default generator, so seeded runs repeat.
+/// keeps until the backward pass. A vectorised draw kept as a boolean mask already shortens a training step, and the
+/// counter-based masks and the product with the mask are cheaper again
+/// (measured: docs/benchmarks.md, "Why the kernels are built as they are"). Masks follow torch's default
+/// generator, so seeded runs repeat.
 /// </remarks>
 internal static class Dropout
 {

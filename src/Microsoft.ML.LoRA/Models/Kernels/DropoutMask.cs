@@ -13,11 +13,11 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// replays them.
 /// </summary>
 /// <remarks>
-/// libtorch's CPU uniform and bernoulli kernels run one Mersenne Twister draw at a time on a single thread: about
-/// 3-5 ms per million elements here (the four LoRA dropouts alone cost a bert-tiny LoRA step 10-13 ms of ~122 ms).
-/// This fills the mask straight into the tensor's memory on the calling thread, eight hashes an AVX-512 instruction
-/// (about 0.16 ms per million), four an AVX2 instruction on CPUs without AVX-512 (their 64-bit products built from
-/// 32-bit ones), or one at a time (about 0.85 ms) on CPUs with neither. Each 64-bit hash
+/// libtorch's CPU uniform and bernoulli kernels run one Mersenne Twister draw at a time on a single thread, slow
+/// enough that a small model's LoRA dropouts alone are a visible share of its training step. This fills the mask
+/// straight into the tensor's memory on the calling thread, eight hashes an AVX-512 instruction, four an AVX2
+/// instruction on CPUs without AVX-512 (their 64-bit products built from 32-bit ones), or one at a time on CPUs with
+/// neither (measured: docs/benchmarks.md, "Why the kernels are built as they are"). Each 64-bit hash
 /// gives two elements their own 32 bits, compared with round(p·2³²): the drop probability is p to within 2⁻³³.
 /// Tensors that are not on the CPU fall back to torch.rand_like.
 /// </remarks>

@@ -18,8 +18,9 @@ internal static class FunctionHandles
 
     // TorchSharp's Function keeps, for as long as the node lives, an uninitialised tensor shaped like each output
     // (torch.empty_like), to hand backward zeros for an output that received no gradient. With materialize_grads
-    // off it is never read, so it is released as soon as apply returns: all-MiniLM-L6-v2 LoRA training (batch 32 x
-    // 128) peaked at 1661-1667 MiB with FusedDropout's kept and 1433-1451 MiB released. TorchSharp 0.107 keeps it in
+    // off it is never read, so it is released as soon as apply returns: kept, it holds a tensor the size of each
+    // output for the rest of the step, which shows in a LoRA step's peak memory
+    // (measured: docs/benchmarks.md, "Why the kernels are built as they are"). TorchSharp 0.107 keeps it in
     // AutogradContext._node._outputCache; a version without those fields just keeps it (memory, not correctness).
     const BindingFlags Private = BindingFlags.NonPublic | BindingFlags.Instance;
     static readonly FieldInfo? NodeField = typeof(torch.autograd.AutogradContext).GetField("_node", Private);

@@ -11,9 +11,10 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// <remarks>
 /// Against the mask tensor it replaces (a boolean <see cref="DropoutMask.Keep"/> and <c>x.mul(keep)</c>): libtorch
 /// turns the boolean mask into a float32 copy before every product, forward and backward, so each dropout cost a mask
-/// fill, two conversions and two products, and autograd held the mask until the backward pass. On attention
-/// probabilities of all-MiniLM-L6-v2 ([32, 12, 128, 128], 2 threads, Zen 3) forward and backward took 27.8 ms with
-/// the mask tensor and 14.8 ms here. Float32 CPU tensors only; anything else takes <see cref="Dropout"/>'s mask path.
+/// fill, two conversions and two products, and autograd held the mask until the backward pass. One pass that hashes
+/// and scales, with no conversion and no mask kept, is the cheaper of the two
+/// (measured: docs/benchmarks.md, "Why the kernels are built as they are"). Float32 CPU tensors only; anything
+/// else takes <see cref="Dropout"/>'s mask path.
 /// A dropped element is written as 0 even when the input is NaN or infinite (x·0 would give NaN).
 /// </remarks>
 internal static class FusedDropout

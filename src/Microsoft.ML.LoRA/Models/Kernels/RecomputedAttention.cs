@@ -12,7 +12,7 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// </summary>
 /// <remarks>
 /// <see cref="Attention.Explicit"/> keeps two such matrices per layer for the backward pass (the softmax output, and
-/// the dropped probabilities for the product with v): 2 × 25 MiB per layer on all-MiniLM-L6-v2 at batch 32 × 128
+/// the dropped probabilities for the product with v): 2 × 24 MiB per layer on all-MiniLM-L6-v2 at batch 32 × 128
 /// tokens, growing with the square of the sequence length. The scores, softmax and masks recomputed here come from
 /// the same inputs and seed as the forward pass's, so the gradients are those of the same formula (tests compare
 /// them with Explicit's). Float32 CPU tensors with 0 &lt; dropout &lt; 1 (<see cref="Handles"/>); Attention.Run takes
@@ -35,8 +35,9 @@ internal static class RecomputedAttention
     /// Bytes of one layer's [batch, heads, queries, seq] float32 matrix from which this path is also the faster one:
     /// glibc's largest mmap threshold (NativeRuntimeTuning sets it). Above it each matrix the explicit attention
     /// allocates is a fresh mapping whose pages are faulted in and zeroed, while this path works in chunks the heap
-    /// reuses. Below it recomputing costs time (all-MiniLM-L6-v2's layer at 32 x 128 tokens, 25 MiB: about 20 ms more
-    /// per layer, forward and backward, some 6% of a training step, for 12-15% less peak memory).
+    /// reuses. Below it the heap already reuses the explicit attention's blocks, and recomputing costs more time than
+    /// the memory it saves is worth: all-MiniLM-L6-v2's layers at 32 x 128 tokens, 24 MiB each, stay on the explicit
+    /// path (measured: docs/benchmarks.md, "Why the kernels are built as they are").
     /// </summary>
     public const long FasterFromBytes = 32L << 20;
 

@@ -10,9 +10,10 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 /// <remarks>
 /// glibc serves any block above its mmap threshold (32 MiB at most, whatever mallopt asks) with a fresh mapping that
 /// is returned to the kernel when freed, so each such tensor has every page faulted in and zeroed again the next time.
-/// A DistilBERT feed-forward over 32 x 128 tokens is 48 MiB wide; left whole, it costs inference tens of thousands of
-/// page faults per batch (docs/benchmarks.md). In chunks the same blocks are reused from the heap. The result is the
-/// same: the block treats every token alike. Autograd records each chunk, so training works through it unchanged.
+/// A DistilBERT feed-forward over 32 x 128 tokens is 48 MiB wide; left whole, every inference batch faults its pages
+/// in again (measured: docs/benchmarks.md, "Why the kernels are built as they are"). In chunks the
+/// same blocks are reused from the heap. The result is the same: the block treats every token alike. Autograd records
+/// each chunk, so training works through it unchanged.
 /// </remarks>
 internal static class TokenChunks
 {
