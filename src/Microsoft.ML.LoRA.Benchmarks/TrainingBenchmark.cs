@@ -2,8 +2,8 @@ using System.Diagnostics;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Training;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

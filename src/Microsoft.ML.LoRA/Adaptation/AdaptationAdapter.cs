@@ -1,5 +1,5 @@
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
 using TorchSharp;

@@ -1,9 +1,9 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
-using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
-using TorchSharp.Modules;
+using Microsoft.ML.LoRA.Models.Kernels;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

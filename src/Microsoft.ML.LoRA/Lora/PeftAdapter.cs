@@ -1,5 +1,5 @@
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Models;

@@ -1,6 +1,6 @@
-using System.Text.Json.Nodes;
-using System.Text.Json;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.Tokenizers;
 

@@ -1,6 +1,6 @@
 using Microsoft.ML.LoRA.Lora;
-using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,12 +1,12 @@
+using Microsoft.ML;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
-using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Tests.MLNet;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
-using Microsoft.ML;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;

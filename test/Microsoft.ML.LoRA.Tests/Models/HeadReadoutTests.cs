@@ -1,7 +1,7 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
-using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
 using TorchSharp;

@@ -1,3 +1,4 @@
+using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.LoRA.Diagnostics;
 using Microsoft.ML.LoRA.Lora;
@@ -6,7 +7,6 @@ using Microsoft.ML.LoRA.Models;
 using Microsoft.ML.LoRA.Persistence;
 using Microsoft.ML.LoRA.Tests.MLNet;
 using Microsoft.ML.LoRA.Tests.Support;
-using Microsoft.ML;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

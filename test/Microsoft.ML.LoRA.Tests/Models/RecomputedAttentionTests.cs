@@ -1,5 +1,5 @@
-using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Kernels;
 using Microsoft.ML.LoRA.Tests.Support;
 using Microsoft.ML.LoRA.Training;
 using TorchSharp;

@@ -1,7 +1,7 @@
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Models.Kernels;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
