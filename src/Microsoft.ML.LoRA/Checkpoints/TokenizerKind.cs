@@ -9,4 +9,10 @@ public enum TokenizerKind
     RobertaByteLevelBpe,
     /// <summary>GPT-2's byte-level BPE (no special tokens around the text, pads with end-of-text; tokenizer.json or vocab.json + merges.txt).</summary>
     Gpt2ByteLevelBpe,
+    /// <summary>
+    /// Whatever the checkpoint's own files hold, with its own special tokens: tokenizer.json where present (its model
+    /// type decides), else a SentencePiece model (tokenizer.model, spm.model). Families whose checkpoints come with
+    /// either (DeBERTa-v3, the LLaMA family) use it.
+    /// </summary>
+    FromFiles,
 }

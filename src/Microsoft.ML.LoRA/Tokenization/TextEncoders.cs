@@ -45,6 +45,8 @@ public static class TextEncoders
         {
             TokenizerKind.WordPiece => WordPieceTextEncoder.Load(files, config, length),
             TokenizerKind.RobertaByteLevelBpe or TokenizerKind.Gpt2ByteLevelBpe => ByteLevelBpeTextEncoder.Load(files, config, length),
+            TokenizerKind.FromFiles => throw new NotSupportedException(
+                $"The {config.ModelType} tokenizer (tokenizer.json or a SentencePiece model) cannot be read yet; models of this type run from token ids (lora logits)"),
             _ => throw new NotSupportedException($"No tokenizer for {config.Tokenizer} ({config.ModelType})"),
         };
     }
