@@ -88,21 +88,21 @@ public class AdaptCommandTests
         var sms = SharedData.Data("sms_spam", "SMSSpamCollection");
         var blank = dir.File("blank.txt");
         File.WriteAllText(blank, "\n   \n\t\n");
-        var deberta = dir.File("deberta");
-        Directory.CreateDirectory(deberta);
-        File.WriteAllText(Path.Combine(deberta, "config.json"), """{"model_type": "deberta-v2", "hidden_size": 32}""");
+        var unsupported = dir.File("xlnet");
+        Directory.CreateDirectory(unsupported);
+        File.WriteAllText(Path.Combine(unsupported, "config.json"), """{"model_type": "xlnet", "d_model": 32}""");
         string Out(string name) => dir.File(name);
 
         CliRun.Lora("adapt", "--model", model, "--data", sms, "--output", Out("a")).ShouldFailCleanly(ExitCodes.Usage, "text column");
         CliRun.Lora("adapt", "--model", model, "--data", blank, "--output", Out("b")).ShouldFailCleanly(ExitCodes.InvalidInput, "no text");
-        CliRun.Lora("adapt", "--model", deberta, "--data", blank, "--output", Out("c")).ShouldFailCleanly(ExitCodes.InvalidInput, "deberta-v2", "not supported");
+        CliRun.Lora("adapt", "--model", unsupported, "--data", blank, "--output", Out("c")).ShouldFailCleanly(ExitCodes.InvalidInput, "xlnet", "not supported");
         CliRun.Lora("adapt", "--model", model, "--data", "/no/such/file.txt", "--output", Out("d")).ShouldFailCleanly(ExitCodes.NotFound, "/no/such/file.txt");
         CliRun.Lora("adapt", "--model", model, "--data", blank, "--output", Out("e"), "--method", "full", "--keep-adapter").ShouldFailCleanly(ExitCodes.Usage, "--keep-adapter");
         CliRun.Lora("adapt", "--model", model, "--data", blank, "--output", Out("f"), "--lora-head").ShouldFailCleanly(ExitCodes.Usage, "--lora-head");
         CliRun.Lora("adapt", "--model", model, "--data", sms, "--text-column", "1", "--output", Out("g"), "--targets", "none").ShouldFailCleanly(ExitCodes.Usage, "train nothing");
         CliRun.Lora("adapt", "--model", model, "--data", blank, "--output", Out("h"), "--mask-probability", "1.5").ShouldFailCleanly(ExitCodes.Usage, "--mask-probability");
         CliRun.Lora("adapt", "--model", model, "--data", blank).ShouldFailCleanly(ExitCodes.Usage, "--output");
-        Directory.GetDirectories(dir.Path).Select(Path.GetFileName).Should().BeEquivalentTo("distilbert", "deberta");
+        Directory.GetDirectories(dir.Path).Select(Path.GetFileName).Should().BeEquivalentTo("distilbert", "xlnet");
     }
 
     [Fact]

@@ -160,8 +160,47 @@ public class InspectCommandTests
     [Fact]
     public void Inspect_unsupported_model_type_fails_as_invalid_input()
     {
-        CliRun.Lora("inspect", "--config", SharedData.Config("deberta-v3-large.json"))
-            .ShouldFailCleanly(ExitCodes.InvalidInput, "deberta-v2", "not supported");
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("config.json"), """{"model_type": "xlnet", "d_model": 32}""");
+
+        CliRun.Lora("inspect", "--config", dir.File("config.json"))
+            .ShouldFailCleanly(ExitCodes.InvalidInput, "xlnet", "not supported");
+    }
+
+    static readonly string DebertaV3Large = SharedData.Config("deberta-v3-large.json");
+
+    [Fact]
+    public void Inspect_deberta_v3_large_query_proj_value_proj_rank_8_trains_788482_parameters()
+    {
+        var config = TransformerConfig.Load(DebertaV3Large);
+        int h = config.HiddenSize;
+        long lora = config.NumLayers * 2 * 8 * (h + h), classifier = h * 2 + 2;
+
+        var json = InspectJson("--config", DebertaV3Large, "--labels", "2", "--targets", "query_proj,value_proj", "--rank", "8");
+
+        Long(json, "baseParameters").Should().Be(435_063_810);
+        Long(json, "loraParameters").Should().Be(786_432).And.Be(lora);
+        Long(json, "trainableParameters").Should().Be(788_482).And.Be(lora + classifier,
+            "PEFT's figure: the adapters and the classifier (modules_to_save), not the pooler");
+        json.GetProperty("savedModules").EnumerateArray().Select(e => e.GetString()).Should().Equal("classifier");
+        json.GetProperty("targetModules").EnumerateArray().Select(e => e.GetString()).Should().Equal("query_proj", "value_proj");
+        json.GetProperty("family").GetString().Should().Be("deberta-v2");
+    }
+
+    [Fact]
+    public void Inspect_deberta_v3_large_counts_hugging_faces_parameters()
+    {
+        var config = TransformerConfig.Load(DebertaV3Large);
+        long h = config.HiddenSize, ffn = config.IntermediateSize;
+        long embeddings = config.VocabSize * h + 2 * h;                                    // word_embeddings, LayerNorm (no positions, no token types)
+        long layer = 4 * (h * h + h) + 2 * h + (h * ffn + ffn) + (ffn * h + h) + 2 * h;   // q/k/v/output dense, 2 LayerNorms, intermediate, output
+        long encoder = config.NumLayers * layer + 2 * 256 * h + 2 * h;                     // rel_embeddings (2 x position_buckets), LayerNorm
+        long pooler = h * h + h, classifier = h * 2 + 2;
+
+        var json = InspectJson("--config", DebertaV3Large, "--labels", "2");
+
+        Long(json, "totalParameters").Should().Be(435_063_810).And.Be(embeddings + encoder + pooler + classifier);
+        Long(json, "trainableParameters").Should().Be(classifier);
     }
 
     [Fact]
