@@ -17,6 +17,7 @@ public static class ModelFamilies
         new DistilBertFamily(),
         new RobertaFamily(),
         new Gpt2Family(),
+        new LlamaFamily(),
     };
 
     /// <summary>The family of a config (the one whose dialect read it).</summary>
