@@ -227,6 +227,20 @@ public class LlamaFamilyTests
     }
 
     [Fact]
+    public void Last_layers_fine_tuning_trains_the_last_decoder_layer_the_final_norm_and_the_score_head()
+    {
+        using var model = PretrainedModel.Load(LlamaFixtures.Folder("llama"));
+
+        var report = FineTuningSetup.Apply(model, FineTuning.LastLayers(1), new LoraOptions());
+
+        report.TrainedLayers.Should().Equal(1);
+        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).Select(p => p.name).ToList();
+        trainable.Should().Contain("model.layers.1.self_attn.q_proj.weight").And.Contain("model.layers.1.mlp.down_proj.bias")
+            .And.Contain("model.norm.weight").And.Contain("score.weight");
+        trainable.Should().NotContain(n => n.StartsWith("model.layers.0.") || n.StartsWith("model.embed_tokens."));
+    }
+
+    [Fact]
     public void A_fitted_adapter_saves_as_peft_files_that_load_back_to_the_same_logits()
     {
         using var dir = new TempDir();
