@@ -44,6 +44,19 @@ public sealed class ConfigJson(JsonObject raw, string source)
         throw new CheckpointFormatException(Source, $"field '{key}' is not an integer ({node.ToJsonString()})");
     }
 
+    /// <summary>
+    /// The integer field <paramref name="key"/>, or the first of a list of integers (Llama 3's <c>eos_token_id</c> lists
+    /// every token that ends a turn; the first is its end of text), or null when absent or an empty list.
+    /// </summary>
+    public int? FirstIntOrNull(string key)
+    {
+        if (Raw[key] is not JsonArray list) return IntOrNull(key);
+        if (list.Count == 0) return null;
+        if (list[0] is JsonNode first && Number(first) is double d && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
+            return (int)d;
+        throw new CheckpointFormatException(Source, $"field '{key}' is not an integer or a list of integers ({list.ToJsonString()})");
+    }
+
     /// <summary>The number field <paramref name="key"/>, or null when absent; throws when it is not a number.</summary>
     public double? DoubleOrNull(string key)
     {

@@ -83,7 +83,7 @@ public sealed record TransformerConfig
         var config = dialect.Read(r);
         config = config with
         {
-            Family = dialect.Name, ModelType = modelType, BosTokenId = r.IntOrNull("bos_token_id"), EosTokenId = r.IntOrNull("eos_token_id"),
+            Family = dialect.Name, ModelType = modelType, BosTokenId = r.IntOrNull("bos_token_id"), EosTokenId = r.FirstIntOrNull("eos_token_id"),
             Labels = labels, NumLabels = numLabels, Raw = raw, Source = source,
         };
         config.Validate();

@@ -18,6 +18,7 @@ public static class ModelFamilies
         new RobertaFamily(),
         new Gpt2Family(),
         new DebertaV2Family(),
+        new LlamaFamily(),
     };
 
     /// <summary>The family of a config (the one whose dialect read it).</summary>

@@ -51,7 +51,7 @@ public sealed class CheckpointFolderTests : IDisposable
         var e = FluentActions.Invoking(() => TransformerConfig.Parse(new System.Text.Json.Nodes.JsonObject { ["model_type"] = "xlnet" }))
             .Should().Throw<CheckpointFormatException>().Which;
 
-        e.Message.Should().Contain("model_type 'xlnet' is not supported (supported: bert, distilbert, roberta, gpt2, deberta-v2");
+        e.Message.Should().Contain("model_type 'xlnet' is not supported (supported: bert, distilbert, roberta, gpt2, deberta-v2, llama, mistral, qwen2)");
     }
 
     [Fact]

@@ -62,6 +62,16 @@ internal sealed class HeadReadout : IDisposable
     }
 
     /// <summary>
+    /// Where the read rows sit in <paramref name="hidden"/> [batch, seq, hidden]: int64 [batch, 1] (zeros for the first
+    /// token), for layers whose attention depends on a row's position (<see cref="TransformerLayer"/>'s rowPositions).
+    /// </summary>
+    public Tensor RowPositions(Tensor hidden)
+    {
+        if (_positions is null) return torch.zeros(hidden.shape[0], 1, dtype: ScalarType.Int64, device: hidden.device);
+        return _positions.view(hidden.shape[0], 1);
+    }
+
+    /// <summary>
     /// A readout over aliases of this one's tensors, for a checkpointed layer that runs again in the backward pass
     /// after the caller has disposed this one (the aliases go with the training step's dispose scope).
     /// </summary>

@@ -42,7 +42,8 @@ internal sealed class LayerStack<TLayer> : ModuleList<TLayer>, ICheckpointableSt
                 ? input =>
                 {
                     using var rows = read.Rows(input);
-                    return layer.Rows(rows, input, read.Mask ?? layerMask);
+                    using var positions = read.RowPositions(input);
+                    return layer.Rows(rows, input, read.Mask ?? layerMask, positions);
                 }
                 : input => layer.Rows(input, input, layerMask);
             var next = checkpoint ? LayerCheckpointing.Checkpointed(run, h) : run(h);

@@ -27,16 +27,27 @@ public abstract class TransformerLayer : nn.Module<Tensor, Tensor?, Tensor>
     /// </summary>
     protected internal abstract Tensor Attend(Tensor rows, Tensor x, Tensor? mask);
 
+    /// <summary>
+    /// <see cref="Attend(Tensor, Tensor, Tensor?)"/> for a layer whose attention depends on where its rows sit (rotary
+    /// position embeddings, a sliding window): <paramref name="rowPositions"/> is each row's position in x, int64
+    /// [batch, r], or null when rows is x itself (positions 0 .. seq-1). A head readout's row is not at the same place
+    /// in every example, so the layer cannot tell it from the row alone. Layers that need no positions keep this default.
+    /// </summary>
+    protected internal virtual Tensor Attend(Tensor rows, Tensor x, Tensor? mask, Tensor? rowPositions) => Attend(rows, x, mask);
+
     /// <summary>The position-wise rest of the layer on the attention sublayer's output [.., hidden]: same shape out.</summary>
     protected internal abstract Tensor FeedForward(Tensor attended);
 
     /// <summary>The layer's output at every position of <paramref name="x"/>.</summary>
     public override Tensor forward(Tensor x, Tensor? mask) => Rows(x, x, mask);
 
-    /// <summary>The layer's output at <paramref name="rows"/> of <paramref name="x"/> (all of x when rows is x).</summary>
-    internal Tensor Rows(Tensor rows, Tensor x, Tensor? mask)
+    /// <summary>
+    /// The layer's output at <paramref name="rows"/> of <paramref name="x"/> (all of x when rows is x, and then
+    /// <paramref name="rowPositions"/> is null; otherwise each row's position in x, int64 [batch, r]).
+    /// </summary>
+    internal Tensor Rows(Tensor rows, Tensor x, Tensor? mask, Tensor? rowPositions = null)
     {
-        using var attended = Attend(rows, x, mask);
+        using var attended = Attend(rows, x, mask, rowPositions);
         return TokenChunks.Map(attended, FeedForwardWidth, FeedForward);
     }
 }

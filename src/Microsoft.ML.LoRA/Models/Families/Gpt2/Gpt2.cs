@@ -144,29 +144,9 @@ public sealed class Gpt2Model : TransformerModel
 
     private protected override ILayerStack Layers => h;
 
-    protected override Tensor? LayerMask(ModelInput input) => CausalMask(input.AttentionMask);
+    protected override Tensor? LayerMask(ModelInput input) => CausalMask.ForPadding(input.AttentionMask);
 
     protected override Tensor AfterLayers(Tensor last) => ln_f.forward(last);
-
-    /// <summary>
-    /// Null when every row is right-padded (real tokens never see the padding after them, so plain causal attention
-    /// gives the same result for them); otherwise causal AND (real key OR the token itself), [batch, 1, seq, seq].
-    /// </summary>
-    static Tensor? CausalMask(Tensor attentionMask)
-    {
-        using var real = attentionMask.ne(Scalars.Zero);
-        long seq = real.shape[1];
-        if (seq <= 1) return null;
-        using var later = real.narrow(1, 1, seq - 1);
-        using var earlier = real.narrow(1, 0, seq - 1);
-        using var reappears = later.logical_and(earlier.logical_not());
-        if (!reappears.any().item<bool>()) return null;
-        using var causal = torch.ones(seq, seq, dtype: ScalarType.Bool, device: real.device).tril();
-        using var self = torch.eye(seq, dtype: ScalarType.Bool, device: real.device);
-        using var keys = real.unsqueeze(1).unsqueeze(1);
-        using var visible = keys.logical_or(self);
-        return visible.logical_and(causal);
-    }
 }
 
 /// <summary>GPT-2 with a bias-free score layer read at each example's last real token.</summary>
