@@ -13,7 +13,7 @@ internal static class HubFileSelection
     public static readonly string[] TokenizerFileNames =
     {
         "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-        "vocab.txt", "vocab.json", "merges.txt",
+        "vocab.txt", "vocab.json", "merges.txt", "tokenizer.model", "spm.model",
     };
 
     /// <summary>

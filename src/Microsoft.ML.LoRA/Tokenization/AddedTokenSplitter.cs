@@ -25,11 +25,18 @@ internal sealed class AddedTokenSplitter
     /// Calls <paramref name="onText"/> for each stretch of ordinary text (never empty) and <paramref name="onToken"/>
     /// for each added token, in order.
     /// </summary>
-    public void Split(string text, Action<string> onText, Action<int> onToken)
+    public void Split(string text, Action<string> onText, Action<int> onToken) =>
+        Split(text, (segment, _) => onText(segment), onToken);
+
+    /// <summary>
+    /// As <see cref="Split(string, Action{string}, Action{int})"/>, also giving each stretch's offset in
+    /// <paramref name="text"/> (Metaspace's "first" prepend scheme adds its ▁ only to a stretch at offset 0).
+    /// </summary>
+    public void Split(string text, Action<string, int> onText, Action<int> onToken)
     {
         if (_tokens.Length == 0)
         {
-            if (text.Length > 0) onText(text);
+            if (text.Length > 0) onText(text, 0);
             return;
         }
         // next[i]: where _tokens[i] next occurs at or after the search position (-1: nowhere further).
@@ -52,10 +59,10 @@ internal sealed class AddedTokenSplitter
             int start = next[best], end = start + token.Content.Length;
             if (token.LStrip) while (start > position && char.IsWhiteSpace(text[start - 1])) start--;
             if (token.RStrip) while (end < text.Length && char.IsWhiteSpace(text[end])) end++;
-            if (start > position) onText(text.Substring(position, start - position));
+            if (start > position) onText(text.Substring(position, start - position), position);
             onToken(token.Id);
             position = end;
         }
-        if (position < text.Length) onText(position == 0 ? text : text.Substring(position));
+        if (position < text.Length) onText(position == 0 ? text : text.Substring(position), position);
     }
 }

@@ -65,20 +65,8 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
         _addedTokens.Split(text, segment =>
         {
             if (AddPrefixSpace && segment[0] != ' ') segment = " " + segment;
-            ids.AddRange(_model.EncodeToIds(RepairSurrogates(segment)));
+            ids.AddRange(_model.EncodeToIds(Utf8Text.RepairSurrogates(segment)));
         }, ids.Add);
-
-    /// <summary>Lone UTF-16 surrogates (which no UTF-8 text can hold) become U+FFFD, as a UTF-8 decoder would make them.</summary>
-    static string RepairSurrogates(string text)
-    {
-        for (int i = 0; i < text.Length; i++)
-        {
-            if (!char.IsSurrogate(text[i])) continue;
-            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) { i++; continue; }
-            return Encoding.UTF8.GetString(Encoding.UTF8.GetBytes(text));
-        }
-        return text;
-    }
 
     /// <summary>
     /// Loads from <c>tokenizer.json</c> (a BPE model) when the folder has one, else from <c>vocab.json</c> +

@@ -15,7 +15,10 @@ public interface ITextEncoder
     /// <summary>Most tokens per example, special tokens included.</summary>
     int MaxLength { get; }
 
-    /// <summary>The id used to pad batches (the attention mask hides it).</summary>
+    /// <summary>
+    /// The id used to pad batches (the attention mask hides it). A checkpoint whose tokenizer and config name no pad
+    /// token pads with its end-of-sequence token (see <see cref="FromFilesTextEncoder.PadTokenIsEndOfSequence"/>).
+    /// </summary>
     int PadTokenId { get; }
 
     /// <summary>

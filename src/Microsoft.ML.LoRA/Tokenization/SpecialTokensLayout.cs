@@ -12,8 +12,14 @@ internal sealed class SpecialTokensLayout
     public required int[] PairMiddle { get; init; }
     public required int[] PairSuffix { get; init; }
 
-    /// <summary>Token type of the second text and of the pair suffix; the prefix, first text and middle are type 0.</summary>
+    /// <summary>Token type of the second text and of the pair suffix; the prefix and first text are type 0.</summary>
     public int SecondSegmentTypeId { get; init; }
+
+    /// <summary>
+    /// Token type of each <see cref="PairMiddle"/> token; null: all 0. Llama's template puts the second text's
+    /// &lt;s&gt; in the middle with the second text's type (<c>&lt;s&gt;:0 $A:0 &lt;s&gt;:1 $B:1</c>).
+    /// </summary>
+    public int[]? PairMiddleTypeIds { get; init; }
 
     /// <summary>Special tokens added to a single text.</summary>
     public int SingleCount => SinglePrefix.Length + SingleSuffix.Length;
@@ -39,6 +45,23 @@ internal sealed class SpecialTokensLayout
         PairPrefix = [cls], PairMiddle = [sep, sep], PairSuffix = [sep],
         SecondSegmentTypeId = 0,
     };
+
+    /// <summary>
+    /// Llama's (LlamaTokenizerFast's template): <c>&lt;s&gt;? A &lt;/s&gt;?</c> and
+    /// <c>&lt;s&gt;? A &lt;/s&gt;? &lt;s&gt;? B &lt;/s&gt;?</c>, each special token there when its flag says so, the
+    /// second text and its special tokens type 1.
+    /// </summary>
+    public static SpecialTokensLayout BosEos(int? bos, int? eos)
+    {
+        int[] prefix = bos is int b ? [b] : [], suffix = eos is int e ? [e] : [];
+        return new SpecialTokensLayout
+        {
+            SinglePrefix = prefix, SingleSuffix = suffix,
+            PairPrefix = prefix, PairMiddle = [.. suffix, .. prefix], PairSuffix = suffix,
+            SecondSegmentTypeId = 1,
+            PairMiddleTypeIds = [.. suffix.Select(_ => 0), .. prefix.Select(_ => 1)],
+        };
+    }
 
     /// <summary>GPT-2: no special tokens; a pair is the two texts back to back, the second one type 1.</summary>
     public static SpecialTokensLayout None() => new()
@@ -66,6 +89,7 @@ internal sealed class SpecialTokensLayout
         second.CopyTo(pairIds, firstEnd);
         PairSuffix.CopyTo(pairIds, firstEnd + second.Count);
         var types = new int[pairIds.Length];
+        PairMiddleTypeIds?.CopyTo(types, PairPrefix.Length + first.Count);
         if (SecondSegmentTypeId != 0) Array.Fill(types, SecondSegmentTypeId, firstEnd, types.Length - firstEnd);
         return new EncodedText(pairIds, types);
     }

@@ -11,7 +11,8 @@ public static class TextEncoders
     /// <summary>
     /// Loads the tokenizer in <paramref name="folder"/> for a model of <paramref name="config"/>'s family: WordPiece
     /// for BERT and DistilBERT (tokenizer.json or vocab.txt), byte-level BPE for RoBERTa and GPT-2 (tokenizer.json or
-    /// vocab.json + merges.txt).
+    /// vocab.json + merges.txt), and for families whose checkpoints bring their own tokenizer (DeBERTa-v3, the LLaMA
+    /// family, Qwen2) whatever tokenizer.json holds, else tokenizer.model or spm.model (<see cref="FromFilesTextEncoder"/>).
     /// </summary>
     /// <param name="folder">The model (or tokenizer) folder.</param>
     /// <param name="config">The model's config; gives the family, the position limit and pad / end-of-text ids.</param>
@@ -20,8 +21,9 @@ public static class TextEncoders
     /// Ids match Hugging Face's fast tokenizers, truncation included (longest first for pairs). Text longer than the
     /// encoder can keep is never an error: only a prefix of it is tokenized (see <see cref="LongTextTokenizer"/>), so
     /// a 1 MB string costs about as much as its first few thousand characters. Text without any space, tab or line
-    /// break, and pairs whose two texts both overflow (their full lengths decide who keeps the odd token), are
-    /// tokenized whole: linear in their length.
+    /// break (without any space or tab for Llama-3 and Qwen2), text for a tokenizer.json whose split pattern this
+    /// library has not checked, and pairs whose two texts both overflow (their full lengths decide who keeps the odd
+    /// token), are tokenized whole: linear in their length.
     /// </remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is above the model's limit or below the minimum.</exception>
     /// <exception cref="FileNotFoundException">The folder has no tokenizer files for the family.</exception>
@@ -32,7 +34,8 @@ public static class TextEncoders
         ArgumentNullException.ThrowIfNull(config);
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder not found: {Path.GetFullPath(folder)}");
         int limit = ModelMaxLength(config);
-        int minimum = config.Tokenizer == TokenizerKind.Gpt2ByteLevelBpe ? 1 : 2;
+        // A tokenizer read from the checkpoint's files knows its special tokens only once read; it checks the minimum itself.
+        int minimum = config.Tokenizer is TokenizerKind.Gpt2ByteLevelBpe or TokenizerKind.FromFiles ? 1 : 2;
         int length = maxLength ?? limit;
         if (length > limit)
             throw new ArgumentOutOfRangeException(nameof(maxLength), length,
@@ -45,8 +48,7 @@ public static class TextEncoders
         {
             TokenizerKind.WordPiece => WordPieceTextEncoder.Load(files, config, length),
             TokenizerKind.RobertaByteLevelBpe or TokenizerKind.Gpt2ByteLevelBpe => ByteLevelBpeTextEncoder.Load(files, config, length),
-            TokenizerKind.FromFiles => throw new NotSupportedException(
-                $"The {config.ModelType} tokenizer (tokenizer.json or a SentencePiece model) cannot be read yet; models of this type run from token ids (lora logits)"),
+            TokenizerKind.FromFiles => FromFilesTextEncoder.Load(files, config, length),
             _ => throw new NotSupportedException($"No tokenizer for {config.Tokenizer} ({config.ModelType})"),
         };
     }
@@ -73,13 +75,17 @@ public static class TextEncoders
     /// <summary>The error for a folder without the family's tokenizer files, listing what each family looks for.</summary>
     internal static FileNotFoundException MissingFiles(TokenizerFolder folder, TransformerConfig config)
     {
-        string wanted = config.Tokenizer == TokenizerKind.WordPiece
-            ? $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}"
-            : $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}";
+        string wanted = config.Tokenizer switch
+        {
+            TokenizerKind.WordPiece => $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}",
+            TokenizerKind.FromFiles => $"{TokenizerFiles.TokenizerJson}, {TokenizerFiles.TokenizerModel} or {TokenizerFiles.SpmModel}",
+            _ => $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}",
+        };
         return new FileNotFoundException(
             $"No tokenizer for the {config.ModelType} model in {folder.Directory}: looked for {wanted}. " +
             $"(BERT/DistilBERT use {TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabTxt}; RoBERTa/GPT-2 use " +
-            $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}.)",
+            $"{TokenizerFiles.TokenizerJson} or {TokenizerFiles.VocabJson} + {TokenizerFiles.MergesTxt}; DeBERTa-v3 and the " +
+            $"LLaMA family use {TokenizerFiles.TokenizerJson}, else {TokenizerFiles.TokenizerModel} or {TokenizerFiles.SpmModel}.)",
             folder.PathOf(TokenizerFiles.TokenizerJson));
     }
 }

@@ -24,9 +24,15 @@ public static class TokenizerFiles
     /// <summary>Tokens added after training, a JSON object token -> id.</summary>
     public const string AddedTokensJson = "added_tokens.json";
 
+    /// <summary>A SentencePiece model (Llama-2, Mistral, TinyLlama), read when the folder has no tokenizer.json.</summary>
+    public const string TokenizerModel = "tokenizer.model";
+
+    /// <summary>A SentencePiece model under DeBERTa-v2/v3's name, read when the folder has no tokenizer.json.</summary>
+    public const string SpmModel = "spm.model";
+
     /// <summary>Every tokenizer-related file name, for copying a tokenizer along with a model.</summary>
     public static IReadOnlyList<string> All { get; } = new[]
     {
-        VocabTxt, VocabJson, MergesTxt, TokenizerJson, TokenizerConfigJson, SpecialTokensMapJson, AddedTokensJson,
+        VocabTxt, VocabJson, MergesTxt, TokenizerJson, TokenizerConfigJson, SpecialTokensMapJson, AddedTokensJson, TokenizerModel, SpmModel,
     };
 }

@@ -66,6 +66,60 @@ internal sealed class TokenizerJsonReader
         return result;
     }
 
+    /// <summary>
+    /// <c>model.merges</c> as (left, right) pairs, whether stored as "a b" strings (exactly one space, as Hugging Face
+    /// reads them) or as [a, b] pairs (whose tokens may hold spaces).
+    /// </summary>
+    public List<(string Left, string Right)> MergePairs()
+    {
+        if (Model["merges"] is not JsonArray merges) throw Problem("model.merges is not an array");
+        var result = new List<(string, string)>(merges.Count);
+        for (int i = 0; i < merges.Count; i++)
+        {
+            var node = merges[i];
+            if (node is JsonValue v && v.TryGetValue<string>(out var line))
+            {
+                var parts = line.Split(' ');
+                if (parts.Length != 2) throw Problem($"model.merges[{i}] is not two tokens separated by one space (\"{line}\")");
+                result.Add((parts[0], parts[1]));
+            }
+            else if (node is JsonArray { Count: 2 } pair && pair[0] is JsonValue a && a.TryGetValue<string>(out var left)
+                     && pair[1] is JsonValue b && b.TryGetValue<string>(out var right))
+            {
+                result.Add((left, right));
+            }
+            else
+            {
+                throw Problem($"model.merges[{i}] is neither \"a b\" nor [\"a\", \"b\"] ({node?.ToJsonString() ?? "null"})");
+            }
+        }
+        return result;
+    }
+
+    /// <summary>A Unigram <c>model.vocab</c>: [piece, score] pairs in id order.</summary>
+    public List<(string Piece, double Score)> UnigramVocab()
+    {
+        if (Model["vocab"] is not JsonArray vocab) throw Problem("model.vocab is not an array of [piece, score] pairs (a Unigram vocabulary)");
+        var result = new List<(string, double)>(vocab.Count);
+        for (int i = 0; i < vocab.Count; i++)
+        {
+            if (vocab[i] is JsonArray { Count: 2 } pair && pair[0] is JsonValue p && p.TryGetValue<string>(out var piece)
+                && pair[1] is JsonValue s && s.TryGetValue<double>(out var score) && double.IsFinite(score))
+                result.Add((piece, score));
+            else
+                throw Problem($"model.vocab[{i}] is not a [piece, score] pair ({vocab[i]?.ToJsonString() ?? "null"})");
+        }
+        if (result.Count == 0) throw Problem("model.vocab is empty");
+        return result;
+    }
+
+    /// <summary>
+    /// The <c>added_tokens</c> entries marked <c>"special": true</c> (ids a masked language model never masks).
+    /// </summary>
+    public IEnumerable<int> SpecialAddedTokenIds() =>
+        (Root["added_tokens"] as JsonArray ?? new JsonArray()).OfType<JsonObject>()
+            .Where(o => Bool(o, "special") == true && Int(o, "id") is not null).Select(o => Int(o, "id")!.Value);
+
     /// <summary>The <c>added_tokens</c> list (tokens matched in raw text before the model runs).</summary>
     public List<AddedToken> AddedTokens()
     {
@@ -139,10 +193,10 @@ internal sealed class TokenizerJsonReader
             throw Problem($"{field}.pair must hold $A then $B");
         int secondType = pair.Sequences[1].TypeId;
         bool TypesFit(List<(int Id, int Type)> items, int type) => items.All(t => t.Type == type);
+        // The middle tokens may carry either text's type (Llama: "<s>:0 $A:0 <s>:1 $B:1"), each its own.
         if (single.Sequences[0].TypeId != 0 || !TypesFit(single.Segments[0], 0) || !TypesFit(single.Segments[1], 0)
-            || pair.Sequences[0].TypeId != 0 || !TypesFit(pair.Segments[0], 0) || !TypesFit(pair.Segments[1], 0)
-            || !TypesFit(pair.Segments[2], secondType))
-            throw Problem($"{field} uses token types this library does not lay out (supported: 0 up to the first text's trailing special tokens, one type for $B and what follows)");
+            || pair.Sequences[0].TypeId != 0 || !TypesFit(pair.Segments[0], 0) || !TypesFit(pair.Segments[2], secondType))
+            throw Problem($"{field} uses token types this library does not lay out (supported: 0 up to the first text, one type for $B and what follows it)");
         return new SpecialTokensLayout
         {
             SinglePrefix = single.Segments[0].Select(t => t.Id).ToArray(),
@@ -151,6 +205,7 @@ internal sealed class TokenizerJsonReader
             PairMiddle = pair.Segments[1].Select(t => t.Id).ToArray(),
             PairSuffix = pair.Segments[2].Select(t => t.Id).ToArray(),
             SecondSegmentTypeId = secondType,
+            PairMiddleTypeIds = pair.Segments[1].Select(t => t.Type).ToArray(),
         };
     }
 

@@ -19,13 +19,14 @@ internal sealed class TruncatingEncoder
     /// <param name="emptyTextTokenId">The token an example with no tokens at all becomes (GPT-2's end of text), if any.</param>
     /// <param name="vocabSize">The model's vocabulary size; an id at or above it is an error (0: not checked).</param>
     /// <param name="description">Names the tokenizer in error messages.</param>
+    /// <param name="cutBefore">Where a long text's prefix may be cut (see <see cref="LongTextTokenizer"/>).</param>
     public TruncatingEncoder(Action<string, List<int>> tokenize, SpecialTokensLayout layout, int maxLength, int? emptyTextTokenId,
-        int vocabSize, string description)
+        int vocabSize, string description, string cutBefore = LongTextTokenizer.DefaultCutCharacters)
     {
         if (maxLength < Math.Max(1, layout.SingleCount))
             throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength,
                 $"{description} needs at least {Math.Max(1, layout.SingleCount)} tokens per example (its special tokens)");
-        _tokenizer = new LongTextTokenizer(tokenize);
+        _tokenizer = new LongTextTokenizer(tokenize, cutBefore);
         _layout = layout;
         MaxLength = maxLength;
         _emptyTextTokenId = emptyTextTokenId;

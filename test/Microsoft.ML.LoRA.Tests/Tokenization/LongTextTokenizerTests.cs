@@ -28,6 +28,21 @@ public class LongTextTokenizerTests
         LongTextTokenizer.FindCut(text, window).Should().Be(expected);
 
     [Fact]
+    public void A_tokenizer_may_name_its_own_cut_characters_or_none()
+    {
+        // Llama-3's split joins "." with the line break after it, so it allows cuts before spaces and tabs only.
+        LongTextTokenizer.FindCut("a.\nb c", 5, " \t").Should().Be(4);
+        LongTextTokenizer.FindCut("a.\nb c", 5).Should().Be(4);
+        LongTextTokenizer.FindCut("a.\nbc", 5, " \t").Should().Be(0);
+        var counter = new WordCounter();
+        var text = string.Join(" ", Enumerable.Range(0, 1000).Select(i => "word"));
+
+        new LongTextTokenizer(counter.Tokenize, cutBefore: "").AtMost(text, 3).Should().HaveCount(3);
+
+        counter.Lengths.Should().Equal(text.Length);
+    }
+
+    [Fact]
     public void Only_a_prefix_of_a_long_text_is_tokenized()
     {
         var counter = new WordCounter();

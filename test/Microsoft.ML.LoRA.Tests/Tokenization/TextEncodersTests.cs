@@ -69,11 +69,13 @@ public class TextEncodersTests
     [InlineData("bert-base-uncased.json", new[] { "tokenizer.json", "vocab.txt" })]
     [InlineData("roberta-base.json", new[] { "tokenizer.json", "vocab.json", "merges.txt" })]
     [InlineData("gpt2.json", new[] { "tokenizer.json", "vocab.json", "merges.txt" })]
+    [InlineData("llama", new[] { "tokenizer.json", "tokenizer.model", "spm.model" })]
     public void A_folder_without_tokenizer_files_names_the_files_looked_for(string configName, string[] names)
     {
         using var empty = new TempDir();
+        var config = configName == "llama" ? ToyLlamaTokenizer.Config() : Config(configName);
 
-        var act = () => TextEncoders.FromFolder(empty.Path, Config(configName));
+        var act = () => TextEncoders.FromFolder(empty.Path, config);
 
         var message = act.Should().Throw<FileNotFoundException>().Which.Message;
         message.Should().Contain(empty.Path);
@@ -113,7 +115,8 @@ public class TextEncodersTests
     public void Tokenizer_file_names_list_every_file_a_tokenizer_may_need()
     {
         TextEncoders.TokenizerFileNames.Should().BeEquivalentTo(
-            "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json");
+            "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+            "tokenizer.model", "spm.model");
     }
 
     [Fact]
