@@ -13,7 +13,8 @@ public static class TinyCheckpoint
 {
     /// <summary>
     /// A small random checkpoint of any family in <paramref name="folder"/>: BERT and DistilBERT with the real
-    /// bert-base-uncased vocabulary, RoBERTa and GPT-2 with a byte-level BPE vocabulary (256 byte symbols + a few merges).
+    /// bert-base-uncased vocabulary, RoBERTa and GPT-2 with a byte-level BPE vocabulary (256 byte symbols + a few merges),
+    /// LLaMA with a toy Llama-2 tokenizer.json (no pad token: it pads with end-of-sequence), DeBERTa-v3 with a toy Unigram one.
     /// </summary>
     public static string Create(string family, string folder, int hidden = 32, int layers = 2, int heads = 4, int seed = 0)
     {
@@ -48,6 +49,27 @@ public static class TinyCheckpoint
                     ["model_type"] = "gpt2", ["n_embd"] = hidden, ["n_layer"] = layers, ["n_head"] = heads, ["n_positions"] = 128,
                     ["vocab_size"] = gpt2.Vocab.Count, ["activation_function"] = "gelu_new", ["layer_norm_epsilon"] = 1e-5,
                     ["eos_token_id"] = gpt2.Id("<|endoftext|>"), ["bos_token_id"] = gpt2.Id("<|endoftext|>"),
+                };
+                break;
+            case "llama":
+                Microsoft.ML.LoRA.Tests.Tokenization.ToyLlamaTokenizer.WriteTokenizerJson(folder);
+                Microsoft.ML.LoRA.Tests.Tokenization.ToyLlamaTokenizer.WriteTokenizerConfig(folder);
+                config = LlamaFixtures.TinyConfig("llama",
+                    ("hidden_size", hidden), ("num_hidden_layers", layers), ("num_attention_heads", heads), ("num_key_value_heads", heads / 2),
+                    ("intermediate_size", hidden * 2), ("vocab_size", Microsoft.ML.LoRA.Tests.Tokenization.ToyLlamaTokenizer.Vocab.Count),
+                    ("bos_token_id", 1), ("eos_token_id", 2));
+                config.Remove("pad_token_id");   // as Llama-2's config.json: the end-of-sequence token pads
+                break;
+            case "deberta-v2":
+                Microsoft.ML.LoRA.Tests.Tokenization.ToyDebertaTokenizer.WriteTokenizerJson(folder);
+                config = new JsonObject
+                {
+                    ["model_type"] = "deberta-v2", ["hidden_size"] = hidden, ["num_hidden_layers"] = layers, ["num_attention_heads"] = heads,
+                    ["intermediate_size"] = hidden * 2, ["hidden_act"] = "gelu", ["max_position_embeddings"] = 128, ["type_vocab_size"] = 0,
+                    ["vocab_size"] = Microsoft.ML.LoRA.Tests.Tokenization.ToyDebertaTokenizer.Mask + 1, ["layer_norm_eps"] = 1e-7,
+                    ["relative_attention"] = true, ["max_relative_positions"] = -1, ["position_buckets"] = 8,
+                    ["pos_att_type"] = new JsonArray("p2c", "c2p"), ["share_att_key"] = true, ["norm_rel_ebd"] = "layer_norm",
+                    ["position_biased_input"] = false, ["pad_token_id"] = 0,
                 };
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(family));
