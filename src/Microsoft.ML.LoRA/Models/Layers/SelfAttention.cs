@@ -10,7 +10,7 @@ namespace Microsoft.ML.LoRA.Models;
 /// under the names a family's checkpoint uses (BERT's attention.self.{query,key,value}; DistilBERT's
 /// attention.{q_lin,k_lin,v_lin,out_lin}). A family with a fused projection (GPT-2's c_attn) calls the kernels itself.
 /// </summary>
-internal sealed class SelfAttention : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class SelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IRowAttention
 {
     // Held through a tuple rather than fields of their own: TorchSharp registers a module's Module-typed fields under
     // the field's name when it collects components, which would list each projection twice (under the field name and

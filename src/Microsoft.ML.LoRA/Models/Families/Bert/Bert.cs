@@ -37,17 +37,26 @@ public sealed class BertResidualOutput : nn.Module<Tensor, Tensor, Tensor>
     }
 }
 
-/// <summary>Self-attention then its output projection (HF: attention).</summary>
+/// <summary>
+/// Self-attention then its output projection over the residual (HF: attention = self + output). DeBERTa's layer is
+/// BERT's with disentangled self-attention in place of <see cref="SelfAttention"/>, so it builds this with its own.
+/// </summary>
 public sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
 {
-    readonly SelfAttention self;
+    readonly nn.Module<Tensor, Tensor?, Tensor> self;   // an IRowAttention
     readonly BertResidualOutput output;
 
-    public BertAttention(TransformerConfig config) : base("attention")
+    public BertAttention(TransformerConfig config) : this(config, new SelfAttention("self", config, ("query", "key", "value", null)))
     {
-        self = new SelfAttention("self", config, ("query", "key", "value", null));
+    }
+
+    /// <param name="config">Hidden size, dropout and LayerNorm epsilon of the output projection.</param>
+    /// <param name="self">The self-attention, registered as <c>self</c>.</param>
+    internal BertAttention(TransformerConfig config, IRowAttention self) : base("attention")
+    {
+        this.self = (nn.Module<Tensor, Tensor?, Tensor>)self;
         output = new BertResidualOutput(config, config.HiddenSize);
-        register_module("self", self);
+        register_module("self", this.self);
         register_module("output", output);
     }
 
@@ -56,7 +65,7 @@ public sealed class BertAttention : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The attention block's output at <paramref name="rows"/>, keys and values from every position of <paramref name="x"/>.</summary>
     internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
     {
-        using var context = self.Attend(rows, x, keyMask);
+        using var context = ((IRowAttention)self).Attend(rows, x, keyMask);
         return output.forward(context, rows);
     }
 }
@@ -88,9 +97,14 @@ public sealed class BertLayer : TransformerLayer
     readonly BertIntermediate intermediate;
     readonly BertResidualOutput output;
 
-    public BertLayer(TransformerConfig config) : base("layer", config.IntermediateSize)
+    public BertLayer(TransformerConfig config) : this(config, new BertAttention(config))
     {
-        attention = new BertAttention(config);
+    }
+
+    /// <summary>A BERT layer around another attention block (DeBERTa's).</summary>
+    internal BertLayer(TransformerConfig config, BertAttention attention) : base("layer", config.IntermediateSize)
+    {
+        this.attention = attention;
         intermediate = new BertIntermediate(config);
         output = new BertResidualOutput(config, config.IntermediateSize);
         register_module("attention", attention);

@@ -195,7 +195,7 @@ internal static class RelativePositionBuckets
 /// the c2p and p2c scores (HF: disentangled_attention_bias), all divided by √(head_dim · scale_factor), masked,
 /// softmax, dropout, times the values.
 /// </summary>
-internal sealed class DisentangledSelfAttention : nn.Module<Tensor, Tensor?, Tensor>
+internal sealed class DisentangledSelfAttention : nn.Module<Tensor, Tensor?, Tensor>, IRowAttention
 {
     // A tuple rather than fields of their own, so TorchSharp does not register them again under the field names (see SelfAttention).
     readonly (LoraLinear Query, LoraLinear Key, LoraLinear Value, LoraLinear? PositionKey, LoraLinear? PositionQuery) _layers;
@@ -326,62 +326,13 @@ internal sealed class DisentangledSelfAttention : nn.Module<Tensor, Tensor?, Ten
     }
 }
 
-/// <summary>Disentangled self-attention then its output projection (HF: DebertaV2Attention with DebertaV2SelfOutput).</summary>
-internal sealed class DebertaV2Attention : nn.Module<Tensor, Tensor?, Tensor>
-{
-    readonly DisentangledSelfAttention self;
-    readonly BertResidualOutput output;
-
-    public DebertaV2Attention(TransformerConfig config, DebertaV2Settings settings, RelativePositionSource positions) : base("attention")
-    {
-        self = new DisentangledSelfAttention(config, settings, positions);
-        output = new BertResidualOutput(config, config.HiddenSize);   // dense, dropout, LayerNorm(h + residual): DebertaV2SelfOutput
-        register_module("self", self);
-        register_module("output", output);
-    }
-
-    public override Tensor forward(Tensor x, Tensor? keyMask) => Attend(x, x, keyMask);
-
-    internal Tensor Attend(Tensor rows, Tensor x, Tensor? keyMask)
-    {
-        using var context = self.Attend(rows, x, keyMask);
-        return output.forward(context, rows);
-    }
-}
-
-/// <summary>One post-norm layer (HF: DebertaV2Layer): attention, then intermediate and output over the residual.</summary>
-internal sealed class DebertaV2Layer : TransformerLayer
-{
-    readonly DebertaV2Attention attention;
-    readonly BertIntermediate intermediate;
-    readonly BertResidualOutput output;
-
-    public DebertaV2Layer(TransformerConfig config, DebertaV2Settings settings, RelativePositionSource positions) : base("layer", config.IntermediateSize)
-    {
-        attention = new DebertaV2Attention(config, settings, positions);
-        intermediate = new BertIntermediate(config);                              // DebertaV2Intermediate
-        output = new BertResidualOutput(config, config.IntermediateSize);         // DebertaV2Output
-        register_module("attention", attention);
-        register_module("intermediate", intermediate);
-        register_module("output", output);
-    }
-
-    protected internal override Tensor Attend(Tensor rows, Tensor x, Tensor? mask) => attention.Attend(rows, x, mask);
-
-    protected internal override Tensor FeedForward(Tensor attended)
-    {
-        using var up = intermediate.forward(attended);
-        return output.forward(up, attended);
-    }
-}
-
 /// <summary>
 /// The layers (under <c>layer</c>, as <see cref="EncoderStack{TLayer}"/> holds them), the relative-position
 /// embeddings and their LayerNorm (HF: DebertaV2Encoder). It sets each pass's relative positions for its layers.
 /// </summary>
 internal sealed class DebertaV2Encoder : nn.Module<Tensor, Tensor?, Tensor>
 {
-    readonly LayerStack<DebertaV2Layer> layer;
+    readonly LayerStack<BertLayer> layer;
     readonly Embedding? rel_embeddings;
     readonly LayerNorm? LayerNorm;
     readonly RelativePositionSource _positions;
@@ -391,7 +342,9 @@ internal sealed class DebertaV2Encoder : nn.Module<Tensor, Tensor?, Tensor>
     {
         _settings = settings;
         _positions = new RelativePositionSource(RelativeEmbeddings);
-        layer = new LayerStack<DebertaV2Layer>(config.NumLayers, () => new DebertaV2Layer(config, settings, _positions));
+        // HF's DebertaV2Layer is BERT's layer (attention = self + output, intermediate, output) with disentangled self-attention.
+        layer = new LayerStack<BertLayer>(config.NumLayers,
+            () => new BertLayer(config, new BertAttention(config, new DisentangledSelfAttention(config, settings, _positions))));
         register_module("layer", layer);
         if (settings.RelativeAttention)
         {
