@@ -32,8 +32,11 @@ public sealed class BertFamily : ModelFamily
         TakesTokenTypes = true,
     };
 
-    /// <summary>The config fields BERT and RoBERTa share (hidden_size, num_hidden_layers, ..., hidden_dropout_prob).</summary>
-    internal static TransformerConfig ReadEncoderConfig(ConfigJson r, int defaultPadTokenId) => new()
+    /// <summary>
+    /// The config fields BERT, RoBERTa and DeBERTa-v2 share (hidden_size, num_hidden_layers, ..., hidden_dropout_prob),
+    /// with each family's defaults for the fields a config may leave out.
+    /// </summary>
+    internal static TransformerConfig ReadEncoderConfig(ConfigJson r, int defaultPadTokenId, int defaultTypeVocabSize = 2, double defaultLayerNormEps = 1e-12) => new()
     {
         HiddenSize = r.Int("hidden_size"),
         NumLayers = r.Int("num_hidden_layers"),
@@ -41,8 +44,8 @@ public sealed class BertFamily : ModelFamily
         IntermediateSize = r.Int("intermediate_size"),
         MaxPositions = r.Int("max_position_embeddings"),
         VocabSize = r.Int("vocab_size"),
-        TypeVocabSize = r.IntOrNull("type_vocab_size") ?? 2,
-        LayerNormEps = r.DoubleOrNull("layer_norm_eps") ?? 1e-12,
+        TypeVocabSize = r.IntOrNull("type_vocab_size") ?? defaultTypeVocabSize,
+        LayerNormEps = r.DoubleOrNull("layer_norm_eps") ?? defaultLayerNormEps,
         Activation = r.String("hidden_act") ?? "gelu",
         PadTokenId = r.IntOrNull("pad_token_id") ?? defaultPadTokenId,
         HiddenDropout = r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,

@@ -43,26 +43,14 @@ public sealed class DebertaV2Family : ModelFamily
 
     protected override TransformerConfig ReadConfig(ConfigJson r)
     {
-        var config = new TransformerConfig
+        // BERT's field names, with DebertaV2Config's defaults where a field is absent.
+        var encoder = BertFamily.ReadEncoderConfig(r, defaultPadTokenId: 0, defaultTypeVocabSize: 0, defaultLayerNormEps: 1e-7);
+        var config = encoder with
         {
-            HiddenSize = r.Int("hidden_size"),
-            NumLayers = r.Int("num_hidden_layers"),
-            NumHeads = r.Int("num_attention_heads"),
-            IntermediateSize = r.Int("intermediate_size"),
-            MaxPositions = r.Int("max_position_embeddings"),
-            VocabSize = r.Int("vocab_size"),
-            // DebertaV2Config's defaults where a field is absent.
-            TypeVocabSize = r.IntOrNull("type_vocab_size") ?? 0,
-            LayerNormEps = r.DoubleOrNull("layer_norm_eps") ?? 1e-7,
-            Activation = r.String("hidden_act") ?? "gelu",
-            PadTokenId = r.IntOrNull("pad_token_id") ?? 0,
-            HiddenDropout = r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
-            AttentionDropout = r.DoubleOrNull("attention_probs_dropout_prob") ?? 0.1,
-            EmbeddingDropout = r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
             // DebertaV2ForSequenceClassification: cls_dropout, else hidden_dropout_prob.
             ClassifierDropout = r.DoubleOrNull("cls_dropout") ?? r.DoubleOrNull("hidden_dropout_prob") ?? 0.1,
             Tokenizer = TokenizerKind.FromFiles,
-            TakesTokenTypes = (r.IntOrNull("type_vocab_size") ?? 0) > 0,
+            TakesTokenTypes = encoder.TypeVocabSize > 0,
         };
         DebertaV2Settings.Read(r, config);   // refuses what the modules cannot build, before a model is made
         return config;
