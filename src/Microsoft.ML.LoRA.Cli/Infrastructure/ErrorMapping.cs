@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Inference;
 
 namespace Microsoft.ML.LoRA.Cli.Infrastructure;
 
@@ -23,7 +24,7 @@ internal static class ErrorMapping
             OperationCanceledException => new(ExitCodes.Cancelled, "Cancelled."),
             CliUsageException => new(ExitCodes.Usage, OneLine(e.Message)),
             FileNotFoundException or DirectoryNotFoundException => new(ExitCodes.NotFound, OneLine(e.Message)),
-            CheckpointFormatException or InvalidDataException or JsonException or FormatException or NotSupportedException
+            CheckpointFormatException or InvalidDataException or NonFiniteScoreException or JsonException or FormatException or NotSupportedException
                 => new(ExitCodes.InvalidInput, OneLine(e.Message)),
             ArgumentException a => new(ExitCodes.Usage, OneLine(WithoutParameterName(a))),
             UnauthorizedAccessException or IOException => new(ExitCodes.IoError, OneLine(e.Message)),

@@ -9,7 +9,8 @@ namespace Microsoft.ML.LoRA.Inference;
 /// <summary>
 /// Runs a classifier over many texts: tokenizes, sorts by length so each batch carries little padding, runs batches
 /// in eval mode without gradients, and returns logits in the caller's order. Tensors are disposed batch by batch, so
-/// memory stays flat however many texts pass through.
+/// memory stays flat however many texts pass through. A NaN or infinite logit is an error
+/// (<see cref="NonFiniteScoreException"/>), never a score. Safe to call from several threads at once.
 /// </summary>
 public sealed class ClassifierScorer
 {
@@ -48,7 +49,13 @@ public sealed class ClassifierScorer
             var logits = _model.forward(input).to_type(ScalarType.Float32).contiguous();
             var flat = logits.data<float>().ToArray();
             int width = (int)logits.shape[1];
-            for (int r = 0; r < batch.Length; r++) result[batch[r]] = flat.AsSpan(r * width, width).ToArray();
+            for (int r = 0; r < batch.Length; r++)
+            {
+                var row = flat.AsSpan(r * width, width);
+                foreach (var value in row)
+                    if (!float.IsFinite(value)) throw new NonFiniteScoreException(batch[r], value);
+                result[batch[r]] = row.ToArray();
+            }
         }
         return result;
     }

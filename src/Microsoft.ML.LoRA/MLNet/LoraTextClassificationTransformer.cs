@@ -13,12 +13,20 @@ namespace Microsoft.ML.LoRA.MLNet;
 /// Score and PredictedLabel (plus Probability for binary) and computes them a window of rows at a time when a cursor
 /// reads them. Save it with <c>mlContext.Model.SaveWithLora</c> (ML.NET's own <c>Save</c> cannot store it; see
 /// docs/persistence.md); export the adapter for Python with <see cref="SaveAdapter"/>.
+/// <para>
+/// One fitted model may serve many threads and PredictionEngines at once. Each engine made from it holds a reference to
+/// its native model, which ML.NET gives back by disposing the transformer when the engine is disposed; the model is
+/// freed when the pipeline and every engine created from it have been disposed, so disposing one engine never breaks
+/// the others. After that, using it throws <see cref="ObjectDisposedException"/>. (An engine created with
+/// <c>ownsTransformer: false</c> never gives its reference back; the native memory is then freed by the garbage
+/// collector once the model is unreachable.) See docs/reliability.md.
+/// </para>
 /// </summary>
 public sealed class LoraTextClassificationTransformer : ITransformer, IDisposable
 {
     internal LoraTextClassificationTransformer(SequenceClassifier model, ITextEncoder encoder, LoraModelInfo info)
     {
-        Model = model;
+        _shared = new SharedModel(model);
         Encoder = encoder;
         Info = info;
         Scorer = new ClassifierScorer(model, encoder, info.InferenceBatchSize);
@@ -36,7 +44,10 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
     /// <summary>The class names, in class-index order.</summary>
     public IReadOnlyList<string> LabelNames => Info.Labels.Names;
 
-    internal SequenceClassifier Model { get; }
+    readonly SharedModel _shared;
+
+    /// <summary>The fitted model; throws <see cref="ObjectDisposedException"/> once the transformer was disposed.</summary>
+    internal SequenceClassifier Model => _shared.Model;
     internal ITextEncoder Encoder { get; }
     internal ClassifierScorer Scorer { get; }
     internal ScoreColumns Scores { get; }
@@ -52,9 +63,22 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
         return Scores.AppendTo(inputSchema);
     }
 
-    public IDataView Transform(IDataView input) => new ScoredDataView(this, input);
+    public IDataView Transform(IDataView input)
+    {
+        ThrowIfDisposed();
+        return new ScoredDataView(this, input);
+    }
 
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new ScoringRowMapper(this, inputSchema);
+    /// <summary>
+    /// The row mapper a PredictionEngine scores through. The engine holds a reference to the model from here on and
+    /// gives it back when it is disposed (ML.NET disposes the transformer it was given).
+    /// </summary>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        var mapper = new ScoringRowMapper(this, inputSchema);
+        _shared.AddReference();
+        return mapper;
+    }
 
     void ICanSaveModel.Save(ModelSaveContext ctx) => throw new NotSupportedException(
         "A pipeline containing LoraTextClassificationTransformer cannot be saved with mlContext.Model.Save: ML.NET keeps " +
@@ -74,7 +98,20 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
 
     /// <summary>Class probabilities for one text (or pair), without going through an IDataView.</summary>
     public float[] PredictProbabilities(string? text, string? pair = null) =>
-        ScoreColumns.Softmax(Scorer.Logits(new[] { text }, HasPairColumn || pair is not null ? new[] { pair } : null)[0]);
+        ScoreColumns.Softmax(Logits(new[] { text }, HasPairColumn || pair is not null ? new[] { pair } : null)[0]);
+
+    /// <summary>
+    /// Logits of texts (and pairs); the model stays alive while they are computed, from any number of threads.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The transformer was disposed (with every engine made from it).</exception>
+    /// <exception cref="Inference.NonFiniteScoreException">The model produced a NaN or infinite score.</exception>
+    internal float[][] Logits(IReadOnlyList<string?> texts, IReadOnlyList<string?>? pairs) =>
+        _shared.Use(_ => Scorer.Logits(texts, pairs));
+
+    void ThrowIfDisposed()
+    {
+        if (_shared.IsReleased) _ = _shared.Model;   // throws ObjectDisposedException with the explanation
+    }
 
     /// <summary>The text (and pair) columns in <paramref name="schema"/>; throws naming a missing or mistyped column.</summary>
     internal IReadOnlyList<DataViewSchema.Column> TextColumnsOf(DataViewSchema schema)
@@ -108,5 +145,9 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
         return column;
     }
 
-    public void Dispose() => Model.Dispose();
+    /// <summary>
+    /// Gives back this holder's reference to the native model (a PredictionEngine's, or the pipeline's own); the model is
+    /// freed when the last one is given back. Calling it more often than references were taken does nothing.
+    /// </summary>
+    public void Dispose() => _shared.Release();
 }

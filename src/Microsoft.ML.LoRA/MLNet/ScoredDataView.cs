@@ -79,7 +79,7 @@ internal sealed class ScoredDataView : IDataView
 
         public override bool MoveNext()
         {
-            if (!_main.MoveNext()) return false;
+            if (!PipelineExceptions.Unwrapping(_main.MoveNext)) return false;
             _row++;
             return true;
         }
@@ -107,7 +107,7 @@ internal sealed class ScoredDataView : IDataView
             var pairs = new List<string?>();
             long start = _windowStart + _window.Length;
             int size = _transformer.ScoringWindow;
-            while (texts.Count < size && _ahead!.MoveNext())
+            while (texts.Count < size && PipelineExceptions.Unwrapping(_ahead!.MoveNext))
             {
                 var (text, pair) = _readText!();
                 texts.Add(text);
@@ -115,7 +115,7 @@ internal sealed class ScoredDataView : IDataView
             }
             if (texts.Count == 0)
                 throw new InvalidOperationException("The input yielded fewer rows to a second cursor than to the first; Transform needs an input that can be read twice in the same order.");
-            _window = _transformer.Scorer.Logits(texts, _transformer.HasPairColumn ? pairs : null);
+            _window = _transformer.Logits(texts, _transformer.HasPairColumn ? pairs : null);
             _windowStart = start;
         }
 

@@ -74,7 +74,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         {
             var (text, pair) = _readText();
             if (_cachedPosition == _input.Position && _cachedInput == (text, pair) && _cached.Length > 0) return _cached;
-            _cached = _mapper._transformer.Scorer.Logits(new[] { text }, _mapper._transformer.HasPairColumn ? new[] { pair } : null)[0];
+            _cached = _mapper._transformer.Logits(new[] { text }, _mapper._transformer.HasPairColumn ? new[] { pair } : null)[0];
             _cachedPosition = _input.Position;
             _cachedInput = (text, pair);
             return _cached;
