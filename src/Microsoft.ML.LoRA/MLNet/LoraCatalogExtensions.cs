@@ -14,7 +14,14 @@ public static class LoraCatalogExtensions
         this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, LoraTextClassifierOptions options) =>
         new(CatalogContext.Of(catalog), options, ClassifierTask.Multiclass);
 
-    /// <summary>A LoRA-fine-tuned multiclass text classifier with the common settings.</summary>
+    /// <summary>
+    /// A LoRA-fine-tuned multiclass text classifier with the common settings. Besides its own parameter names it takes
+    /// those of ML.NET's <c>TextClassification</c> trainer as named arguments (<paramref name="sentence1ColumnName"/>,
+    /// <paramref name="sentence2ColumnName"/>, <paramref name="scoreColumnName"/>, <paramref name="outputColumnName"/>,
+    /// <paramref name="batchSize"/>, <paramref name="maxEpochs"/>, <paramref name="validationSet"/>), so a call to that
+    /// trainer becomes a call to this one by renaming it and adding <paramref name="modelPath"/>
+    /// (docs/migrating-from-textclassification.md).
+    /// </summary>
     /// <param name="catalog">The multiclass trainers catalog.</param>
     /// <param name="modelPath">Hugging Face model folder (or Hub id).</param>
     /// <param name="labelColumnName">Key-typed label column.</param>
@@ -22,10 +29,20 @@ public static class LoraCatalogExtensions
     /// <param name="rank">LoRA rank.</param>
     /// <param name="alpha">LoRA alpha.</param>
     /// <param name="epochs">Passes over the training data.</param>
+    /// <param name="scoreColumnName">Output column of class probabilities.</param>
+    /// <param name="outputColumnName">Output column of the predicted class (a key).</param>
+    /// <param name="sentence1ColumnName">ML.NET's name for <paramref name="textColumnName"/>; give one of them.</param>
+    /// <param name="sentence2ColumnName">Second text column of sentence pairs; default none.</param>
+    /// <param name="batchSize">Examples per training batch; default 16.</param>
+    /// <param name="maxEpochs">ML.NET's name for <paramref name="epochs"/>; give one of them.</param>
+    /// <param name="validationSet">Data scored after every epoch; the best epoch's weights are kept.</param>
     public static LoraTextClassificationEstimator LoraTextClassifier(
         this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, string modelPath,
-        string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3) =>
-        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs));
+        string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3,
+        string scoreColumnName = "Score", string outputColumnName = "PredictedLabel", string? sentence1ColumnName = null,
+        string? sentence2ColumnName = null, int batchSize = 16, int? maxEpochs = null, IDataView? validationSet = null) =>
+        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs,
+            scoreColumnName, outputColumnName, sentence1ColumnName, sentence2ColumnName, batchSize, maxEpochs, validationSet));
 
     /// <summary>
     /// A LoRA-fine-tuned binary text classifier. The label must be Boolean; outputs Score (log-odds), Probability and
@@ -35,16 +52,33 @@ public static class LoraCatalogExtensions
         this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, LoraTextClassifierOptions options) =>
         new(CatalogContext.Of(catalog), options, ClassifierTask.Binary);
 
-    /// <summary>A LoRA-fine-tuned binary text classifier with the common settings.</summary>
+    /// <summary>
+    /// A LoRA-fine-tuned binary text classifier with the common settings; like the multiclass overload it also takes
+    /// ML.NET's <c>TextClassification</c> parameter names as named arguments.
+    /// </summary>
     public static LoraTextClassificationEstimator LoraTextClassifier(
         this BinaryClassificationCatalog.BinaryClassificationTrainers catalog, string modelPath,
-        string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3) =>
-        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs));
+        string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3,
+        string scoreColumnName = "Score", string outputColumnName = "PredictedLabel", string? sentence1ColumnName = null,
+        string? sentence2ColumnName = null, int batchSize = 16, int? maxEpochs = null, IDataView? validationSet = null) =>
+        catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs,
+            scoreColumnName, outputColumnName, sentence1ColumnName, sentence2ColumnName, batchSize, maxEpochs, validationSet));
 
-    /// <summary>The options both convenience overloads stand for.</summary>
-    static LoraTextClassifierOptions CommonOptions(string modelPath, string labelColumnName, string textColumnName, int rank, double alpha, int epochs) => new()
+    /// <summary>The options both convenience overloads stand for; a setting given under both of its names must agree.</summary>
+    static LoraTextClassifierOptions CommonOptions(string modelPath, string labelColumnName, string textColumnName, int rank, double alpha,
+        int epochs, string scoreColumnName, string outputColumnName, string? sentence1ColumnName, string? sentence2ColumnName,
+        int batchSize, int? maxEpochs, IDataView? validationSet)
     {
-        ModelPath = modelPath, LabelColumnName = labelColumnName, TextColumnName = textColumnName, Epochs = epochs,
-        Lora = new LoraOptions { Rank = rank, Alpha = alpha },
-    };
+        if (sentence1ColumnName is not null && textColumnName != "Text" && sentence1ColumnName != textColumnName)
+            throw new ArgumentException($"textColumnName '{textColumnName}' and sentence1ColumnName '{sentence1ColumnName}' name the same setting; give one.", nameof(sentence1ColumnName));
+        if (maxEpochs is int max && epochs != 3 && max != epochs)
+            throw new ArgumentException($"epochs ({epochs}) and maxEpochs ({max}) name the same setting; give one.", nameof(maxEpochs));
+        return new LoraTextClassifierOptions
+        {
+            ModelPath = modelPath, LabelColumnName = labelColumnName, TextColumnName = sentence1ColumnName ?? textColumnName,
+            TextPairColumnName = sentence2ColumnName, ScoreColumnName = scoreColumnName, PredictedLabelColumnName = outputColumnName,
+            Epochs = maxEpochs ?? epochs, BatchSize = batchSize, ValidationSet = validationSet,
+            Lora = new LoraOptions { Rank = rank, Alpha = alpha },
+        };
+    }
 }

@@ -32,6 +32,24 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
     public string ProbabilityColumnName { get; set; } = "Probability";
 
     /// <summary>
+    /// The name ML.NET's <c>TextClassificationTrainer</c> gives <see cref="TextColumnName"/>; setting one sets the other,
+    /// so options written for that trainer carry over.
+    /// </summary>
+    public string Sentence1ColumnName { get => TextColumnName; set => TextColumnName = value; }
+
+    /// <summary>ML.NET's <c>TextClassificationTrainer</c> name for <see cref="TextPairColumnName"/> (the same setting).</summary>
+    public string? Sentence2ColumnName { get => TextPairColumnName; set => TextPairColumnName = value; }
+
+    /// <summary>ML.NET's <c>TextClassificationTrainer</c> name for <see cref="PredictedLabelColumnName"/> (the same setting).</summary>
+    public string PredictionColumnName { get => PredictedLabelColumnName; set => PredictedLabelColumnName = value; }
+
+    /// <summary>
+    /// ML.NET's <c>TextClassificationTrainer</c> name for <see cref="TrainingSettings.Epochs"/> (the same setting). Training
+    /// runs this many epochs unless <see cref="TrainingSettings.EarlyStoppingPatience"/> stops it sooner.
+    /// </summary>
+    public int MaxEpochs { get => Epochs; set => Epochs = value; }
+
+    /// <summary>
     /// The base model: a local Hugging Face folder (config.json, model.safetensors, tokenizer files) or a Hub id such as
     /// <c>google/bert_uncased_L-2_H-128_A-2</c> (downloaded once into the Hugging Face cache). Required.
     /// </summary>
