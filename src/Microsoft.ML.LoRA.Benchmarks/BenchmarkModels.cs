@@ -31,7 +31,7 @@ public static class BenchmarkModels
         });
 
     /// <summary>AdamW over the parameters of <paramref name="model"/> that require a gradient, as the anchor's optimizer.</summary>
-    public static AdamWOptimizer Optimizer(TorchSharp.torch.nn.Module model, BenchmarkOptions o) =>
+    public static AdamWOptimizer Optimizer(global::TorchSharp.torch.nn.Module model, BenchmarkOptions o) =>
         new(new[] { (model.parameters().Where(p => p.requires_grad), o.WeightDecay) }, o.LearningRate);
 
     /// <summary>Folds every adapter into its base weight.</summary>

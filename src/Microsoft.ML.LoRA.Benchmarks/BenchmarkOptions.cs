@@ -27,6 +27,8 @@ public enum BenchmarkMode
     SweepBest,
     /// <summary>Prints the fine-tuning quality table of quality.sh's run folders, and renders its bar chart.</summary>
     QualityReport,
+    /// <summary>ML.NET's own TextClassification trainer beside ours on the same SST-2 sentences (each in a child process).</summary>
+    MlnetAnchor,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -84,6 +86,10 @@ public sealed record BenchmarkOptions
     public int PerClass { get; init; } = 2500;
     /// <summary>quality-report: the chart's title.</summary>
     public string? Title { get; init; }
+    /// <summary>mlnet-anchor: our side's Hugging Face model folder.</summary>
+    public string? Model { get; init; }
+    /// <summary>mlnet-anchor: which trainer this process runs (mlnet, lora, full); none runs all three as child processes.</summary>
+    public string? Side { get; init; }
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
 
@@ -121,6 +127,8 @@ public sealed record BenchmarkOptions
                 "--fixtures" => o with { Fixtures = Value() },
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
+                "--model" => o with { Model = Value() },
+                "--side" => o with { Side = Value() is var side && side is "mlnet" or "lora" or "full" ? side : throw new ArgumentException("--side is mlnet, lora or full") },
                 "--per-class" => o with { PerClass = Int() },
                 "--title" => o with { Title = Value() },
                 "--bf16" => o with { Bf16 = true },
@@ -130,7 +138,7 @@ public sealed record BenchmarkOptions
             };
         }
         if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.PrecisionAccuracy
-                or BenchmarkMode.QualityData or BenchmarkMode.SweepBest or BenchmarkMode.QualityReport) && o.Config is null)
+                or BenchmarkMode.QualityData or BenchmarkMode.SweepBest or BenchmarkMode.QualityReport or BenchmarkMode.MlnetAnchor) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -149,7 +157,8 @@ public sealed record BenchmarkOptions
         "quality-data" => BenchmarkMode.QualityData,
         "sweep-best" => BenchmarkMode.SweepBest,
         "quality-report" => BenchmarkMode.QualityReport,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, sweep-best, quality-report)"),
+        "mlnet-anchor" => BenchmarkMode.MlnetAnchor,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, sweep-best, quality-report, mlnet-anchor)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -162,5 +171,6 @@ public sealed record BenchmarkOptions
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode quality-data --data ../shared/data/imdb --output DIR [--per-class 2500] [--seed 0]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode sweep-best --input SWEEP_DIR\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode quality-report --input RUNS_DIR [--output chart.png] [--title TEXT]";
+        "       Microsoft.ML.LoRA.Benchmarks --mode quality-report --input RUNS_DIR [--output chart.png] [--title TEXT]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode mlnet-anchor --data ../shared/data/sst2 --model MODEL_DIR [--samples 2000] [--batch 32] [--threads 2]";
 }

@@ -40,6 +40,14 @@ public sealed class BenchmarkResult
     /// <summary>The names of the fields, in the order they were set.</summary>
     public IEnumerable<string> Keys => _fields.Select(kv => kv.Key);
 
+    /// <summary>A result read back from its one-line JSON form (a child process's output).</summary>
+    public static BenchmarkResult FromJson(string line)
+    {
+        var result = new BenchmarkResult();
+        foreach (var (key, value) in JsonNode.Parse(line)!.AsObject()) result._fields[key] = value?.DeepClone();
+        return result;
+    }
+
     /// <summary>The one-line JSON form.</summary>
     public string ToJson() => _fields.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
 

@@ -34,6 +34,7 @@ public static class BenchmarkRunner
         BenchmarkMode.Padding => PaddingBenchmark.Run(o),
         BenchmarkMode.Matmul => MatmulBenchmark.Run(o),
         BenchmarkMode.PrecisionAccuracy => PrecisionAccuracyBenchmark.Run(o),
+        BenchmarkMode.MlnetAnchor => MlnetAnchorBenchmark.RunSide(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 

@@ -47,6 +47,8 @@ switch (options.Mode)
         if (options.Output is not null && qualityRows.Count > 0)
             QualityChart.Render(qualityRows, options.Output, options.Title ?? "Fine-tuning methods: accuracy over seeds");
         return 0;
+    case BenchmarkMode.MlnetAnchor when options.Side is null:
+        return MlnetAnchorBenchmark.RunAll(options, args);
 }
 
 // Before the first torch call: libgomp reads OMP_WAIT_POLICY when libtorch loads.
