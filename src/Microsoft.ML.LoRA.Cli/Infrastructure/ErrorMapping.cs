@@ -24,7 +24,7 @@ internal static class ErrorMapping
             CliUsageException => new(ExitCodes.Usage, OneLine(e.Message)),
             FileNotFoundException or DirectoryNotFoundException => new(ExitCodes.NotFound, OneLine(e.Message)),
             CheckpointFormatException or InvalidDataException or JsonException or FormatException or NotSupportedException
-                => new(ExitCodes.InvalidInput, OneLine(e.Message)),
+                or EndOfStreamException => new(ExitCodes.InvalidInput, OneLine(e.Message)),
             ArgumentException a => new(ExitCodes.Usage, OneLine(WithoutParameterName(a))),
             UnauthorizedAccessException or IOException => new(ExitCodes.IoError, OneLine(e.Message)),
             _ => new(ExitCodes.Failure, OneLine($"internal error ({e.GetType().Name}): {e.Message}")),
@@ -40,6 +40,11 @@ internal static class ErrorMapping
         return error.ExitCode;
     }
 
+    /// <summary>
+    /// The exception that says what went wrong: without .NET's wrappers (a single-exception AggregateException,
+    /// TargetInvocationException, TypeInitializationException) and without ML.NET's, which re-throw what a cursor's
+    /// worker thread hit inside an exception of their own (<see cref="IsMlNetWrapper"/>).
+    /// </summary>
     static Exception Unwrap(Exception e)
     {
         while (true)
@@ -49,10 +54,56 @@ internal static class ErrorMapping
                 case AggregateException { InnerExceptions.Count: 1 } a: e = a.InnerExceptions[0]; continue;
                 case TargetInvocationException { InnerException: { } inner }: e = inner; continue;
                 case TypeInitializationException { InnerException: { } inner }: e = inner; continue;
+                case { InnerException: { } inner } when IsMlNetWrapper(e): e = inner; continue;
                 default: return e;
             }
         }
     }
+
+    /// <summary>
+    /// The messages of the exceptions ML.NET wraps another in when a data view's reader or worker thread fails
+    /// (Contracts.Except / ExceptDecode in DataViewUtils' splitter, TextLoader's reader and parser, the shuffle view). They say nothing
+    /// of the cause, which is the inner exception.
+    /// </summary>
+    static readonly string[] MlNetWrapperMessages =
+    {
+        "Splitter/consolidator worker encountered exception",
+        "Stream reading encountered exception",
+        "Parsing failed with an exception",
+        "Shuffle input cursor reader failed with an exception",
+    };
+
+    /// <summary>
+    /// An exception of exactly type InvalidOperationException or FormatException (the types ML.NET's wrappers have)
+    /// with an inner exception, whose message is one of <see cref="MlNetWrapperMessages"/>, or whose inner exception is
+    /// one this class reports as bad input, an I/O error or a cancellation rather than an internal error.
+    /// </summary>
+    static bool IsMlNetWrapper(Exception e)
+    {
+        if (e.InnerException is null || (e.GetType() != typeof(InvalidOperationException) && e.GetType() != typeof(FormatException)))
+            return false;
+        if (MlNetWrapperMessages.Any(m => e.Message.StartsWith(m, StringComparison.Ordinal))) return true;
+        return Classify(e.InnerException).ExitCode != ExitCodes.Failure;
+    }
+
+    /// <summary>
+    /// When <paramref name="exception"/> is ML.NET's TextLoader failing to read a delimited file (an unclosed quote,
+    /// reported with its line but not the file), an <see cref="InvalidDataException"/> whose message puts
+    /// <paramref name="path"/> in front of the cause; otherwise null.
+    /// </summary>
+    public static InvalidDataException? NameTextLoaderFailure(Exception exception, string path)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is not FormatException { InnerException: { } } || !TextLoaderMessages.Any(m => e.Message.StartsWith(m, StringComparison.Ordinal)))
+                continue;
+            var cause = Unwrap(e);
+            return cause.Message.Contains(path, StringComparison.Ordinal) ? null : new InvalidDataException($"{path}: {cause.Message}", exception);
+        }
+        return null;
+    }
+
+    static readonly string[] TextLoaderMessages = { "Stream reading encountered exception", "Parsing failed with an exception" };
 
     /// <summary>The message without .NET's " (Parameter 'name')", which names a C# parameter, not an option.</summary>
     static string WithoutParameterName(ArgumentException e) =>
