@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.LoRA.Cli.Infrastructure;
 using Microsoft.ML.LoRA.Cli.Options;
 using Microsoft.ML.LoRA.Cli.Running;
@@ -13,8 +14,10 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// <c>lora evaluate --model RUN_DIR/model.zip --data FILE ...</c>: scores labelled rows with a saved model and prints
-/// ML.NET's metrics, per-class precision/recall/F1 and the confusion matrix (or, with --json, the same object train
-/// writes to metrics.json). With --validation FILE or --validation-fraction F it evaluates those rows instead.
+/// the metrics, per-class precision/recall/F1 and the confusion matrix (or, with --json, the same object train writes
+/// to metrics.json; see <see cref="EvaluationReport"/>). Rows whose label the model was not trained on count as wrong
+/// and are listed; rows without a label are skipped and counted; a file without rows to evaluate is an error (exit 4).
+/// With --validation FILE or --validation-fraction F it evaluates those rows instead.
 /// </summary>
 internal sealed class EvaluateCommand : CliCommand
 {
@@ -43,9 +46,14 @@ internal sealed class EvaluateCommand : CliCommand
         {
             var loaded = _data.Read(parseResult).Load(ml);
             var rows = loaded.Validation ?? loaded.Train;
-            var (report, metrics) = EvaluationReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation");
+            var file = loaded.ValidationFile?.Path ?? loaded.Source.File.Path;
+            var source = loaded.Validation is null || loaded.ValidationFile is not null ? file : $"the validation share of {file}";
+            EvaluationReport report;
+            MulticlassClassificationMetrics metrics;
+            try { (report, metrics) = EvaluationReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation", source); }
+            catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
             if (parseResult.GetValue(_output.Json)) JsonOutput.Write(context.Out, report);
-            else Results.Print(context.Console, report, metrics, $"Metrics on {Path.GetFileName(loaded.ValidationFile?.Path ?? loaded.Source.File.Path)}");
+            else Results.Print(context.Console, report, metrics, $"Metrics on {Path.GetFileName(file)}");
             return Task.FromResult(ExitCodes.Success);
         }
         finally

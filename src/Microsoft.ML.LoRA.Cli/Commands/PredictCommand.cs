@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -15,7 +16,9 @@ using Command = System.CommandLine.Command;
 /// <summary>
 /// <c>lora predict --model RUN_DIR/model.zip --data FILE</c>: the predicted label and class probabilities of every
 /// row, streamed as TSV (row, predicted label, one probability column per class) or, with --json, JSON Lines.
-/// Probabilities are written with round-trip precision, so two runs can be compared exactly.
+/// Probabilities are written with round-trip precision, so two runs can be compared exactly. A file with no data rows
+/// (a header only) gives no predictions (the TSV header alone) and exit 0; --to FILE is written only when every row
+/// was, so a failure leaves no partial file. Rows with an empty text are scored and counted on stderr.
 /// </summary>
 internal sealed class PredictCommand : CliCommand
 {
@@ -42,10 +45,16 @@ internal sealed class PredictCommand : CliCommand
         command.Options.Add(_to);
     }
 
-    sealed class Prediction
+    class Prediction
     {
+        public string Text { get; set; } = "";
         public string PredictedLabel { get; set; } = "";
         public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    sealed class PairPrediction : Prediction
+    {
+        public string TextPair { get; set; } = "";
     }
 
     protected override Task<int> ExecuteAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
@@ -54,7 +63,8 @@ internal sealed class PredictCommand : CliCommand
         var model = _model.Load(ml, parseResult, out _);
         try
         {
-            var rows = _data.Read(parseResult).Load(ml).Train;
+            var loaded = _data.Read(parseResult).Load(ml, requireRows: false);
+            var rows = loaded.Train;
             // The pipeline starts by mapping the label to a key; unlabelled rows get a stand-in label it maps to "missing".
             var input = ml.Transforms.CopyColumns(LabeledTextColumns.Label, LabeledTextColumns.Text).Fit(rows).Transform(rows);
             var scored = model.Transform(input);
@@ -63,31 +73,82 @@ internal sealed class PredictCommand : CliCommand
             var classes = slots.DenseValues().Select(s => s.ToString()).ToArray();
             bool json = parseResult.GetValue(_output.Json);
             var path = parseResult.GetValue(_to);
-            using var file = path is null ? null : new StreamWriter(path);
-            var writer = file ?? context.Out;
-            if (!json) writer.WriteLine(string.Join('\t', new[] { "row", "predicted" }.Concat(classes.Select(c => "p_" + c))));
-            long row = 0;
-            foreach (var p in ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: true))
+            var file = loaded.Source.File.Path;
+            long written, emptyTexts;
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (json)
-                {
-                    var probabilities = classes.Select((c, i) => (c, p.Score[i])).ToDictionary(x => x.c, x => x.Item2);
-                    writer.WriteLine(JsonSerializer.Serialize(new { row, predicted = p.PredictedLabel, probabilities }));
-                }
-                else
-                {
-                    writer.WriteLine(string.Join('\t', new[] { row.ToString(CultureInfo.InvariantCulture), p.PredictedLabel }
-                        .Concat(p.Score.Select(s => s.ToString("R", CultureInfo.InvariantCulture)))));
-                }
-                row++;
+                (written, emptyTexts) = path is null
+                    ? Write(ml, scored, classes, json, context.Out, cancellationToken)
+                    : WriteFile(path, writer => Write(ml, scored, classes, json, writer, cancellationToken));
             }
-            if (path is not null) context.Error.WriteLine($"Wrote {row:N0} predictions to {path}.");
+            catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
+            if (written == 0) context.Error.WriteLine($"{file} has no data rows; no predictions were written.");
+            else if (path is not null) context.Error.WriteLine($"Wrote {written:N0} predictions to {path}.");
+            if (emptyTexts > 0)
+                context.Error.WriteLine($"{emptyTexts:N0} of the {written:N0} rows have an empty text; their predictions are the model's answer to an empty input.");
             return Task.FromResult(ExitCodes.Success);
         }
         finally
         {
             SavedModelOptionSet.Dispose(model);
         }
+    }
+
+    /// <summary>Writes one line per row (after the TSV header); returns the rows written and how many had an empty text.</summary>
+    static (long Rows, long EmptyTexts) Write(MLContext ml, IDataView scored, string[] classes, bool json, TextWriter writer, CancellationToken cancellationToken)
+    {
+        if (!json) writer.WriteLine(string.Join('\t', new[] { "row", "predicted" }.Concat(classes.Select(c => "p_" + c))));
+        bool pair = scored.Schema.GetColumnOrNull(LabeledTextColumns.TextPair) is not null;
+        var rows = pair
+            ? ml.Data.CreateEnumerable<PairPrediction>(scored, reuseRowObject: true)
+            : ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: true);
+        long row = 0, empty = 0;
+        foreach (var p in rows)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (string.IsNullOrWhiteSpace(p.Text) || (p is PairPrediction q && string.IsNullOrWhiteSpace(q.TextPair))) empty++;
+            if (json)
+            {
+                var probabilities = classes.Select((c, i) => (c, p.Score[i])).ToDictionary(x => x.c, x => x.Item2);
+                writer.WriteLine(JsonSerializer.Serialize(new { row, predicted = p.PredictedLabel, probabilities }));
+            }
+            else
+            {
+                writer.WriteLine(string.Join('\t', new[] { row.ToString(CultureInfo.InvariantCulture), p.PredictedLabel }
+                    .Concat(p.Score.Select(s => s.ToString("R", CultureInfo.InvariantCulture)))));
+            }
+            row++;
+        }
+        writer.Flush();
+        return (row, empty);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="path"/> through a temporary file in the same folder, moved over it only when every row was
+    /// written: a failure (a malformed line, Ctrl+C) leaves no partial file and an earlier file as it was. A path that
+    /// is not a regular file (/dev/stdout, a pipe) is written directly.
+    /// </summary>
+    static T WriteFile<T>(string path, Func<TextWriter, T> write)
+    {
+        if (!IsRegularFileOrAbsent(path))
+        {
+            using var direct = new StreamWriter(path);
+            return write(direct);
+        }
+        T result = default!;
+        AtomicFile.Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, new UTF8Encoding(false), bufferSize: 1 << 16, leaveOpen: true);
+            result = write(writer);
+        });
+        return result;
+    }
+
+    static bool IsRegularFileOrAbsent(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (full.StartsWith("/dev/", StringComparison.Ordinal) || full.StartsWith("/proc/", StringComparison.Ordinal)) return false;
+        var info = new FileInfo(full);
+        return !info.Exists || (info.Attributes & (FileAttributes.Device | FileAttributes.ReparsePoint)) == 0;
     }
 }

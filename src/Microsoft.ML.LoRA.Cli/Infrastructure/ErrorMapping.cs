@@ -2,6 +2,7 @@ using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Inference;
+using Microsoft.ML.LoRA.MLNet;
 
 namespace Microsoft.ML.LoRA.Cli.Infrastructure;
 
@@ -25,7 +26,7 @@ internal static class ErrorMapping
             CliUsageException => new(ExitCodes.Usage, OneLine(e.Message)),
             FileNotFoundException or DirectoryNotFoundException => new(ExitCodes.NotFound, OneLine(e.Message)),
             CheckpointFormatException or InvalidDataException or NonFiniteScoreException or JsonException or FormatException or NotSupportedException
-                => new(ExitCodes.InvalidInput, OneLine(e.Message)),
+                or EndOfStreamException => new(ExitCodes.InvalidInput, OneLine(e.Message)),
             ArgumentException a => new(ExitCodes.Usage, OneLine(WithoutParameterName(a))),
             UnauthorizedAccessException or IOException => new(ExitCodes.IoError, OneLine(e.Message)),
             _ => new(ExitCodes.Failure, OneLine($"internal error ({e.GetType().Name}): {e.Message}")),
@@ -41,6 +42,11 @@ internal static class ErrorMapping
         return error.ExitCode;
     }
 
+    /// <summary>
+    /// The exception that says what went wrong: without .NET's wrappers (a single-exception AggregateException,
+    /// TargetInvocationException, TypeInitializationException) and without ML.NET's, which re-throw what a cursor's
+    /// worker thread hit inside an exception of their own (<see cref="IsMlNetWrapper"/>).
+    /// </summary>
     static Exception Unwrap(Exception e)
     {
         while (true)
@@ -50,10 +56,39 @@ internal static class ErrorMapping
                 case AggregateException { InnerExceptions.Count: 1 } a: e = a.InnerExceptions[0]; continue;
                 case TargetInvocationException { InnerException: { } inner }: e = inner; continue;
                 case TypeInitializationException { InnerException: { } inner }: e = inner; continue;
+                case { InnerException: { } inner } when IsMlNetWrapper(e): e = inner; continue;
                 default: return e;
             }
         }
     }
+
+    /// <summary>
+    /// One of ML.NET's wrappers (<see cref="PipelineExceptions.IsWrapper"/>), or an exception of a wrapper's type whose
+    /// inner exception this class reports as bad input, an I/O error or a cancellation rather than an internal error.
+    /// </summary>
+    static bool IsMlNetWrapper(Exception e) =>
+        PipelineExceptions.IsWrapper(e)
+        || (e.InnerException is not null && (e.GetType() == typeof(InvalidOperationException) || e.GetType() == typeof(FormatException))
+            && Classify(e.InnerException).ExitCode != ExitCodes.Failure);
+
+    /// <summary>
+    /// When <paramref name="exception"/> is ML.NET's TextLoader failing to read a delimited file (an unclosed quote,
+    /// reported with its line but not the file), an <see cref="InvalidDataException"/> whose message puts
+    /// <paramref name="path"/> in front of the cause; otherwise null.
+    /// </summary>
+    public static InvalidDataException? NameTextLoaderFailure(Exception exception, string path)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is not FormatException { InnerException: { } } || !TextLoaderMessages.Any(m => e.Message.StartsWith(m, StringComparison.Ordinal)))
+                continue;
+            var cause = Unwrap(e);
+            return cause.Message.Contains(path, StringComparison.Ordinal) ? null : new InvalidDataException($"{path}: {cause.Message}", exception);
+        }
+        return null;
+    }
+
+    static readonly string[] TextLoaderMessages = { "Stream reading encountered exception", "Parsing failed with an exception" };
 
     /// <summary>The message without .NET's " (Parameter 'name')", which names a C# parameter, not an option.</summary>
     static string WithoutParameterName(ArgumentException e) =>

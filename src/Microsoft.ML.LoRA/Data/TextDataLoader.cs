@@ -17,7 +17,8 @@ namespace Microsoft.ML.LoRA.Data;
 /// when its fields all look like names and none recurs below it. A file without a header has columns named by their
 /// 0-based index: "0", "1", ....</para>
 /// <para>TextLoader drops the spaces that start a field (" said kiss" reads "said kiss"); everything else, quotes
-/// in unquoted fields included, is read as written.</para>
+/// in unquoted fields included, is read as written. Rows that start with "//" or "#", which TextLoader would skip
+/// as comments, are read like any other (see <see cref="CommentSafeLineReader"/>).</para>
 /// </remarks>
 public static class TextDataLoader
 {
@@ -74,7 +75,7 @@ public static class TextDataLoader
             TrimWhitespace = false,
             Columns = columns.ToArray(),
         });
-        return loader.Load(new DataFileSource(file.Path));
+        return loader.Load(new DataFileSource(file.Path, file.Separator ?? '\t', file.AllowQuoting));
     }
 
     static IDataView LoadJsonLines(MLContext mlContext, TextDataFile file, int text, int? pair, int? label)

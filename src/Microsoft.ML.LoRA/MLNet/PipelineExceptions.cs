@@ -25,7 +25,7 @@ public static class PipelineExceptions
             {
                 case AggregateException { InnerExceptions.Count: 1 } a: e = a.InnerExceptions[0]; continue;
                 case TargetInvocationException { InnerException: { } inner }: e = inner; continue;
-                case InvalidOperationException { InnerException: { } inner } when ThrownByMLNet(e): e = inner; continue;
+                case { InnerException: { } inner } when IsWrapper(e): e = inner; continue;
                 default: return e;
             }
         }
@@ -41,6 +41,29 @@ public static class PipelineExceptions
             throw;   // not reached
         }
     }
+
+    /// <summary>
+    /// The messages of the exceptions ML.NET wraps another in when a data view's reader or worker thread fails
+    /// (Contracts.Except in DataViewUtils' splitter, TextLoader's reader and parser, the shuffle view). They say nothing
+    /// of the cause, which is the inner exception.
+    /// </summary>
+    static readonly string[] WrapperMessages =
+    {
+        "Splitter/consolidator worker encountered exception",
+        "Stream reading encountered exception",
+        "Parsing failed with an exception",
+        "Shuffle input cursor reader failed with an exception",
+    };
+
+    /// <summary>
+    /// Whether <paramref name="e"/> is such a wrapper: exactly an InvalidOperationException or FormatException (the types
+    /// ML.NET's wrappers have) with an inner exception, carrying one of ML.NET's wrapper messages or thrown by one of
+    /// ML.NET's assemblies.
+    /// </summary>
+    public static bool IsWrapper(Exception e) =>
+        e.InnerException is not null
+        && (e.GetType() == typeof(InvalidOperationException) || e.GetType() == typeof(FormatException))
+        && (WrapperMessages.Any(m => e.Message.StartsWith(m, StringComparison.Ordinal)) || ThrownByMLNet(e));
 
     static bool ThrownByMLNet(Exception e) =>
         e.TargetSite?.Module.Assembly is { } assembly && assembly != Ours

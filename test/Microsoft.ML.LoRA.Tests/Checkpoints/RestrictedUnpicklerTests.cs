@@ -108,7 +108,7 @@ public sealed class RestrictedUnpicklerTests
 
         var tensor = LoadDict(pickle)["raw"].Should().BeOfType<TorchTensorRef>().Subject;
 
-        tensor.Storage.ElementType.ScalarType.Should().Be(TorchSharp.torch.ScalarType.Byte);
+        tensor.Storage.ElementType.ScalarType.Should().Be(global::TorchSharp.torch.ScalarType.Byte);
         tensor.Storage.ElementCount.Should().Be(8);
     }
 

@@ -24,7 +24,60 @@ public class ErrorMappingTests
         new object[] { new OperationCanceledException(), ExitCodes.Cancelled },
         new object[] { new InvalidOperationException("tensor shapes differ"), ExitCodes.Failure },
         new object[] { new AggregateException(new FileNotFoundException("x")), ExitCodes.NotFound },
+        new object[] { Splitter(new InvalidDataException("a.jsonl: line 3 is not valid JSON")), ExitCodes.InvalidInput },
+        new object[] { Splitter(Splitter(new InvalidDataException("a.jsonl: line 3 is not valid JSON"))), ExitCodes.InvalidInput },
+        new object[] { Splitter(new OperationCanceledException()), ExitCodes.Cancelled },
+        new object[] { Splitter(new InvalidOperationException("tensor shapes differ")), ExitCodes.Failure },
+        new object[] { StreamReading(new EndOfStreamException("A quoted field opened on line 2 was never closed")), ExitCodes.InvalidInput },
+        new object[] { new InvalidOperationException("Shuffle input cursor reader failed with an exception", new IOException("disk")), ExitCodes.IoError },
+        new object[] { new InvalidOperationException("any wrapper", new FileNotFoundException("Data file not found: a.tsv")), ExitCodes.NotFound },
+        new object[] { new InvalidOperationException("ours", new InvalidOperationException("theirs")), ExitCodes.Failure },
     };
+
+    /// <summary>What ML.NET's splitter throws when a data view's source fails on a worker thread.</summary>
+    static InvalidOperationException Splitter(Exception inner) =>
+        new("Splitter/consolidator worker encountered exception while consuming source data", inner);
+
+    /// <summary>What ML.NET's TextLoader throws when its reader thread fails.</summary>
+    static FormatException StreamReading(Exception inner) => new("Stream reading encountered exception", inner);
+
+    [Fact]
+    public void MlNet_wrappers_report_the_message_of_the_exception_they_wrap()
+    {
+        var error = ErrorMapping.Classify(Splitter(Splitter(new InvalidDataException("/data/a.jsonl: line 3 is not valid JSON"))));
+
+        error.Should().Be(new CliError(ExitCodes.InvalidInput, "/data/a.jsonl: line 3 is not valid JSON"));
+        ErrorMapping.Classify(StreamReading(new EndOfStreamException("A quoted field opened on line 2 was never closed")))
+            .Message.Should().Be("A quoted field opened on line 2 was never closed");
+    }
+
+    [Fact]
+    public void Text_loader_failures_get_the_file_name_in_front()
+    {
+        var failure = Splitter(StreamReading(new EndOfStreamException("A quoted field opened on line 2 was never closed")));
+
+        var named = ErrorMapping.NameTextLoaderFailure(failure, "/data/a.csv");
+
+        named.Should().NotBeNull();
+        ErrorMapping.Classify(named!).Should().Be(new CliError(ExitCodes.InvalidInput, "/data/a.csv: A quoted field opened on line 2 was never closed"));
+        ErrorMapping.NameTextLoaderFailure(Splitter(new InvalidDataException("a.jsonl: line 3 is not valid JSON")), "a.jsonl").Should().BeNull();
+    }
+
+    [Fact]
+    public void A_wrapper_around_an_internal_error_names_the_inner_one()
+    {
+        var error = ErrorMapping.Classify(Splitter(new InvalidOperationException("tensor shapes differ")));
+
+        error.Message.Should().Be("internal error (InvalidOperationException): tensor shapes differ");
+    }
+
+    [Fact]
+    public void An_internal_error_that_wraps_another_keeps_its_own_message()
+    {
+        var error = ErrorMapping.Classify(new InvalidOperationException("ours", new InvalidOperationException("theirs")));
+
+        error.Message.Should().Be("internal error (InvalidOperationException): ours");
+    }
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -146,7 +146,7 @@ public class InspectCommandTests
     {
         CliRun.Lora("inspect", "--config", DistilBert, "--json").ExitCode.Should().Be(0);
 
-        TorchSharp.torch.get_default_device().type.Should().Be(TorchSharp.DeviceType.CPU);
+        global::TorchSharp.torch.get_default_device().type.Should().Be(global::TorchSharp.DeviceType.CPU);
     }
 
     [Fact]

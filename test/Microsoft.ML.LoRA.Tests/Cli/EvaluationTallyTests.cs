@@ -1,0 +1,63 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.LoRA.Cli.Running;
+
+namespace Microsoft.ML.LoRA.Tests.Cli;
+
+/// <summary>
+/// The row count behind evaluate's top-line accuracy, on scored rows laid out by hand: unseen labels and non-finite
+/// scores count as wrong (ML.NET's evaluator leaves both out), rows without a label are skipped.
+/// </summary>
+public class EvaluationTallyTests
+{
+    sealed class ScoredRow
+    {
+        public string EvaluatedRawLabel { get; set; } = "";
+        [KeyType(2)] public uint Label { get; set; }
+        [VectorType(2)] public float[] Score { get; set; } = Array.Empty<float>();
+    }
+
+    static ScoredRow Known(uint classIndex, float p0) => new() { EvaluatedRawLabel = $"c{classIndex}", Label = classIndex, Score = new[] { p0, 1 - p0 } };
+
+    static ScoredRow Missing(string raw, float p0) => new() { EvaluatedRawLabel = raw, Label = uint.MaxValue, Score = new[] { p0, 1 - p0 } };
+
+    static EvaluationReport.RowTally Count(IEnumerable<ScoredRow> rows)
+    {
+        var ml = new MLContext(0);
+        // LoadFromEnumerable reads a [KeyType] uint as the 0-based class index, so uint.MaxValue is the missing key.
+        var data = ml.Data.LoadFromEnumerable(rows.ToList());
+        return EvaluationReport.RowTally.Count(data, 2);
+    }
+
+    [Fact]
+    public void Non_finite_scores_count_as_wrong_not_as_missing()
+    {
+        var rows = new[] { Known(0, 0.9f), Known(1, 0.2f), Known(1, 0.8f), new ScoredRow { EvaluatedRawLabel = "c0", Label = 0, Score = new[] { float.NaN, float.NaN } } };
+
+        var tally = Count(rows);
+
+        tally.Read.Should().Be(4);
+        tally.Scored.Should().Be(4);
+        tally.NonFinite.Should().Be(1);
+        tally.MicroAccuracy.Should().Be(2.0 / 4, "two right of four; ML.NET would say 2 of 3");
+        tally.MacroAccuracy.Should().Be((1.0 / 2 + 1.0 / 2) / 2);
+    }
+
+    [Fact]
+    public void Unseen_labels_are_wrong_and_extra_classes_and_rows_without_a_label_are_skipped()
+    {
+        var rows = new[] { Known(0, 0.9f), Known(0, 0.3f), Known(1, 0.2f), Missing("new", 0.7f), Missing("new", 0.1f), Missing("", 0.5f), Missing("  ", 0.5f) };
+
+        var tally = Count(rows);
+
+        tally.Read.Should().Be(7);
+        tally.NoLabel.Should().Be(2);
+        tally.Scored.Should().Be(5);
+        tally.MicroAccuracy.Should().Be(2.0 / 5);
+        tally.MacroAccuracy.Should().Be((0.5 + 1.0 + 0) / 3, "class 0 recall 1/2, class 1 recall 1, the unseen label recall 0");
+        var unseen = tally.UnseenLabels(new[] { "c0", "c1" }).Should().ContainSingle().Subject;
+        unseen.Label.Should().Be("new");
+        unseen.Rows.Should().Be(2);
+        unseen.PredictedAs.Should().Equal(new Dictionary<string, long> { ["c0"] = 1, ["c1"] = 1 });
+    }
+}
