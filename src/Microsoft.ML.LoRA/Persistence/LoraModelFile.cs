@@ -288,14 +288,4 @@ public static class LoraModelFile
 
     static void CopyFile(ZipArchive zip, string file, string name) =>
         WriteEntry(zip, name, s => { using var src = File.OpenRead(file); src.CopyTo(s); }, CompressionLevel.NoCompression);
-
-    sealed class ScratchFolder : IDisposable
-    {
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lora-" + Guid.NewGuid().ToString("N"));
-        public ScratchFolder() => Directory.CreateDirectory(Path);
-        public void Dispose()
-        {
-            try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
 }
