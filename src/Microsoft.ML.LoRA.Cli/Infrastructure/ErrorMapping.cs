@@ -1,13 +1,14 @@
 using System.Reflection;
 using System.Text.Json;
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Persistence;
 
 namespace Microsoft.ML.LoRA.Cli.Infrastructure;
 
 /// <summary>
 /// The one place that turns an exception into an exit code and a one-line message. Bad input (missing files,
-/// malformed files, bad option values) gets its own code and the exception's message; anything else is reported as
-/// an internal error. Stack traces are printed only when the environment variable <c>LORA_DEBUG</c> is set.
+/// malformed or damaged files, bad option values) gets its own code and the exception's message; anything else is
+/// reported as an internal error. Stack traces are printed only when the environment variable <c>LORA_DEBUG</c> is set.
 /// </summary>
 internal static class ErrorMapping
 {
@@ -23,7 +24,7 @@ internal static class ErrorMapping
             OperationCanceledException => new(ExitCodes.Cancelled, "Cancelled."),
             CliUsageException => new(ExitCodes.Usage, OneLine(e.Message)),
             FileNotFoundException or DirectoryNotFoundException => new(ExitCodes.NotFound, OneLine(e.Message)),
-            CheckpointFormatException or InvalidDataException or JsonException or FormatException or NotSupportedException
+            CheckpointFormatException or ModelFileException or InvalidDataException or JsonException or FormatException or NotSupportedException
                 => new(ExitCodes.InvalidInput, OneLine(e.Message)),
             ArgumentException a => new(ExitCodes.Usage, OneLine(WithoutParameterName(a))),
             UnauthorizedAccessException or IOException => new(ExitCodes.IoError, OneLine(e.Message)),

@@ -90,4 +90,21 @@ public class TemporaryLitterTests
                 if (Directory.Exists(d)) Directory.Delete(d, recursive: true);
         }
     }
+
+    [Fact]
+    public void Crc32_matches_the_standard_check_value_and_what_zip_records()
+    {
+        Crc32.Compute("123456789"u8).Should().Be(0xCBF43926u);
+        var data = new byte[100_003];
+        new Random(5).NextBytes(data);
+        var split = new Crc32();
+        split.Append(data.AsSpan(0, 7));
+        split.Append(data.AsSpan(7));
+        using var memory = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(memory, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        using (var s = zip.CreateEntry("x").Open()) s.Write(data);
+        memory.Position = 0;
+        using var read = new System.IO.Compression.ZipArchive(memory);
+        split.Value.Should().Be(read.GetEntry("x")!.Crc32).And.Be(Crc32.Compute(data));
+    }
 }
