@@ -3,13 +3,14 @@ using System.Text.Json;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Inference;
 using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Persistence;
 
 namespace Microsoft.ML.LoRA.Cli.Infrastructure;
 
 /// <summary>
 /// The one place that turns an exception into an exit code and a one-line message. Bad input (missing files,
-/// malformed files, bad option values) gets its own code and the exception's message; anything else is reported as
-/// an internal error. Stack traces are printed only when the environment variable <c>LORA_DEBUG</c> is set.
+/// malformed or damaged files, bad option values) gets its own code and the exception's message; anything else is
+/// reported as an internal error. Stack traces are printed only when the environment variable <c>LORA_DEBUG</c> is set.
 /// </summary>
 internal static class ErrorMapping
 {
@@ -25,8 +26,8 @@ internal static class ErrorMapping
             OperationCanceledException => new(ExitCodes.Cancelled, "Cancelled."),
             CliUsageException => new(ExitCodes.Usage, OneLine(e.Message)),
             FileNotFoundException or DirectoryNotFoundException => new(ExitCodes.NotFound, OneLine(e.Message)),
-            CheckpointFormatException or InvalidDataException or NonFiniteScoreException or JsonException or FormatException or NotSupportedException
-                or EndOfStreamException => new(ExitCodes.InvalidInput, OneLine(e.Message)),
+            CheckpointFormatException or ModelFileException or InvalidDataException or NonFiniteScoreException or JsonException or FormatException
+                or NotSupportedException or EndOfStreamException => new(ExitCodes.InvalidInput, OneLine(e.Message)),
             ArgumentException a => new(ExitCodes.Usage, OneLine(WithoutParameterName(a))),
             UnauthorizedAccessException or IOException => new(ExitCodes.IoError, OneLine(e.Message)),
             _ => new(ExitCodes.Failure, OneLine($"internal error ({e.GetType().Name}): {e.Message}")),

@@ -46,17 +46,24 @@ public sealed class LoraLoadOptions
 /// changed weights in weights/trained.safetensors instead), the tokenizer files (tokenizer/), the base config
 /// (base/config.json) and, when asked, the base or merged weights (base/). Saves are atomic: a crash mid-save leaves
 /// the previous file intact.
+/// <para>
+/// Integrity: the manifest, written last, records the size and SHA-256 of every other entry. Loading checks every
+/// entry it reads against the zip's CRC-32 and those records (files written before the records existed: the CRC-32
+/// only), bounds each entry's size before and while reading it (<see cref="LoraModelFileLimits"/>), and refuses odd
+/// entry names ('..', nested folders, duplicates). Any such failure is a <see cref="ModelFileException"/> naming the
+/// file and the entry. Only the adapter and weights are written to a private scratch folder, after their size check.
+/// </para>
 /// See docs/persistence.md.
 /// </summary>
 public static class LoraModelFile
 {
-    const string ManifestEntry = "lora-model.json";
-    const string BeforeEntry = "pipeline/before.zip";
-    const string AfterEntry = "pipeline/after.zip";
-    const string AdapterFolder = "adapter/";
-    const string TrainedWeightsEntry = "weights/" + TrainedWeights.FileName;
-    const string TokenizerFolder = "tokenizer/";
-    const string BaseFolder = "base/";
+    const string ManifestEntry = ModelFileReader.ManifestEntry;
+    const string BeforeEntry = ModelFileReader.BeforeEntry;
+    const string AfterEntry = ModelFileReader.AfterEntry;
+    const string AdapterFolder = ModelFileReader.AdapterFolder;
+    const string TrainedWeightsEntry = ModelFileReader.WeightsFolder + TrainedWeights.FileName;
+    const string TokenizerFolder = ModelFileReader.TokenizerFolder;
+    const string BaseFolder = ModelFileReader.BaseFolder;
 
     /// <summary>Saves <paramref name="model"/> (a pipeline containing exactly one LoRA classifier) to <paramref name="path"/>.</summary>
     public static void Save(ModelOperationsCatalog catalog, ITransformer model, DataViewSchema inputSchema, string path, LoraSaveOptions? options = null)
@@ -91,19 +98,19 @@ public static class LoraModelFile
         AtomicFile.Write(path, stream =>
         {
             using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
-            WriteEntry(zip, ManifestEntry, s => JsonSerializer.Serialize(s, manifest, LoraModelManifest.Json), CompressionLevel.Optimal);
-            WriteEntry(zip, BeforeEntry, s => catalog.Save(before, inputSchema, s), CompressionLevel.NoCompression);
-            WriteEntry(zip, AfterEntry, s => catalog.Save(after, afterInput, s), CompressionLevel.NoCompression);
+            var entries = new Dictionary<string, LoraModelEntry>(StringComparer.Ordinal);
+            WriteEntry(zip, entries, BeforeEntry, s => catalog.Save(before, inputSchema, s), CompressionLevel.NoCompression);
+            WriteEntry(zip, entries, AfterEntry, s => catalog.Save(after, afterInput, s), CompressionLevel.NoCompression);
             if (isLora)
-                foreach (var file in Directory.GetFiles(Path.Combine(scratch.Path, "adapter")))
-                    CopyFile(zip, file, AdapterFolder + Path.GetFileName(file));
+                foreach (var file in Directory.GetFiles(Path.Combine(scratch.Path, "adapter")).Order(StringComparer.Ordinal))
+                    CopyFile(zip, entries, file, AdapterFolder + Path.GetFileName(file));
             else
-                CopyFile(zip, Path.Combine(scratch.Path, TrainedWeights.FileName), TrainedWeightsEntry);
+                CopyFile(zip, entries, Path.Combine(scratch.Path, TrainedWeights.FileName), TrainedWeightsEntry);
             foreach (var (name, bytes) in info.TokenizerFiles)
-                WriteEntry(zip, TokenizerFolder + name, s => s.Write(bytes), CompressionLevel.Optimal);
-            WriteEntry(zip, BaseFolder + "config.json", s => s.Write(File.ReadAllBytes(Path.Combine(info.BaseModel.Folder, "config.json"))), CompressionLevel.Optimal);
+                WriteEntry(zip, entries, TokenizerFolder + name, s => s.Write(bytes), CompressionLevel.Optimal);
+            WriteEntry(zip, entries, BaseFolder + "config.json", s => s.Write(File.ReadAllBytes(Path.Combine(info.BaseModel.Folder, "config.json"))), CompressionLevel.Optimal);
             if (layout == LoraModelManifest.LayoutMerged)
-                CopyFile(zip, Path.Combine(scratch.Path, "merged", "model.safetensors"), BaseFolder + "model.safetensors");
+                CopyFile(zip, entries, Path.Combine(scratch.Path, "merged", "model.safetensors"), BaseFolder + "model.safetensors");
             else if (layout == LoraModelManifest.LayoutEmbedded)
             {
                 var folder = CheckpointFolder.Open(info.BaseModel.Folder);
@@ -111,23 +118,31 @@ public static class LoraModelFile
                 if (CheckpointFolder.HashFiles(weights.Files) != info.BaseModel.WeightsSha256)
                     throw new InvalidDataException($"The base checkpoint in {info.BaseModel.Folder} changed after training; cannot embed it.");
                 foreach (var file in weights.Files.Append(folder.WeightsEntry!).Distinct())
-                    CopyFile(zip, file, BaseFolder + Path.GetFileName(file));
+                    CopyFile(zip, entries, file, BaseFolder + Path.GetFileName(file));
             }
+            // The manifest goes last: it records the size and SHA-256 of every entry above.
+            manifest.Entries = entries;
+            WriteEntry(zip, null, ManifestEntry, s => JsonSerializer.Serialize(s, manifest, LoraModelManifest.Json), CompressionLevel.Optimal);
         });
     }
 
     /// <summary>Loads a file written by <see cref="Save"/>; returns the pipeline and the input schema it expects.</summary>
+    /// <exception cref="FileNotFoundException">There is no file at <paramref name="path"/>.</exception>
+    /// <exception cref="ModelFileException">
+    /// The file is not a saved model or is damaged: not a zip, no or a malformed manifest, an entry whose bytes do not
+    /// match the zip's CRC-32 or the manifest's size and SHA-256, an entry larger than allowed
+    /// (<see cref="LoraModelFileLimits"/>), an entry with an odd name. The message names the file and the entry.
+    /// </exception>
     public static ITransformer Load(ModelOperationsCatalog catalog, string path, out DataViewSchema inputSchema, LoraLoadOptions? options = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Model file not found: {path}", path);
         options ??= new LoraLoadOptions();
-        using var zip = OpenZip(path);
-        var manifest = ReadManifest(zip, path);
-        var before = catalog.Load(EntryStream(zip, BeforeEntry, path), out inputSchema);
-        var lora = LoadLoraStage(zip, manifest, path, options);
+        using var file = ModelFileReader.Open(path);
+        var manifest = file.Manifest;
+        var before = LoadPipeline(catalog, file, BeforeEntry, out inputSchema);
+        var lora = LoadLoraStage(file, manifest, options);
         try
         {
-            var after = catalog.Load(EntryStream(zip, AfterEntry, path), out _);
+            var after = LoadPipeline(catalog, file, AfterEntry, out _);
             var stages = PipelineStages.Flatten(before).Append(lora).Concat(PipelineStages.Flatten(after)).ToArray();
             return new TransformerChain<ITransformer>(stages);
         }
@@ -139,34 +154,54 @@ public static class LoraModelFile
     }
 
     /// <summary>Reads only the manifest of a saved model (labels, columns, base model, history).</summary>
+    /// <exception cref="ModelFileException">The file is not a saved model, or its manifest is damaged or malformed.</exception>
     public static LoraModelManifest ReadManifest(string path)
     {
-        using var zip = OpenZip(path);
-        return ReadManifest(zip, path);
+        using var file = ModelFileReader.Open(path);
+        return file.Manifest;
     }
 
-    /// <summary>Writes the PEFT adapter stored in a saved model into <paramref name="folder"/>.</summary>
+    /// <summary>
+    /// Writes the PEFT adapter stored in a saved model into <paramref name="folder"/>. Every adapter entry is read
+    /// and checked (as <see cref="Load"/> checks it) before any file is written.
+    /// </summary>
+    /// <exception cref="ModelFileException">The file is not a saved model or is damaged (see <see cref="Load"/>).</exception>
     public static void ExportAdapter(string path, string folder)
     {
-        using var zip = OpenZip(path);
-        var manifest = ReadManifest(zip, path);
+        using var file = ModelFileReader.Open(path);
+        var manifest = file.Manifest;
         if (!manifest.FineTuning.IsLora) throw NotAnAdapter(path, manifest.FineTuning);
+        var entries = file.Files(AdapterFolder);
+        if (entries.Count == 0) file.Require(AdapterFolder + PeftAdapter.ConfigFile, "a LoRA model keeps its PEFT adapter in adapter/");
+        foreach (var entry in entries) file.Verify(entry);
         Directory.CreateDirectory(folder);
-        foreach (var entry in zip.Entries.Where(e => e.FullName.StartsWith(AdapterFolder, StringComparison.Ordinal) && e.Name.Length > 0))
-            AtomicFile.Write(Path.Combine(folder, entry.Name), s => { using var src = entry.Open(); src.CopyTo(s); });
+        foreach (var entry in entries)
+            AtomicFile.Write(Path.Combine(folder, entry.Name), s => file.CopyTo(entry, s));
     }
 
-    static LoraTextClassificationTransformer LoadLoraStage(ZipArchive zip, LoraModelManifest manifest, string path, LoraLoadOptions options)
+    static ITransformer LoadPipeline(ModelOperationsCatalog catalog, ModelFileReader file, string entry, out DataViewSchema schema)
     {
+        var bytes = file.ReadAllBytes(entry);
+        try { return catalog.Load(new MemoryStream(bytes, writable: false), out schema); }
+        catch (Exception e) when (e is InvalidDataException or FormatException or IOException or InvalidOperationException or ArgumentException or NotSupportedException)
+        {
+            throw file.Fail(entry, $"ML.NET cannot load this pipeline ({e.Message})", e);
+        }
+    }
+
+    static LoraTextClassificationTransformer LoadLoraStage(ModelFileReader file, LoraModelManifest manifest, LoraLoadOptions options)
+    {
+        var tokenizerFiles = file.Files(TokenizerFolder).ToDictionary(e => e.Name, file.ReadAllBytes, StringComparer.Ordinal);
         using var scratch = new ScratchFolder();
-        Extract(zip, TokenizerFolder, Path.Combine(scratch.Path, "tokenizer"));
-        Extract(zip, AdapterFolder, Path.Combine(scratch.Path, "adapter"));
+        var tokenizerFolder = Path.Combine(scratch.Path, "tokenizer");
+        Directory.CreateDirectory(tokenizerFolder);
+        foreach (var (name, bytes) in tokenizerFiles) File.WriteAllBytes(Path.Combine(tokenizerFolder, name), bytes);
         var labels = manifest.Labels();
         SequenceClassifier model;
         string baseFolder;
         if (manifest.WeightsLayout == LoraModelManifest.LayoutAdapter)
         {
-            baseFolder = LocateBase(manifest, options, path);
+            baseFolder = LocateBase(manifest, options, file.Path);
             var folder = CheckpointFolder.Open(baseFolder);
             var sha = folder.ComputeWeightsSha256();
             if (sha != manifest.BaseModelWeightsSha256)
@@ -178,17 +213,16 @@ public static class LoraModelFile
         }
         else
         {
-            Extract(zip, BaseFolder, Path.Combine(scratch.Path, "base"));
+            file.ExtractFolder(BaseFolder, Path.Combine(scratch.Path, "base"));
             baseFolder = manifest.BaseModelFolder;
-            model = PretrainedModel.Load(Path.Combine(scratch.Path, "base"), labels.Count);
+            model = InFile(file, BaseFolder, () => PretrainedModel.Load(Path.Combine(scratch.Path, "base"), labels.Count));
         }
         try
         {
             if (manifest.WeightsLayout != LoraModelManifest.LayoutMerged)
-                model.MarkTrainable(LoadFittedWeights(zip, manifest, model, scratch.Path, path));
+                model.MarkTrainable(LoadFittedWeights(file, manifest, model, scratch.Path));
             var config = model.Config;
-            var encoder = TextEncoders.FromFolder(Path.Combine(scratch.Path, "tokenizer"), config, manifest.MaxSequenceLength);
-            var tokenizerFiles = Directory.GetFiles(Path.Combine(scratch.Path, "tokenizer")).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+            var encoder = InFile(file, TokenizerFolder, () => TextEncoders.FromFolder(tokenizerFolder, config, manifest.MaxSequenceLength));
             var info = manifest.ToInfo(baseFolder, tokenizerFiles, options.ScoringPrecision);
             return new LoraTextClassificationTransformer(model, encoder, info);
         }
@@ -203,19 +237,35 @@ public static class LoraModelFile
     /// Loads the adapter (LoRA) or the changed weights (other methods) over the base, and returns the names of the
     /// parameters they set: those are the ones that were trained or created, and a later save stores them again.
     /// </summary>
-    static HashSet<string> LoadFittedWeights(ZipArchive zip, LoraModelManifest manifest, SequenceClassifier model, string scratch, string path)
+    static HashSet<string> LoadFittedWeights(ModelFileReader file, LoraModelManifest manifest, SequenceClassifier model, string scratch)
     {
         if (manifest.FineTuning.IsLora)
         {
-            var adapter = PeftAdapter.Load(model, Path.Combine(scratch, "adapter"));
+            var folder = Path.Combine(scratch, "adapter");
+            file.ExtractFolder(AdapterFolder, folder);
+            var adapter = InFile(file, AdapterFolder, () => PeftAdapter.Load(model, folder));
             var names = model.named_parameters().Select(p => p.name)
                 .Where(n => LoraLinear.IsAdapterParameter(n) && adapter.AdaptedModules.Any(m => n.StartsWith(m + ".", StringComparison.Ordinal)));
             return names.Concat(adapter.SavedTensors).ToHashSet(StringComparer.Ordinal);
         }
-        var entry = zip.GetEntry(TrainedWeightsEntry) ?? throw new InvalidDataException($"{path} lacks {TrainedWeightsEntry}, which a '{manifest.FineTuning}' model keeps its trained weights in");
-        var file = Path.Combine(scratch, TrainedWeights.FileName);
-        entry.ExtractToFile(file, overwrite: true);
-        return TrainedWeights.Load(model, file).ToHashSet(StringComparer.Ordinal);
+        var entry = file.Require(TrainedWeightsEntry, $"a '{manifest.FineTuning}' model keeps its trained weights there");
+        var path = Path.Combine(scratch, TrainedWeights.FileName);
+        file.ExtractTo(entry, path);
+        return InFile(file, TrainedWeightsEntry, () => TrainedWeights.Load(model, path)).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="read"/> over files extracted from <paramref name="entry"/>; a malformed or missing file
+    /// there becomes a <see cref="ModelFileException"/> naming the model file and the entry (the scratch path it
+    /// was read from means nothing to the user).
+    /// </summary>
+    static T InFile<T>(ModelFileReader file, string entry, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is Checkpoints.CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or JsonException or FormatException)
+        {
+            throw file.Fail(entry, e.Message, e);
+        }
     }
 
     /// <summary>The error for asking a non-LoRA model for its PEFT adapter.</summary>
@@ -241,61 +291,15 @@ public static class LoraModelFile
         }
     }
 
-    static ZipArchive OpenZip(string path)
-    {
-        try { return ZipFile.OpenRead(path); }
-        catch (InvalidDataException e) { throw new InvalidDataException($"{path} is not a LoRA model file (not a zip: {e.Message})", e); }
-    }
-
-    static LoraModelManifest ReadManifest(ZipArchive zip, string path)
-    {
-        var entry = zip.GetEntry(ManifestEntry)
-            ?? throw new InvalidDataException($"{path} has no {ManifestEntry}; it is not a file written by SaveWithLora (an ML.NET model file loads with mlContext.Model.Load).");
-        using var stream = entry.Open();
-        var manifest = JsonSerializer.Deserialize<LoraModelManifest>(stream, LoraModelManifest.Json)
-            ?? throw new InvalidDataException($"{path}: {ManifestEntry} is empty");
-        if (manifest.FormatVersion > LoraModelManifest.CurrentFormatVersion)
-            throw new InvalidDataException($"{path} was written in format {manifest.FormatVersion}; this library reads up to {LoraModelManifest.CurrentFormatVersion}. Update Microsoft.ML.LoRA.");
-        return manifest;
-    }
-
-    static Stream EntryStream(ZipArchive zip, string name, string path)
-    {
-        var entry = zip.GetEntry(name) ?? throw new InvalidDataException($"{path} lacks {name}");
-        var memory = new MemoryStream();
-        using (var s = entry.Open()) s.CopyTo(memory);
-        memory.Position = 0;
-        return memory;
-    }
-
-    static void Extract(ZipArchive zip, string prefix, string folder)
-    {
-        Directory.CreateDirectory(folder);
-        foreach (var entry in zip.Entries.Where(e => e.FullName.StartsWith(prefix, StringComparison.Ordinal) && e.Name.Length > 0))
-        {
-            if (entry.FullName.Length != prefix.Length + entry.Name.Length)
-                throw new InvalidDataException($"unexpected nested entry {entry.FullName}");
-            entry.ExtractToFile(Path.Combine(folder, entry.Name), overwrite: true);
-        }
-    }
-
-    static void WriteEntry(ZipArchive zip, string name, Action<Stream> write, CompressionLevel level)
+    static void WriteEntry(ZipArchive zip, Dictionary<string, LoraModelEntry>? entries, string name, Action<Stream> write, CompressionLevel level)
     {
         var entry = zip.CreateEntry(name, level);
         using var s = entry.Open();
-        write(s);
+        using var hashing = new HashingWriteStream(s);
+        write(hashing);
+        entries?.Add(name, new LoraModelEntry { Size = hashing.Count, Sha256 = hashing.Sha256() });
     }
 
-    static void CopyFile(ZipArchive zip, string file, string name) =>
-        WriteEntry(zip, name, s => { using var src = File.OpenRead(file); src.CopyTo(s); }, CompressionLevel.NoCompression);
-
-    sealed class ScratchFolder : IDisposable
-    {
-        public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "lora-" + Guid.NewGuid().ToString("N"));
-        public ScratchFolder() => Directory.CreateDirectory(Path);
-        public void Dispose()
-        {
-            try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        }
-    }
+    static void CopyFile(ZipArchive zip, Dictionary<string, LoraModelEntry> entries, string file, string name) =>
+        WriteEntry(zip, entries, name, s => { using var src = File.OpenRead(file); src.CopyTo(s, 1 << 20); }, CompressionLevel.NoCompression);
 }

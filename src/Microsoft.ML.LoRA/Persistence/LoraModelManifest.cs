@@ -8,8 +8,9 @@ using Microsoft.ML.LoRA.Training;
 namespace Microsoft.ML.LoRA.Persistence;
 
 /// <summary>
-/// <c>lora-model.json</c>, the first entry of a saved model: what the LoRA stage reads and writes, its labels and LoRA
-/// settings, where its base checkpoint is and the SHA-256 that identifies it, and how the file is laid out.
+/// <c>lora-model.json</c>, the manifest of a saved model: what the LoRA stage reads and writes, its labels and LoRA
+/// settings, where its base checkpoint is and the SHA-256 that identifies it, how the file is laid out, and the size
+/// and SHA-256 of every other entry (<see cref="Entries"/>). It is written last, once those are known.
 /// </summary>
 public sealed class LoraModelManifest
 {
@@ -54,6 +55,13 @@ public sealed class LoraModelManifest
     public int StagesAfter { get; set; }
 
     public TrainingHistory? History { get; set; }
+
+    /// <summary>
+    /// Every other entry of the file, by its name in the zip, with its size and SHA-256 as saved; loading checks each
+    /// entry it reads against them. Null in files written before it existed: those are checked against the zip's
+    /// CRC-32s and <see cref="LoraModelFileLimits"/> only.
+    /// </summary>
+    public Dictionary<string, LoraModelEntry>? Entries { get; set; }
 
     public const string LayoutAdapter = "adapter";
     public const string LayoutEmbedded = "embedded";
@@ -120,4 +128,14 @@ public sealed class LoraModelManifest
         TokenizerFiles = tokenizerFiles,
         History = History,
     };
+}
+
+/// <summary>The size and SHA-256 of one entry of a saved model, as its manifest records them.</summary>
+public sealed class LoraModelEntry
+{
+    /// <summary>Length in bytes once inflated.</summary>
+    public long Size { get; set; }
+
+    /// <summary>SHA-256 of the inflated bytes, lower-case hex.</summary>
+    public string Sha256 { get; set; } = "";
 }
