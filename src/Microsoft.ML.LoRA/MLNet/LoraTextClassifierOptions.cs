@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Microsoft.ML;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Training;
@@ -35,18 +36,22 @@ public sealed class LoraTextClassifierOptions : TrainingSettings
     /// The name ML.NET's <c>TextClassificationTrainer</c> gives <see cref="TextColumnName"/>; setting one sets the other,
     /// so options written for that trainer carry over.
     /// </summary>
+    [SettingAlias(nameof(TextColumnName)), JsonIgnore]
     public string Sentence1ColumnName { get => TextColumnName; set => TextColumnName = value; }
 
     /// <summary>ML.NET's <c>TextClassificationTrainer</c> name for <see cref="TextPairColumnName"/> (the same setting).</summary>
+    [SettingAlias(nameof(TextPairColumnName)), JsonIgnore]
     public string? Sentence2ColumnName { get => TextPairColumnName; set => TextPairColumnName = value; }
 
     /// <summary>ML.NET's <c>TextClassificationTrainer</c> name for <see cref="PredictedLabelColumnName"/> (the same setting).</summary>
+    [SettingAlias(nameof(PredictedLabelColumnName)), JsonIgnore]
     public string PredictionColumnName { get => PredictedLabelColumnName; set => PredictedLabelColumnName = value; }
 
     /// <summary>
     /// ML.NET's <c>TextClassificationTrainer</c> name for <see cref="TrainingSettings.Epochs"/> (the same setting). Training
     /// runs this many epochs unless <see cref="TrainingSettings.EarlyStoppingPatience"/> stops it sooner.
     /// </summary>
+    [SettingAlias(nameof(Epochs)), JsonIgnore]
     public int MaxEpochs { get => Epochs; set => Epochs = value; }
 
     /// <summary>

@@ -11,7 +11,7 @@ internal static class ClassifierOptionsCopy
 {
     static readonly System.Reflection.PropertyInfo[] Settable = typeof(LoraTextClassifierOptions)
         .GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
-        .Where(p => p.CanRead && p.CanWrite && p.GetIndexParameters().Length == 0).ToArray();
+        .Where(p => p.CanRead && p.CanWrite && p.GetIndexParameters().Length == 0 && !p.IsDefined(typeof(SettingAliasAttribute), inherit: true)).ToArray();
 
     public static LoraTextClassifierOptions Of(LoraTextClassifierOptions source)
     {

@@ -94,7 +94,7 @@ internal static class SweepManifest
     {
         foreach (var p in source.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
         {
-            if (!p.CanRead || p.GetIndexParameters().Length > 0) continue;
+            if (!p.CanRead || p.GetIndexParameters().Length > 0 || p.IsDefined(typeof(SettingAliasAttribute), inherit: true)) continue;
             var name = prefix + p.Name;
             if (Ignored.Contains(name)) continue;
             var type = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
