@@ -59,6 +59,38 @@ internal sealed class LoraOptionSet
         CustomParser = SplitCommas("--modules-to-save"),
     };
 
+    public Option<int[]?> Layers { get; } = new("--layers")
+    {
+        Description = "Only adapt these transformer layers, comma-separated indices (PEFT's layers_to_transform)",
+        HelpName = "i,j,...",
+        CustomParser = ValueParsers.IntList("--layers", min: 0),
+    };
+
+    public Option<string[]> LayersPattern { get; } = new("--layers-pattern")
+    {
+        Description = "The module list --layers indexes (PEFT's layers_pattern): layer (BERT), layers (LLaMA), h (GPT-2) " +
+                      "[default: the first of layer, layers, h, block, blocks in a module's name]",
+        HelpName = "NAME",
+        CustomParser = SplitCommas("--layers-pattern"),
+    };
+
+    public Option<Dictionary<string, int>?> RankPattern { get; } = new("--rank-pattern")
+    {
+        Description = "Ranks for particular modules (PEFT's rank_pattern): KEY=R pairs, comma-separated or repeated; a KEY is " +
+                      "a module name or a regular expression matching the end of its name (value=16, layer\\.0\\..*=4)",
+        HelpName = "KEY=R,...",
+        CustomParser = result => Pairs<int>(result, "--rank-pattern", v => int.TryParse(v, out var r) && r >= 1 ? r : null, "a positive integer rank"),
+    };
+
+    public Option<Dictionary<string, double>?> AlphaPattern { get; } = new("--alpha-pattern")
+    {
+        Description = "Alphas for particular modules (PEFT's alpha_pattern): KEY=A pairs, keyed as --rank-pattern",
+        HelpName = "KEY=A,...",
+        CustomParser = result => Pairs<double>(result, "--alpha-pattern",
+            v => double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var a) && a > 0 && double.IsFinite(a) ? a : null,
+            "a positive number"),
+    };
+
     public Option<bool> Query { get; } = new("--lora-query") { Description = "Adapt the attention query projection (query, q_lin; GPT-2: c_attn)" };
     public Option<bool> Key { get; } = new("--lora-key") { Description = "Adapt the attention key projection (key, k_lin; GPT-2: c_attn)" };
     public Option<bool> Value { get; } = new("--lora-value") { Description = "Adapt the attention value projection (value, v_lin; GPT-2: c_attn)" };
@@ -71,7 +103,13 @@ internal sealed class LoraOptionSet
     /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave }.Concat(Switches)) command.Options.Add(option);
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern }.Concat(Switches))
+            command.Options.Add(option);
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(LayersPattern) is { Implicit: false } && result.GetResult(Layers) is null)
+                result.AddError("--layers-pattern names the module list --layers indexes; give --layers too.");
+        });
         command.Validators.Add(result =>
         {
             // Read tokens, not values: a value that failed to parse has its own error, and GetValue would throw.
@@ -96,6 +134,10 @@ internal sealed class LoraOptionSet
             LoraProjection = parseResult.GetValue(Projection),
             LoraMlp = parseResult.GetValue(Mlp),
             LoraHead = parseResult.GetValue(Head),
+            LayersToTransform = parseResult.GetValue(Layers)?.ToList(),
+            LayersPattern = parseResult.GetResult(LayersPattern) is null ? null : parseResult.GetValue(LayersPattern)!.ToList(),
+            RankPattern = parseResult.GetValue(RankPattern),
+            AlphaPattern = parseResult.GetValue(AlphaPattern),
         };
         var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
         bool anySwitch = Switches.Any(s => parseResult.GetValue(s));
@@ -117,6 +159,37 @@ internal sealed class LoraOptionSet
     static bool IsNone(string target) => string.Equals(target, None, StringComparison.OrdinalIgnoreCase);
 
     static string[] Split(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// KEY=VALUE pairs from every token, split at the commas that end a pair (a comma inside a key's regular expression,
+    /// as in <c>{1,2}</c>, stays in the key); the first occurrence of a key wins, as in PEFT's ordered patterns.
+    /// </summary>
+    static Dictionary<string, T>? Pairs<T>(ArgumentResult result, string option, Func<string, T?> parse, string rule) where T : struct
+    {
+        var pairs = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var token in result.Tokens)
+        {
+            var pieces = new List<string>();
+            var pending = "";
+            foreach (var piece in token.Value.Split(','))
+            {
+                if (piece.Contains('=')) { pieces.Add(pending + piece); pending = ""; }
+                else pending += piece + ",";   // a comma inside the key's regular expression
+            }
+            if (pending.Trim(',', ' ').Length > 0) pieces.Add(pending.TrimEnd(','));
+            foreach (var piece in pieces.Select(p => p.Trim()).Where(p => p.Length > 0))
+            {
+                int eq = piece.LastIndexOf('=');
+                if (eq <= 0 || parse(piece[(eq + 1)..].Trim()) is not T value)
+                {
+                    result.AddError($"{option}: '{piece}' is not KEY=VALUE with {rule}.");
+                    return null;
+                }
+                pairs.TryAdd(piece[..eq].Trim(), value);
+            }
+        }
+        return pairs;
+    }
 
     static Func<ArgumentResult, string[]> SplitCommas(string option) => result =>
     {

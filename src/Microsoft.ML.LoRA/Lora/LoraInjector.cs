@@ -17,7 +17,6 @@ public sealed record LoraInjectionReport(IReadOnlyList<string> AdaptedModules, I
 public static class LoraInjector
 {
     const string AllLinear = "all-linear";
-    static readonly Regex LayerIndex = new(@"\.(?:layer|layers|h|block|blocks)\.(\d+)\.", RegexOptions.Compiled);
 
     /// <summary>Applies <paramref name="options"/> to <paramref name="model"/>.</summary>
     public static LoraInjectionReport Apply(SequenceClassifier model, LoraOptions options)
@@ -36,7 +35,7 @@ public static class LoraInjector
             TorchScopes.Change(model, () =>
             {
                 foreach (var name in adapted)
-                    linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init);
+                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init);
             });
         }
         MarkTrainable(model, saved, options.Bias, adapted);
@@ -80,7 +79,7 @@ public static class LoraInjector
 
         if (options.LayersToTransform is { Count: > 0 } layers)
         {
-            selected = selected.Where(name => LayerIndexOf(name) is int index && layers.Contains(index)).ToList();
+            selected = selected.Where(name => ModulePattern.LayerIndexOf(name, options.LayersPattern?.ToList()) is int index && layers.Contains(index)).ToList();
         }
         var unknown = plain.Where(t => !names.Any(n => MatchesNameOrSuffix(n, t))).ToList();
         if (unknown.Count > 0)
@@ -116,11 +115,7 @@ public static class LoraInjector
         new[] { LoraSwitch.Query, LoraSwitch.Key, LoraSwitch.Value, LoraSwitch.Projection, LoraSwitch.Mlp };
 
     /// <summary>The transformer layer a module or parameter belongs to (<c>...layer.3....</c> gives 3), or null.</summary>
-    internal static int? LayerIndexOf(string name)
-    {
-        var m = LayerIndex.Match(name);
-        return m.Success ? int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
-    }
+    internal static int? LayerIndexOf(string name) => ModulePattern.LayerIndexOf(name);
 
     /// <summary>The modules of <paramref name="modules"/> not inside another of them (a module inside trains with it anyway).</summary>
     internal static List<string> Outermost(IEnumerable<string> modules)

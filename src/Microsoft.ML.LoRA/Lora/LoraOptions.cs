@@ -80,6 +80,24 @@ public sealed class LoraOptions
     /// <summary>Only adapt modules in these layer indices (PEFT's <c>layers_to_transform</c>). Null: all layers.</summary>
     public IList<int>? LayersToTransform { get; set; }
 
+    /// <summary>
+    /// The name of the module list whose index <see cref="LayersToTransform"/> selects (PEFT's <c>layers_pattern</c>):
+    /// <c>layer</c> for BERT-style encoders, <c>layers</c> for LLaMA, <c>h</c> for GPT-2. Null: the first of layer,
+    /// layers, h, block, blocks in the module's name. Needs <see cref="LayersToTransform"/>.
+    /// </summary>
+    public IList<string>? LayersPattern { get; set; }
+
+    /// <summary>
+    /// Ranks for particular modules instead of <see cref="Rank"/> (PEFT's <c>rank_pattern</c>): each key is a module
+    /// name or a regular expression that must match the end of a module's name at a dot boundary
+    /// (<c>"value"</c>, <c>"layer\.0\..*query"</c>); the first matching key wins. Null: every adapter has rank
+    /// <see cref="Rank"/>.
+    /// </summary>
+    public IDictionary<string, int>? RankPattern { get; set; }
+
+    /// <summary>Alphas for particular modules instead of <see cref="Alpha"/> (PEFT's <c>alpha_pattern</c>), keyed as <see cref="RankPattern"/>.</summary>
+    public IDictionary<string, double>? AlphaPattern { get; set; }
+
     /// <summary>Scaling rule. Default alpha / r.</summary>
     public LoraScaling Scaling { get; set; } = LoraScaling.AlphaOverRank;
 
@@ -106,6 +124,14 @@ public sealed class LoraOptions
         _ => throw new ArgumentOutOfRangeException(nameof(scaling)),
     };
 
+    /// <summary>The rank of the adapter on <paramref name="module"/>: its <see cref="RankPattern"/> entry, else <see cref="Rank"/>.</summary>
+    public int RankFor(string module) =>
+        RankPattern is { Count: > 0 } p && ModulePattern.FirstMatch(p.Keys, module) is { } key ? p[key] : Rank;
+
+    /// <summary>The alpha of the adapter on <paramref name="module"/>: its <see cref="AlphaPattern"/> entry, else <see cref="Alpha"/>.</summary>
+    public double AlphaFor(string module) =>
+        AlphaPattern is { Count: > 0 } p && ModulePattern.FirstMatch(p.Keys, module) is { } key ? p[key] : Alpha;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first option that is out of range.</summary>
     public void Validate()
     {
@@ -113,6 +139,21 @@ public sealed class LoraOptions
         if (Alpha <= 0 || double.IsNaN(Alpha) || double.IsInfinity(Alpha)) throw new ArgumentException($"LoRA alpha must be a positive number (got {Alpha}).", nameof(Alpha));
         if (Dropout < 0 || Dropout >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"LoRA dropout must be in [0, 1) (got {Dropout}).", nameof(Dropout));
         if (LayersToTransform?.Any(l => l < 0) == true) throw new ArgumentException("Layer indices must be non-negative.", nameof(LayersToTransform));
+        if (LayersPattern is { Count: > 0 } && LayersToTransform is not { Count: > 0 })
+            throw new ArgumentException("LayersPattern names the module list whose indices LayersToTransform selects; set LayersToTransform too.", nameof(LayersPattern));
+        if (LayersPattern?.Any(string.IsNullOrWhiteSpace) == true) throw new ArgumentException("LayersPattern entries must be module names.", nameof(LayersPattern));
+        if (RankPattern is not null)
+        {
+            ModulePattern.Validate(RankPattern.Keys, nameof(RankPattern));
+            if (RankPattern.FirstOrDefault(kv => kv.Value <= 0) is { Key: not null } bad)
+                throw new ArgumentException($"RankPattern gives '{bad.Key}' rank {bad.Value}; ranks must be positive.", nameof(RankPattern));
+        }
+        if (AlphaPattern is not null)
+        {
+            ModulePattern.Validate(AlphaPattern.Keys, nameof(AlphaPattern));
+            if (AlphaPattern.FirstOrDefault(kv => !(kv.Value > 0) || double.IsInfinity(kv.Value)) is { Key: not null } bad)
+                throw new ArgumentException($"AlphaPattern gives '{bad.Key}' alpha {bad.Value}; alphas must be positive numbers.", nameof(AlphaPattern));
+        }
         if (TargetModulesRegex != null)
         {
             try { _ = new System.Text.RegularExpressions.Regex(TargetModulesRegex); }
@@ -127,6 +168,9 @@ public sealed class LoraOptions
         copy.TargetModules = TargetModules?.ToList();
         copy.LayersToTransform = LayersToTransform?.ToList();
         copy.ModulesToSave = ModulesToSave?.ToList();
+        copy.LayersPattern = LayersPattern?.ToList();
+        copy.RankPattern = RankPattern is null ? null : new Dictionary<string, int>(RankPattern);
+        copy.AlphaPattern = AlphaPattern is null ? null : new Dictionary<string, double>(AlphaPattern);
         return copy;
     }
 }

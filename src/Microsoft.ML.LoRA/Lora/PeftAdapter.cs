@@ -66,6 +66,7 @@ public static class PeftAdapter
             ["fan_in_fan_out"] = model.Config.FanInFanOut,
             ["modules_to_save"] = savedModules.Count == 0 ? null : new JsonArray(savedModules.Select(s => (JsonNode)s!).ToArray()),
             ["layers_to_transform"] = options.LayersToTransform is { Count: > 0 } l ? new JsonArray(l.Select(i => (JsonNode)i).ToArray()) : null,
+            ["layers_pattern"] = options.LayersPattern is { Count: > 0 } lp ? new JsonArray(lp.Select(p => (JsonNode)p!).ToArray()) : null,
             ["init_lora_weights"] = options.Init == LoraInit.Gaussian ? "gaussian" : true,
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
@@ -232,11 +233,7 @@ public static class PeftAdapter
         return list;
     }
 
-    /// <summary>PEFT's rule: the first key with re.match(rf"(.*\.)?{key}$", module).</summary>
-    static double? PatternValue(List<(string pattern, double value)> patterns, string module)
-    {
-        foreach (var (pattern, value) in patterns)
-            if (Regex.IsMatch(module, $@"^(.*\.)?{pattern}$")) return value;
-        return null;
-    }
+    /// <summary>The value of the first key that selects <paramref name="module"/> under PEFT's rule (<see cref="ModulePattern.FirstMatch"/>).</summary>
+    static double? PatternValue(List<(string pattern, double value)> patterns, string module) =>
+        ModulePattern.FirstMatch(patterns.Select(p => p.pattern), module) is { } key ? patterns.First(p => p.pattern == key).value : null;
 }

@@ -86,4 +86,27 @@ public class LoraOptionSetTests
     {
         Parse("--targets").Parse.Errors.Should().NotBeEmpty();
     }
+
+    [Fact]
+    public void Layers_and_rank_and_alpha_patterns_reach_the_options()
+    {
+        var options = Read(NoTargetsMeans.LibraryDefault, "--layers", "0,2", "--layers-pattern", "layer",
+            "--rank-pattern", @"value=16,layer\.0\..{1,2}query=4", "--rank-pattern", "key=2", "--alpha-pattern", "value=32");
+
+        options.LayersToTransform.Should().Equal(0, 2);
+        options.LayersPattern.Should().Equal("layer");
+        options.RankPattern.Should().BeEquivalentTo(new Dictionary<string, int> { ["value"] = 16, [@"layer\.0\..{1,2}query"] = 4, ["key"] = 2 },
+            "a comma inside a regular expression stays in its key");
+        options.AlphaPattern.Should().BeEquivalentTo(new Dictionary<string, double> { ["value"] = 32 });
+    }
+
+    [Theory]
+    [InlineData("--rank-pattern", "value=0")]
+    [InlineData("--rank-pattern", "value")]
+    [InlineData("--alpha-pattern", "value=-1")]
+    [InlineData("--layers-pattern", "h")]
+    public void Malformed_patterns_are_usage_errors(string option, string value)
+    {
+        Parse(option, value).Parse.Errors.Should().NotBeEmpty();
+    }
 }
