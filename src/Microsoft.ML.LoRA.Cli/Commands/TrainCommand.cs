@@ -125,7 +125,7 @@ internal sealed class TrainCommand : CliCommand
     /// </summary>
     Task<int> Resume(ParseResult parseResult, string folder, bool json, CliContext context, CancellationToken cancellationToken)
     {
-        var run = RunFolder.OpenForResume(folder, context.Error.WriteLine);
+        using var run = RunFolder.OpenForResume(folder, context.Error.WriteLine);
         if (run.Finished)
         {
             context.Error.WriteLine($"The run in {run.Path} had finished; its files are in place. Nothing to resume.");
@@ -184,7 +184,8 @@ internal sealed class TrainCommand : CliCommand
         if (parseResult.GetValue(_offline)) options.Hub = new HubOptions { Offline = true };
         ResolveModel(options);
 
-        var run = resumeInto ?? RunFolder.StartNew(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name), log.Write);
+        using var started = resumeInto is null ? RunFolder.StartNew(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name), log.Write) : null;
+        var run = resumeInto ?? started!;
         int checkpointEvery = parseResult.GetValue(_checkpointEvery) ?? -1;
         options.CheckpointDirectory = checkpointEvery == 0 ? null : run.StagingPath;
         options.CheckpointEverySteps = checkpointEvery > 0 ? checkpointEvery : null;

@@ -18,13 +18,18 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 /// folder. A run killed before the marker leaves the previous run's files untouched; one killed after it is rolled
 /// forward by the next <c>lora train</c> into the folder (with or without --resume). A new run into the folder
 /// deletes an unmarked staging folder (an unfinished run: <c>--resume</c> continues it instead) and temporary files.
+/// While a run has the folder open it holds <c>RUN_DIR/.lock</c> (an exclusive lock, released by the system when the
+/// process dies, the file deleted when the run ends), so a second run into the same folder is refused.
 /// </para>
 /// </summary>
-internal sealed partial class RunFolder
+internal sealed partial class RunFolder : IDisposable
 {
     public const string StagingName = ".staging";
     public const string MarkerName = "COMMIT";
     public const string ResumeName = "resume.json";
+    public const string LockName = ".lock";
+
+    FileStream? _lock;
 
     /// <summary>The files a run may have; a commit removes those of the previous run that the new run does not have.</summary>
     public static readonly IReadOnlyList<string> RunFiles = new[] { "model.zip", "options.json", "metrics.json", "history.json", TrainingChart.DefaultFileName, "log.txt" };
@@ -75,6 +80,7 @@ internal sealed partial class RunFolder
         bool created = !Directory.Exists(full);
         Directory.CreateDirectory(full);
         var run = new RunFolder(full, created);
+        run._lock = Lock(full);
         run.Recover(log, keepUnfinished: false);
         Directory.CreateDirectory(run.StagingPath);
         return run;
@@ -89,8 +95,28 @@ internal sealed partial class RunFolder
         var full = System.IO.Path.GetFullPath(path);
         if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"Run folder not found: {full}");
         var run = new RunFolder(full, created: false);
+        run._lock = Lock(full);
         run.Finished = run.Recover(log, keepUnfinished: true);
         return run;
+    }
+
+    static FileStream Lock(string folder)
+    {
+        try
+        {
+            return new FileStream(System.IO.Path.Combine(folder, LockName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"Another lora train is using the run folder {folder} (it holds {LockName}); wait for it to end, or choose another --output.", e);
+        }
+    }
+
+    /// <summary>Releases the run folder's lock (deleting the lock file).</summary>
+    public void Dispose()
+    {
+        _lock?.Dispose();
+        _lock = null;
     }
 
     /// <summary>Whether opening the folder completed a commit that had been interrupted.</summary>
@@ -177,6 +203,7 @@ internal sealed partial class RunFolder
     public bool Abandon()
     {
         bool keep = HasCheckpoint && System.IO.File.Exists(Staged(ResumeName));
+        Dispose();
         try
         {
             if (!keep && Directory.Exists(StagingPath)) Directory.Delete(StagingPath, recursive: true);

@@ -32,7 +32,7 @@ public class RunFolderTests
     }
 
     static Dictionary<string, string> Contents(string dir) =>
-        Directory.EnumerateFileSystemEntries(dir).ToDictionary(f => Path.GetFileName(f), f => File.Exists(f) ? File.ReadAllText(f) : "(folder)");
+        Directory.EnumerateFileSystemEntries(dir).Where(f => Path.GetFileName(f) != RunFolder.LockName).ToDictionary(f => Path.GetFileName(f), f => File.Exists(f) ? File.ReadAllText(f) : "(folder)");
 
     static void ShouldHoldTheNextRunOnly(string dir) =>
         Contents(dir).Should().BeEquivalentTo(Next.ToDictionary(f => f, f => "next " + f), "the previous run's training.png must not survive beside the new run's files");
@@ -44,7 +44,7 @@ public class RunFolderTests
         var dir = tmp.File("run");
         WritePrevious(dir);
 
-        StageNext(dir).Commit();
+        using (var run = StageNext(dir)) run.Commit();
 
         ShouldHoldTheNextRunOnly(dir);
     }
@@ -63,17 +63,19 @@ public class RunFolderTests
 
         var run = StageNext(dir);
         run.Invoking(r => r.Commit(p => { if (p == point) throw new Crash(); })).Should().Throw<Crash>();
+        run.Dispose();   // as the system releases a killed process's lock
 
         if (!committed)
             Contents(dir).Where(kv => kv.Key != RunFolder.StagingName).Should().BeEquivalentTo(before, "nothing is replaced before the commit marker");
         var resumed = RunFolder.OpenForResume(dir, _ => { });
         resumed.Finished.Should().Be(committed);
+        resumed.Dispose();
         if (committed) ShouldHoldTheNextRunOnly(dir);
         else
         {
             Contents(dir).Where(kv => kv.Key != RunFolder.StagingName).Should().BeEquivalentTo(before);
             resumed.HasCheckpoint.Should().BeTrue("an unfinished run stays for --resume");
-            RunFolder.StartNew(dir, _ => { });   // a new run instead clears it
+            using var next = RunFolder.StartNew(dir, _ => { });   // a new run instead clears it
             Directory.EnumerateFiles(Path.Combine(dir, RunFolder.StagingName)).Should().BeEmpty();
         }
     }
@@ -85,16 +87,31 @@ public class RunFolderTests
         var dir = tmp.File("run");
         WritePrevious(dir);
         var before = Contents(dir);
-        StageNext(dir);   // killed while training: no marker
+        StageNext(dir).Dispose();   // killed while training: no marker
         File.WriteAllText(Path.Combine(dir, $".model.zip.{Guid.NewGuid():N}.tmp"), "partial");
         File.WriteAllText(Path.Combine(dir, $".training.{Guid.NewGuid():N}.png"), "partial");
         var messages = new List<string>();
 
-        var run = RunFolder.StartNew(dir, messages.Add);
+        using var run = RunFolder.StartNew(dir, messages.Add);
 
         Directory.EnumerateFiles(run.StagingPath).Should().BeEmpty();
         Contents(dir).Where(kv => kv.Key != RunFolder.StagingName).Should().BeEquivalentTo(before);
         messages.Should().ContainSingle().Which.Should().Contain("--resume");
+    }
+
+    [Fact]
+    public void A_second_run_into_a_folder_in_use_is_refused_and_the_lock_goes_with_the_run()
+    {
+        using var tmp = new TempDir();
+        var dir = tmp.File("run");
+        using (var first = RunFolder.StartNew(dir, _ => { }))
+        {
+            var second = () => RunFolder.StartNew(dir, _ => { });
+            second.Should().Throw<IOException>().WithMessage("*Another lora train is using the run folder*");
+            File.Exists(Path.Combine(dir, RunFolder.LockName)).Should().BeTrue();
+        }
+        File.Exists(Path.Combine(dir, RunFolder.LockName)).Should().BeFalse();
+        using var third = RunFolder.StartNew(dir, _ => { });
     }
 
     [Fact]
