@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using Microsoft.ML;
 using Microsoft.ML.LoRA.Cli.Infrastructure;
 using Microsoft.ML.LoRA.Cli.Options;
@@ -17,7 +18,9 @@ using Command = System.CommandLine.Command;
 
 /// <summary>
 /// <c>lora train --model DIR|HUB-ID --data FILE ... --output RUN_DIR</c>: fine-tunes the model with LoRA on a labelled
-/// text file and writes a run folder (model.zip, options.json, metrics.json, history.json, training.png, log.txt).
+/// text file and writes a run folder (model.zip, options.json, metrics.json, history.json, training.png, log.txt),
+/// transactionally (<see cref="RunFolder"/>): a run that fails or is killed leaves the previous run's files as they
+/// were, and <c>--resume RUN_DIR</c> continues it from its last training checkpoint.
 /// Without --data it trains on SST-2 from ../shared (the first 20,000 rows, validated on its dev set).
 /// </summary>
 internal sealed class TrainCommand : CliCommand
@@ -65,6 +68,21 @@ internal sealed class TrainCommand : CliCommand
         HelpName = "DIR",
     };
 
+    readonly Option<string?> _resume = new("--resume")
+    {
+        Description = "Continue the unfinished (killed or failed) run in RUN_DIR from its last checkpoint, with the options it " +
+                      "was started with; it ends as the uninterrupted run would have. Other options may only repeat the recorded ones",
+        HelpName = "RUN_DIR",
+    };
+
+    readonly Option<int?> _checkpointEvery = new("--checkpoint-every")
+    {
+        Description = "Write a training checkpoint (for --resume) every N optimizer steps as well as at the end of each " +
+                      "epoch; 0 writes none [default: at the end of each epoch]",
+        HelpName = "N",
+        CustomParser = ValueParsers.OptionalInt("--checkpoint-every", min: 0),
+    };
+
     readonly Option<bool> _offline = new("--offline") { Description = "Never touch the network: use a local folder or the Hub cache only (as HF_HUB_OFFLINE=1)" };
     readonly Option<bool> _embedBase = new("--embed-base") { Description = "Put the base model's weights inside model.zip (self-contained file)" };
     readonly Option<bool> _merge = new("--merge-weights") { Description = "Store weights with the adapter merged in (self-contained; faster inference)" };
@@ -89,9 +107,64 @@ internal sealed class TrainCommand : CliCommand
         _output.AddTo(command, withOutputFolder: true);
         command.Options.Add(_embedBase);
         command.Options.Add(_merge);
+        command.Options.Add(_checkpointEvery);
+        command.Options.Add(_resume);
     }
 
     protected override Task<int> ExecuteAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
+    {
+        bool json = parseResult.GetValue(_output.Json);
+        if (parseResult.GetValue(_resume) is { } resumeFolder) return Resume(parseResult, resumeFolder, json, context, cancellationToken);
+        var arguments = parseResult.Tokens.Select(t => t.Value).ToList();
+        return Train(parseResult, arguments, json, context, cancellationToken, resumeInto: null);
+    }
+
+    /// <summary>
+    /// --resume RUN_DIR: parses the unfinished run's recorded arguments again (refusing options given now that differ
+    /// from them) and trains from its checkpoint.
+    /// </summary>
+    Task<int> Resume(ParseResult parseResult, string folder, bool json, CliContext context, CancellationToken cancellationToken)
+    {
+        using var run = RunFolder.OpenForResume(folder, context.Error.WriteLine);
+        if (run.Finished)
+        {
+            context.Error.WriteLine($"The run in {run.Path} had finished; its files are in place. Nothing to resume.");
+            return Task.FromResult(ExitCodes.Success);
+        }
+        var record = run.ReadResumeRecord()
+            ?? throw new CliUsageException($"--resume: {run.Path} holds no unfinished run (a finished run's files are in place, or none was started); start a new run without --resume.");
+        if (!run.HasCheckpoint)
+            throw new CliUsageException($"--resume: the unfinished run in {run.Path} stopped before its first checkpoint; start it again without --resume.");
+        var recorded = parseResult.RootCommandResult.Command.Parse(record.Arguments.ToArray());
+        if (recorded.Errors.Count > 0)
+            throw new InvalidDataException($"{run.Staged(RunFolder.ResumeName)}: the recorded arguments no longer parse: {recorded.Errors[0].Message}");
+        RefuseConflicts(parseResult, recorded, run);
+        if (!string.Equals(Path.GetFullPath(record.WorkingDirectory), Path.GetFullPath(Environment.CurrentDirectory), StringComparison.Ordinal))
+            context.Error.WriteLine($"Note: the run was started in {record.WorkingDirectory}; relative paths in its arguments are read from the current folder.");
+        return Train(recorded, record.Arguments, json, context, cancellationToken, resumeInto: run);
+    }
+
+    /// <summary>Options given with --resume must say what the run was started with; --json may differ.</summary>
+    void RefuseConflicts(ParseResult now, ParseResult recorded, RunFolder run)
+    {
+        static string Words(OptionResult? r) => r is null || r.Implicit ? "(not given)" : string.Join(" ", r.Tokens.Select(t => t.Value));
+        foreach (var given in now.CommandResult.Children.OfType<OptionResult>().Where(r => !r.Implicit))
+        {
+            var option = given.Option;
+            if (option == _resume || option == _output.Json) continue;
+            if (option == _output.Output)
+            {
+                var output = now.GetValue(_output.Output);
+                if (output is not null && Path.GetFullPath(output) == run.Path) continue;
+            }
+            var before = recorded.GetResult(option);
+            if (Words(given) == Words(before)) continue;
+            throw new CliUsageException($"--resume continues the run with the options it was started with ({run.Staged(RunFolder.ResumeName)}); " +
+                $"{option.Name} {Words(given)} differs from them ({option.Name} {Words(before)}). Leave it out, or start a new run without --resume.");
+        }
+    }
+
+    Task<int> Train(ParseResult parseResult, IReadOnlyList<string> arguments, bool json, CliContext context, CancellationToken cancellationToken, RunFolder? resumeInto)
     {
         var ml = new MLContext(seed: parseResult.GetValue(_data.Seed));
         using var log = new RunLog(ml, context.Error);
@@ -111,45 +184,68 @@ internal sealed class TrainCommand : CliCommand
         if (parseResult.GetValue(_offline)) options.Hub = new HubOptions { Offline = true };
         ResolveModel(options);
 
-        var run = new RunFolder(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name));
-        run.WriteJson(run.OptionsFile, RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options));
-        log.Write($"Training {options.ModelPath} on {selection.DataPath}; run folder {run.Path}");
+        using var started = resumeInto is null ? RunFolder.StartNew(parseResult.GetValue(_output.Output) ?? RunFolder.DefaultPath(Name), log.Write) : null;
+        var run = resumeInto ?? started!;
+        int checkpointEvery = parseResult.GetValue(_checkpointEvery) ?? -1;
+        options.CheckpointDirectory = checkpointEvery == 0 ? null : run.StagingPath;
+        options.CheckpointEverySteps = checkpointEvery > 0 ? checkpointEvery : null;
+        options.ResumeFromCheckpoint = resumeInto is not null;
+        try
+        {
+            if (resumeInto is null)
+            {
+                run.WriteJson(run.Staged("options.json"), RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options));
+                run.WriteJson(run.Staged(RunFolder.ResumeName), new ResumeRecord(arguments, Environment.CurrentDirectory, DateTime.UtcNow));
+                log.Write($"Training {options.ModelPath} on {selection.DataPath}; run folder {run.Path}");
+            }
+            else log.Write($"Resuming the training of {options.ModelPath} on {selection.DataPath} in {run.Path}");
+            CrashPoint.Hit("start");
+            var save = new LoraSaveOptions { EmbedBaseModel = parseResult.GetValue(_embedBase), MergeWeights = parseResult.GetValue(_merge) };
+            return Task.FromResult(TrainAndCommit(ml, log, options, save, loaded, train, run, json, context));
+        }
+        catch
+        {
+            if (run.Abandon()) context.Error.WriteLine($"The run's last checkpoint is kept in {run.StagingPath}; 'lora train --resume {run.Path}' continues from it.");
+            throw;
+        }
+    }
 
+    int TrainAndCommit(MLContext ml, RunLog log, LoraTextClassifierOptions options, LoraSaveOptions save, LoadedData loaded, IDataView train,
+        RunFolder run, bool json, CliContext context)
+    {
         ITransformer model;
         var fitClock = System.Diagnostics.Stopwatch.StartNew();
         using (var progress = TrainingProgressDisplay.Create(context.ErrorConsole))
         {
-            options.Progress = progress;
+            options.Progress = CrashPoint.AtSteps(progress);
             model = ClassifierPipeline.Build(ml, options).Fit(train);
         }
         fitClock.Stop();
         var lora = PipelineStages.LoraStage(model);
         try
         {
-            ml.Model.SaveWithLora(model, train.Schema, run.ModelFile, new LoraSaveOptions
-            {
-                EmbedBaseModel = parseResult.GetValue(_embedBase),
-                MergeWeights = parseResult.GetValue(_merge),
-            });
+            ml.Model.SaveWithLora(model, train.Schema, run.Staged("model.zip"), save);
+            CrashPoint.Hit("saved");
             var history = lora.TrainingHistory!;
-            run.WriteJson(run.HistoryFile, history);
+            run.WriteJson(run.Staged("history.json"), history);
             if (history.Epochs.Count > 0) run.WriteChart(history);
             var evaluatedOn = loaded.Validation is null ? "training" : "validation";
             var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
             var counts = ParameterCounts.Of(lora.Model);
             var figures = new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB());
             var report = evaluation with { Training = figures };
-            run.WriteJson(run.MetricsFile, report);
+            run.WriteJson(run.Staged("metrics.json"), report);
             log.Write($"Trained {figures.TrainableParameters:N0} of {figures.TotalParameters:N0} parameters in {figures.TrainingSeconds:F1} s; peak memory {figures.PeakRssMiB:F0} MiB.");
             log.Write($"Saved {run.ModelFile}; {evaluatedOn} accuracy {report.MicroAccuracy:P2} (macro {report.MacroAccuracy:P2}).");
             if (history.Cancelled) log.Write("Training was cancelled; the model holds the best (or last) weights reached.");
-            AtomicFile.WriteAllText(run.LogFile, string.Join(Environment.NewLine, log.Lines) + Environment.NewLine);
+            AtomicFile.WriteAllText(run.Staged("log.txt"), string.Join(Environment.NewLine, log.Lines) + Environment.NewLine);
+            run.Commit(CrashPoint.Hit);
 
-            if (parseResult.GetValue(_output.Json))
+            if (json)
                 JsonOutput.Write(context.Out, new { runFolder = run.Path, model = run.ModelFile, metrics = report, history });
             else
                 Results.Print(context.Console, report, metrics, $"Metrics on the {evaluatedOn} data");
-            return Task.FromResult(history.Cancelled ? ExitCodes.Cancelled : ExitCodes.Success);
+            return history.Cancelled ? ExitCodes.Cancelled : ExitCodes.Success;
         }
         finally
         {

@@ -113,7 +113,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             if (_options.EarlyStoppingPatience is not null && validation.Count == 0)
                 log.Warning("EarlyStoppingPatience is set but there is no validation data; training runs all epochs.");
 
-            var trainer = new ClassifierTrainer(model, _options, encoder.PadTokenId, _options.Progress, log.Info);
+            var trainer = new ClassifierTrainer(model, _options, encoder.PadTokenId, _options.Progress, log.Info, ModelIdentity(folder, weightsSha, labels.Count));
             var history = trainer.Train(train, validation, _options.CancellationToken);
 
             var info = new LoraModelInfo
@@ -180,6 +180,19 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             added.Add(SchemaShapes.Column(_options.PredictedLabelColumnName, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false, Kinds("PredictedLabel")));
         }
         return SchemaShapes.With(inputSchema, added);
+    }
+
+    /// <summary>What a training checkpoint's fingerprint records of the model: base weights, classes, method, LoRA settings and the initial adapter's weights.</summary>
+    string ModelIdentity(CheckpointFolder folder, string weightsSha, int classes)
+    {
+        string? initial = null;
+        if (_options.InitialAdapterPath is { } dir && File.Exists(Path.Combine(dir, "adapter_model.safetensors")))
+        {
+            using var stream = File.OpenRead(Path.Combine(dir, "adapter_model.safetensors"));
+            initial = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(stream));
+        }
+        return $"base={weightsSha};type={folder.Config.ModelType};classes={classes};task={_task};method={_options.FineTuning};" +
+               $"lora={System.Text.Json.JsonSerializer.Serialize(_options.Lora)};initialAdapter={initial}";
     }
 
     static LabelSet BinaryLabels(DataViewSchema.Column label)

@@ -63,6 +63,17 @@ public sealed class AdamWOptimizer : IDisposable
     /// <summary>Optimizer steps taken.</summary>
     public long Steps => _step;
 
+    /// <summary>Each parameter's first and second moments (the tensors themselves, not copies), for checkpoints.</summary>
+    internal Dictionary<Parameter, (Tensor ExpAvg, Tensor ExpAvgSq)> Moments() =>
+        _slots.ToDictionary<Slot, Parameter, (Tensor, Tensor)>(s => s.Parameter, s => (s.ExpAvg, s.ExpAvgSq), ReferenceEqualityComparer.Instance);
+
+    /// <summary>Sets the step count a resumed optimizer continues from (the moments are restored through <see cref="Moments"/>).</summary>
+    internal void RestoreSteps(long steps)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(steps);
+        _step = steps;
+    }
+
     /// <summary>Elements of optimizer state (two per trainable element).</summary>
     public long StateElements => _slots.Sum(s => s.ExpAvg.numel() + s.ExpAvgSq.numel());
 

@@ -23,9 +23,15 @@ public sealed class ClassifierTrainer
     readonly int _padTokenId;
     readonly IProgress<TrainingProgress>? _progress;
     readonly Action<string>? _log;
+    readonly string? _modelIdentity;
 
+    /// <summary>
+    /// Creates the trainer. <paramref name="modelIdentity"/> describes the model beyond its trainable parameters' names
+    /// and shapes (base weights, fine-tuning method, LoRA settings) for the fingerprint of training checkpoints
+    /// (<see cref="TrainingSettings.CheckpointDirectory"/>).
+    /// </summary>
     public ClassifierTrainer(SequenceClassifier model, TrainingSettings settings, int padTokenId,
-        IProgress<TrainingProgress>? progress = null, Action<string>? log = null)
+        IProgress<TrainingProgress>? progress = null, Action<string>? log = null, string? modelIdentity = null)
     {
         settings.ValidateTraining();
         _model = model;
@@ -33,7 +39,11 @@ public sealed class ClassifierTrainer
         _padTokenId = padTokenId;
         _progress = progress;
         _log = log;
+        _modelIdentity = modelIdentity;
     }
+
+    /// <summary>Called after each training checkpoint is written: the optimizer step, the file's size in bytes and the time the write took.</summary>
+    public Action<long, long, TimeSpan>? CheckpointWritten { get; set; }
 
     /// <summary>Runs the whole training. The model is left in eval mode with its final (best) weights.</summary>
     public TrainingHistory Train(IReadOnlyList<LabeledExample> train, IReadOnlyList<LabeledExample>? validation = null, CancellationToken cancellation = default)
@@ -68,26 +78,81 @@ public sealed class ClassifierTrainer
         Dictionary<string, Tensor>? best = null;
         double bestAccuracy = double.NegativeInfinity, bestLoss = double.PositiveInfinity;
         int bestEpoch = 0, sinceBest = 0;
-        bool stoppedEarly = false, cancelled = false;
+        bool stoppedEarly = false, cancelled = false, finished = false;
         long step = 0;
         var stepLosses = new List<float>();
         double stepLossSum = 0;
         int stepLossCount = 0;
         var clock = Stopwatch.StartNew();
+        double elapsedBefore = 0;
         long samplesSeen = 0;
+        int firstEpoch = 1, firstBatch = 0;
+        double resumedLossSum = 0;
+        long resumedLossCount = 0;
+
+        var checkpoints = s.CheckpointDirectory;
+        var fingerprint = checkpoints is null ? null : CheckpointFingerprint.Of(s, _padTokenId, train, validation, trainable, _modelIdentity);
+        bool firstStepCheckpoint = true;
 
         try
         {
-            for (int epoch = 1; epoch <= s.Epochs && !cancelled; epoch++)
+            if (checkpoints is not null && s.ResumeFromCheckpoint)
+            {
+                var (state, file) = TrainingCheckpoint.Open(checkpoints, fingerprint!);
+                best = TrainingCheckpoint.Restore(file, trainable, optimizer);
+                optimizer.RestoreSteps(state.Step);
+                (firstEpoch, firstBatch, step, samplesSeen) = (state.Epoch, state.NextBatch, state.Step, state.SamplesSeen);
+                (resumedLossSum, resumedLossCount) = (state.EpochLossSum, state.EpochLossCount);
+                epochs.AddRange(state.Epochs);
+                stepLosses.AddRange(state.StepLosses);
+                (bestEpoch, bestAccuracy, bestLoss, sinceBest, stoppedEarly, finished) =
+                    (state.BestEpoch, state.BestAccuracy, state.BestLoss, state.SinceBest, state.StoppedEarly, state.Finished);
+                elapsedBefore = state.ElapsedSeconds;
+                // System.Random cannot be saved: replay the seeded shuffles of the epochs before the one in progress.
+                for (int e = 1; e < Math.Min(firstEpoch, s.Epochs + 1); e++) BatchPlanner.TrainingBatches(lengths, s.BatchSize, random, s.LengthBucketing);
+                _log?.Invoke(finished
+                    ? $"Resuming from {TrainingCheckpoint.PathIn(checkpoints)}: training had finished (step {step})."
+                    : $"Resuming from {TrainingCheckpoint.PathIn(checkpoints)} at epoch {firstEpoch}, batch {firstBatch + 1}, step {step} of {totalSteps}.");
+            }
+
+            void Checkpoint(int epoch, int nextBatch, double epochLossSum, long epochLossCount, bool done, string why)
+            {
+                if (checkpoints is null) return;
+                var state = new CheckpointState
+                {
+                    Fingerprint = fingerprint, Epoch = epoch, NextBatch = nextBatch, Step = step, SamplesSeen = samplesSeen,
+                    EpochLossSum = epochLossSum, EpochLossCount = epochLossCount, Epochs = epochs.ToList(), StepLosses = stepLosses.ToList(),
+                    BestEpoch = bestEpoch, BestAccuracy = bestAccuracy, BestLoss = bestLoss, SinceBest = sinceBest,
+                    StoppedEarly = stoppedEarly, Finished = done, ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds,
+                };
+                var clock2 = Stopwatch.StartNew();
+                long bytes = TrainingCheckpoint.Save(checkpoints, state, trainable, optimizer, best);
+                CheckpointWritten?.Invoke(step, bytes, clock2.Elapsed);
+                if (why != "step" || firstStepCheckpoint)
+                    _log?.Invoke($"Checkpoint at step {step} ({why}): {bytes / 1048576.0:F1} MiB in {clock2.Elapsed.TotalMilliseconds:F0} ms.");
+                if (why == "step") firstStepCheckpoint = false;
+            }
+
+            for (int epoch = firstEpoch; epoch <= s.Epochs && !cancelled && !finished; epoch++)
             {
                 var epochClock = Stopwatch.StartNew();
                 var batches = BatchPlanner.TrainingBatches(lengths, s.BatchSize, random, s.LengthBucketing);
                 double lossSum = 0;
                 long lossCount = 0;
-                _model.train();
-                for (int b = 0; b < batches.Count; b++)
+                int startBatch = 0;
+                if (epoch == firstEpoch)
                 {
-                    if (cancellation.IsCancellationRequested) { cancelled = true; break; }
+                    (lossSum, lossCount, startBatch) = (resumedLossSum, resumedLossCount, firstBatch);
+                }
+                _model.train();
+                for (int b = startBatch; b < batches.Count; b++)
+                {
+                    if (cancellation.IsCancellationRequested)
+                    {
+                        cancelled = true;
+                        if (b % s.GradientAccumulationSteps == 0 && b > startBatch) Checkpoint(epoch, b, lossSum, lossCount, false, "cancelled");
+                        break;
+                    }
                     var batch = batches[b];
                     double loss = ForwardBackward(train, batch, useTokenTypes, batches.Count, b);
                     if (!double.IsFinite(loss))
@@ -111,7 +176,9 @@ public sealed class ClassifierTrainer
                     stepLosses.Add((float)(stepLossSum / stepLossCount));
                     stepLossSum = 0;
                     stepLossCount = 0;
-                    Report(epoch, step, totalSteps, loss, lr, samplesSeen, clock.Elapsed);
+                    Report(epoch, step, totalSteps, loss, lr, samplesSeen, TimeSpan.FromSeconds(elapsedBefore) + clock.Elapsed);
+                    if (s.CheckpointEverySteps is int every && step % every == 0 && b < batches.Count - 1)
+                        Checkpoint(epoch, b + 1, lossSum, lossCount, false, "step");
                 }
                 if (cancelled || lossCount == 0) break;   // a partial epoch is not summarised
 
@@ -144,8 +211,9 @@ public sealed class ClassifierTrainer
                 {
                     stoppedEarly = true;
                     _log?.Invoke($"Stopping early: no better validation accuracy for {patience} epoch(s); best was epoch {bestEpoch}.");
-                    break;
                 }
+                Checkpoint(epoch + 1, 0, 0, 0, stoppedEarly || epoch == s.Epochs, $"end of epoch {epoch}");
+                if (stoppedEarly) break;
             }
             if (cancelled) _log?.Invoke(best is null ? "Training cancelled; keeping the last weights." : $"Training cancelled; restoring epoch {bestEpoch}'s weights.");
             if (best is not null) Restore(trainable, best);

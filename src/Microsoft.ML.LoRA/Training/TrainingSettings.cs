@@ -54,6 +54,29 @@ public class TrainingSettings
     /// </summary>
     public bool LengthBucketing { get; set; }
 
+    /// <summary>
+    /// A folder to write training checkpoints to (<see cref="TrainingCheckpoint.FileName"/>, replaced atomically each
+    /// time): all trainable parameters (adapter and head), AdamW's moments and step, the learning-rate schedule's
+    /// position, libtorch's generator state, the data-order position, the history so far, the best epoch's weights
+    /// and the early-stopping counters. Written at the end of every epoch, every <see cref="CheckpointEverySteps"/>
+    /// optimizer steps, and when training is cancelled (at an optimizer-step boundary). Default null: no checkpoints.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>
+    /// With <see cref="CheckpointDirectory"/>: also write a checkpoint every this many optimizer steps. Default null:
+    /// at the end of each epoch (and on cancellation) only.
+    /// </summary>
+    public int? CheckpointEverySteps { get; set; }
+
+    /// <summary>
+    /// Continue from the checkpoint in <see cref="CheckpointDirectory"/> instead of starting over: the fit then ends
+    /// with the same weights, history and step losses as a run that was never interrupted (same settings and data).
+    /// A checkpoint written for other settings, data or model is refused (<see cref="InvalidDataException"/> naming
+    /// what differs); without a checkpoint the fit throws <see cref="FileNotFoundException"/>. Default false.
+    /// </summary>
+    public bool ResumeFromCheckpoint { get; set; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that is out of range.</summary>
     public void ValidateTraining()
     {
@@ -70,6 +93,8 @@ public class TrainingSettings
         Check(GradientAccumulationSteps >= 1, nameof(GradientAccumulationSteps), GradientAccumulationSteps, "must be at least 1");
         Check(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience!, "must be at least 1 when set");
         Check(Enum.IsDefined(Precision), nameof(Precision), Precision, "must be Float32, BFloat16, Auto or Int8");
+        Check(CheckpointEverySteps is null or >= 1, nameof(CheckpointEverySteps), CheckpointEverySteps!, "must be at least 1 when set");
+        Check(!ResumeFromCheckpoint || !string.IsNullOrWhiteSpace(CheckpointDirectory), nameof(ResumeFromCheckpoint), ResumeFromCheckpoint, "needs CheckpointDirectory, the folder holding the checkpoint");
         Check(InferenceBatchSize >= 1, nameof(InferenceBatchSize), InferenceBatchSize, "must be at least 1");
     }
 }

@@ -19,7 +19,13 @@ public static class ProcessRun
     public static Task<CliResult> Lora(params string[] args) => Lora(new Dictionary<string, string>(), args);
 
     /// <summary>Runs lora with <paramref name="environment"/> added to this process's environment variables.</summary>
-    public static async Task<CliResult> Lora(IReadOnlyDictionary<string, string> environment, params string[] args)
+    public static Task<CliResult> Lora(IReadOnlyDictionary<string, string> environment, params string[] args) => Lora(environment, killAfter: null, args);
+
+    /// <summary>
+    /// Runs lora and kills it (SIGKILL, the whole process tree) after <paramref name="killAfter"/> unless it has
+    /// exited by then; a killed run's exit code is 137.
+    /// </summary>
+    public static async Task<CliResult> Lora(IReadOnlyDictionary<string, string> environment, TimeSpan? killAfter, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var (name, value) in environment) start.Environment[name] = value;
@@ -28,6 +34,12 @@ public static class ProcessRun
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        if (killAfter is { } delay)
+        {
+            using var kill = new CancellationTokenSource(delay);
+            try { await process.WaitForExitAsync(kill.Token); }
+            catch (OperationCanceledException) { process.Kill(entireProcessTree: true); }
+        }
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         await process.WaitForExitAsync(timeout.Token);
         return new CliResult(process.ExitCode, await stdout, await stderr);
