@@ -91,6 +91,11 @@ internal sealed class LoraOptionSet
             "a positive number"),
     };
 
+    public Option<bool> Dora { get; } = new("--dora")
+    {
+        Description = "DoRA (PEFT's use_dora): train a magnitude per output beside the low-rank direction update",
+    };
+
     public Option<bool> Query { get; } = new("--lora-query") { Description = "Adapt the attention query projection (query, q_lin; GPT-2: c_attn)" };
     public Option<bool> Key { get; } = new("--lora-key") { Description = "Adapt the attention key projection (key, k_lin; GPT-2: c_attn)" };
     public Option<bool> Value { get; } = new("--lora-value") { Description = "Adapt the attention value projection (value, v_lin; GPT-2: c_attn)" };
@@ -103,7 +108,7 @@ internal sealed class LoraOptionSet
     /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern }.Concat(Switches))
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern, Dora }.Concat(Switches))
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -138,6 +143,7 @@ internal sealed class LoraOptionSet
             LayersPattern = parseResult.GetResult(LayersPattern) is null ? null : parseResult.GetValue(LayersPattern)!.ToList(),
             RankPattern = parseResult.GetValue(RankPattern),
             AlphaPattern = parseResult.GetValue(AlphaPattern),
+            UseDora = parseResult.GetValue(Dora),
         };
         var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
         bool anySwitch = Switches.Any(s => parseResult.GetValue(s));

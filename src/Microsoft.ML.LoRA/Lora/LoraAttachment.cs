@@ -9,13 +9,19 @@ namespace Microsoft.ML.LoRA.Lora;
 /// </summary>
 public static class LoraAttachment
 {
-    /// <summary>Attaches a fresh plain LoRA adapter of rank <paramref name="rank"/>; B starts at zero so the output is unchanged.</summary>
+    /// <summary>
+    /// Attaches a fresh adapter of rank <paramref name="rank"/>: plain LoRA, or DoRA with <paramref name="dora"/>
+    /// (<see cref="DoraAdapter"/>). B starts at zero (and DoRA's magnitude at the weight's row norms), so the output is
+    /// unchanged.
+    /// </summary>
     /// <exception cref="InvalidOperationException">The layer already has an adapter.</exception>
-    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init)
+    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init, bool dora = false)
     {
         // Checked before the adapter is made, so a refused attach draws nothing from the global generator.
         if (layer.HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
         if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
-        layer.Attach(new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.weight.device));
+        layer.Attach(dora
+            ? new DoraAdapter(layer, rank, alpha, dropout, scaling, init)
+            : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.weight.device));
     }
 }

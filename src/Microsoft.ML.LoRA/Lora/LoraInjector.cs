@@ -35,7 +35,7 @@ public static class LoraInjector
             TorchScopes.Change(model, () =>
             {
                 foreach (var name in adapted)
-                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init);
+                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora);
             });
         }
         MarkTrainable(model, saved, options.Bias, adapted);

@@ -104,6 +104,12 @@ public sealed class LoraOptions
     /// <summary>Initialisation of A (B always starts at zero). Default Kaiming-uniform.</summary>
     public LoraInit Init { get; set; } = LoraInit.KaimingUniform;
 
+    /// <summary>
+    /// DoRA (PEFT's <c>use_dora</c>): each adapted weight is split into a trained magnitude per output and a direction
+    /// that LoRA updates (<see cref="DoraAdapter"/>). Costs a little more per step than plain LoRA. Default false.
+    /// </summary>
+    public bool UseDora { get; set; }
+
     /// <summary>Which biases train. Default none.</summary>
     public LoraBias Bias { get; set; } = LoraBias.None;
 

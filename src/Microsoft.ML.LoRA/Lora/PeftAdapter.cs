@@ -36,7 +36,7 @@ public static class PeftAdapter
         var linears = LoraInjector.LinearLayers(model);
         var adapted = linears.Where(l => l.Value.HasAdapter).Select(l => l.Key).ToList();
         var beyondBase = model.ParametersBeyondBase().ToList();
-        var tensors = beyondBase.ToDictionary(p => KeyPrefix + p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+        var tensors = beyondBase.ToDictionary(p => KeyPrefix + PeftKey(p.name), p => (Tensor)p.parameter, StringComparer.Ordinal);
         var saved = SavedModules(model, adapted, beyondBase.Select(p => p.name).ToHashSet(StringComparer.Ordinal));
         var allModules = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         var config = BuildConfig(model, options, adapted, allModules, saved, baseModelNameOrPath);
@@ -71,7 +71,7 @@ public static class PeftAdapter
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
             ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
-            ["use_dora"] = false,
+            ["use_dora"] = LoraInjector.LinearLayers(model).Values.Any(l => l.Adapter is DoraAdapter),
             ["revision"] = null,
         };
     }
@@ -91,6 +91,14 @@ public static class PeftAdapter
         }
         return result;
     }
+
+    /// <summary>
+    /// The key PEFT's files use for a parameter: DoRA's magnitude is stored as <c>&lt;layer&gt;.lora_magnitude_vector</c>,
+    /// without the <c>.weight</c> of its module (PEFT keeps that format across its own refactor).
+    /// </summary>
+    static string PeftKey(string name) => name.EndsWith(MagnitudeSuffix + ".weight", StringComparison.Ordinal) ? name[..^".weight".Length] : name;
+
+    const string MagnitudeSuffix = "." + AdapterNames.LoraMagnitudeVector;
 
     /// <summary>The lora_alpha PEFT needs for this layer's scaling (alpha / r, or alpha / sqrt(r) with rsLoRA).</summary>
     static double PeftAlpha(LoraLinear layer, bool rsLora) => layer.Scaling * (rsLora ? Math.Sqrt(layer.Rank) : layer.Rank);
@@ -141,8 +149,7 @@ public static class PeftAdapter
         var peftType = config["peft_type"]?.GetValue<string>();
         if (peftType is not null && peftType != "LORA")
             throw new CheckpointFormatException(configPath, $"peft_type is {peftType}; only LORA adapters are supported");
-        if (config["use_dora"] is JsonValue dora && dora.GetValueKind() == JsonValueKind.True)
-            throw new CheckpointFormatException(configPath, "DoRA adapters (use_dora) are not supported");
+        bool useDora = config["use_dora"] is JsonValue dora && dora.GetValueKind() == JsonValueKind.True;
         int r = config["r"]?.GetValue<int>() ?? throw new CheckpointFormatException(configPath, "has no r");
         double alpha = config["lora_alpha"]?.GetValue<double>() ?? r;
         bool rslora = config["use_rslora"] is JsonValue v && v.GetValueKind() == JsonValueKind.True;
@@ -155,6 +162,7 @@ public static class PeftAdapter
         var adaptedModules = new List<string>();
         var savedTensors = new List<string>();
         var byModule = new SortedDictionary<string, (string? a, string? b)>(StringComparer.Ordinal);
+        var magnitudes = new Dictionary<string, string>(StringComparer.Ordinal);
 
         foreach (var entry in file.Entries)
         {
@@ -170,7 +178,12 @@ public static class PeftAdapter
                 var module = key[..^".lora_B.weight".Length];
                 byModule[module] = (byModule.GetValueOrDefault(module).a, entry.Name);
             }
-            else if (key.Contains("lora_embedding_") || key.Contains("lora_magnitude"))
+            else if (Regex.Replace(key, @"\.default(\.weight)?$", "") is var m && m.EndsWith(MagnitudeSuffix, StringComparison.Ordinal))
+            {
+                if (!useDora) throw new CheckpointFormatException(weightsPath, $"'{entry.Name}' is a DoRA magnitude, but adapter_config.json does not set use_dora");
+                magnitudes[m[..^MagnitudeSuffix.Length]] = entry.Name;
+            }
+            else if (key.Contains("lora_embedding_"))
             {
                 throw new CheckpointFormatException(weightsPath, $"'{entry.Name}' belongs to an adapter kind this library does not support");
             }
@@ -204,13 +217,24 @@ public static class PeftAdapter
                 throw new CheckpointFormatException(weightsPath,
                     $"'{module}' already carries a rank-{layer.Rank} adapter (the fit's own targets), but this adapter holds rank {rank} " +
                     $"for it: set the LoRA rank (LoraOptions.Rank, --rank) to {rank}, or leave that layer out of the targets");
+            if (layer.HasAdapter && (layer.Adapter is DoraAdapter) != useDora)
+                throw new CheckpointFormatException(weightsPath,
+                    $"'{module}' already carries a {(useDora ? "plain LoRA" : "DoRA")} adapter, but this adapter is {(useDora ? "DoRA" : "plain LoRA")}: set UseDora (--dora) to match");
             if (!layer.HasAdapter)
-                lock (TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+                lock (TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform, useDora);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
             CopyChecked(file, a, layer.LoraA, weightsPath);
             CopyChecked(file, b, layer.LoraB, weightsPath);
+            if (useDora)
+            {
+                if (!magnitudes.Remove(module, out var magnitude))
+                    throw new CheckpointFormatException(weightsPath, $"'{module}' has no lora_magnitude_vector, which a DoRA adapter (use_dora) needs");
+                CopyChecked(file, magnitude, ((DoraAdapter)layer.Adapter!).MagnitudeVector, weightsPath);
+            }
             adaptedModules.Add(module);
         }
+        if (magnitudes.Count > 0)
+            throw new CheckpointFormatException(weightsPath, $"'{magnitudes.First().Value}' is a DoRA magnitude for '{magnitudes.First().Key}', which has no lora_A / lora_B");
         return new PeftAdapterInfo(r, alpha, rslora, adaptedModules, savedTensors, config);
     }
 

@@ -16,6 +16,9 @@ public static class AdapterNames
     /// <summary>LoRA's up projection B, a linear module with weight [out, r].</summary>
     public const string LoraB = "lora_B";
 
+    /// <summary>DoRA's magnitude, a module holding one weight [out] (PEFT saves it under <c>&lt;layer&gt;.lora_magnitude_vector</c>).</summary>
+    public const string LoraMagnitudeVector = "lora_magnitude_vector";
+
     /// <summary>Every name an adapter variant may register on a layer.</summary>
-    public static IReadOnlyList<string> All { get; } = new[] { LoraA, LoraB };
+    public static IReadOnlyList<string> All { get; } = new[] { LoraA, LoraB, LoraMagnitudeVector };
 }
