@@ -154,8 +154,9 @@ public class AdapterSeamTests
     [Fact]
     public void Adapter_parameters_are_told_by_the_names_adapter_variants_declare()
     {
-        AdapterNames.All.Should().Equal("lora_A", "lora_B");
+        AdapterNames.All.Should().Equal("lora_A", "lora_B", "lora_magnitude_vector");
         LoraLinear.IsAdapterParameter("bert.encoder.layer.0.attention.self.query.lora_A.weight").Should().BeTrue();
+        LoraLinear.IsAdapterParameter("bert.encoder.layer.0.attention.self.query.lora_magnitude_vector.weight").Should().BeTrue();
         LoraLinear.IsAdapterParameter("bert.encoder.layer.0.attention.self.query.lora_B.weight").Should().BeTrue();
         LoraLinear.IsAdapterParameter("bert.encoder.layer.0.attention.self.query.weight").Should().BeFalse();
         LoraLinear.IsAdapterParameter("classifier.lora_Ax.weight").Should().BeFalse();
