@@ -91,6 +91,28 @@ internal sealed class LoraOptionSet
             "a positive number"),
     };
 
+    public Option<LoraInit> Init { get; } = new("--init")
+    {
+        Description = "How the factors start: kaiming (PEFT's default), gaussian, pissa (from the weight's top singular vectors, " +
+                      "the weight keeps the residual) or olora (from its QR decomposition)",
+        HelpName = "kaiming|gaussian|pissa|olora",
+        DefaultValueFactory = _ => Defaults.Init,
+        CustomParser = result => (result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "") switch
+        {
+            "kaiming" or "kaiming-uniform" => LoraInit.KaimingUniform,
+            "gaussian" => LoraInit.Gaussian,
+            "pissa" => LoraInit.Pissa,
+            "olora" => LoraInit.Olora,
+            var other => Fail(result, $"--init: '{other}' is not kaiming, gaussian, pissa or olora.", LoraInit.KaimingUniform),
+        },
+    };
+
+    static T Fail<T>(ArgumentResult result, string message, T fallback)
+    {
+        result.AddError(message);
+        return fallback;
+    }
+
     public Option<bool> Dora { get; } = new("--dora")
     {
         Description = "DoRA (PEFT's use_dora): train a magnitude per output beside the low-rank direction update",
@@ -108,7 +130,7 @@ internal sealed class LoraOptionSet
     /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern, Dora }.Concat(Switches))
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern, Init, Dora }.Concat(Switches))
             command.Options.Add(option);
         command.Validators.Add(result =>
         {
@@ -144,6 +166,7 @@ internal sealed class LoraOptionSet
             RankPattern = parseResult.GetValue(RankPattern),
             AlphaPattern = parseResult.GetValue(AlphaPattern),
             UseDora = parseResult.GetValue(Dora),
+            Init = parseResult.GetValue(Init),
         };
         var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
         bool anySwitch = Switches.Any(s => parseResult.GetValue(s));

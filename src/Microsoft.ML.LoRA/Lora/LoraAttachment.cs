@@ -20,8 +20,11 @@ public static class LoraAttachment
         // Checked before the adapter is made, so a refused attach draws nothing from the global generator.
         if (layer.HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
         if (rank <= 0) throw new ArgumentOutOfRangeException(nameof(rank), "rank must be positive");
+        if (dora && ResidualInit.Takes(init)) throw new ArgumentException($"{init} initialisation with DoRA is not supported.", nameof(init));
+        var draw = ResidualInit.Takes(init) ? LoraInit.KaimingUniform : init;
         layer.Attach(dora
-            ? new DoraAdapter(layer, rank, alpha, dropout, scaling, init)
-            : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.weight.device));
+            ? new DoraAdapter(layer, rank, alpha, dropout, scaling, draw)
+            : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, draw, layer.weight.device));
+        if (ResidualInit.Takes(init)) ResidualInit.Apply(layer, init);
     }
 }

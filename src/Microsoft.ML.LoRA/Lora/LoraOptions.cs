@@ -11,7 +11,11 @@ public enum LoraScaling
     Alpha,
 }
 
-/// <summary>How the A and B factors start out. B starts at zero in every scheme, so training starts from the base model.</summary>
+/// <summary>
+/// How the A and B factors start out. In every scheme the layer's output is unchanged at the start, so training starts
+/// from the base model: B starts at zero, or (PiSSA, OLoRA) the part of the weight A and B take over is subtracted from
+/// the frozen weight.
+/// </summary>
 public enum LoraInit
 {
     /// <summary>A ~ Kaiming-uniform (a = sqrt 5), as nn.Linear does; B = 0. PEFT's default.</summary>
@@ -20,6 +24,17 @@ public enum LoraInit
     Gaussian,
     /// <summary>A = randn / sqrt(r); B = 0. The tutorial's initialisation.</summary>
     ScaledRandn,
+    /// <summary>
+    /// PiSSA (PEFT's <c>init_lora_weights="pissa"</c>): A and B from the weight's r largest singular values and vectors
+    /// (s·B·A = U_r S_r V_rᵀ), and the frozen weight becomes the residual W − s·B·A. Loading the adapter recomputes the
+    /// residual from the base checkpoint, as PEFT does.
+    /// </summary>
+    Pissa,
+    /// <summary>
+    /// OLoRA (PEFT's <c>init_lora_weights="olora"</c>): A and B from the weight's QR decomposition (B = Q_r, A = R_r), and
+    /// the frozen weight becomes W − s·B·A.
+    /// </summary>
+    Olora,
 }
 
 /// <summary>Which biases train alongside the adapters (PEFT's <c>bias</c>).</summary>
@@ -144,6 +159,8 @@ public sealed class LoraOptions
         if (Rank <= 0) throw new ArgumentException($"LoRA rank must be positive (got {Rank}).", nameof(Rank));
         if (Alpha <= 0 || double.IsNaN(Alpha) || double.IsInfinity(Alpha)) throw new ArgumentException($"LoRA alpha must be a positive number (got {Alpha}).", nameof(Alpha));
         if (Dropout < 0 || Dropout >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"LoRA dropout must be in [0, 1) (got {Dropout}).", nameof(Dropout));
+        if (UseDora && Init is LoraInit.Pissa or LoraInit.Olora)
+            throw new ArgumentException($"Init = {Init} with UseDora is not supported: choose DoRA or the {Init} initialisation.", nameof(Init));
         if (LayersToTransform?.Any(l => l < 0) == true) throw new ArgumentException("Layer indices must be non-negative.", nameof(LayersToTransform));
         if (LayersPattern is { Count: > 0 } && LayersToTransform is not { Count: > 0 })
             throw new ArgumentException("LayersPattern names the module list whose indices LayersToTransform selects; set LayersToTransform too.", nameof(LayersPattern));

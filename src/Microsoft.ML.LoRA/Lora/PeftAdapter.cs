@@ -67,7 +67,13 @@ public static class PeftAdapter
             ["modules_to_save"] = savedModules.Count == 0 ? null : new JsonArray(savedModules.Select(s => (JsonNode)s!).ToArray()),
             ["layers_to_transform"] = options.LayersToTransform is { Count: > 0 } l ? new JsonArray(l.Select(i => (JsonNode)i).ToArray()) : null,
             ["layers_pattern"] = options.LayersPattern is { Count: > 0 } lp ? new JsonArray(lp.Select(p => (JsonNode)p!).ToArray()) : null,
-            ["init_lora_weights"] = options.Init == LoraInit.Gaussian ? "gaussian" : true,
+            ["init_lora_weights"] = options.Init switch
+            {
+                LoraInit.Gaussian => "gaussian",
+                LoraInit.Pissa => "pissa",
+                LoraInit.Olora => "olora",
+                _ => true,
+            },
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
             ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
@@ -150,6 +156,7 @@ public static class PeftAdapter
         if (peftType is not null && peftType != "LORA")
             throw new CheckpointFormatException(configPath, $"peft_type is {peftType}; only LORA adapters are supported");
         bool useDora = config["use_dora"] is JsonValue dora && dora.GetValueKind() == JsonValueKind.True;
+        var residualInit = ResidualInitOf(config["init_lora_weights"], configPath);
         int r = config["r"]?.GetValue<int>() ?? throw new CheckpointFormatException(configPath, "has no r");
         double alpha = config["lora_alpha"]?.GetValue<double>() ?? r;
         bool rslora = config["use_rslora"] is JsonValue v && v.GetValueKind() == JsonValueKind.True;
@@ -220,8 +227,14 @@ public static class PeftAdapter
             if (layer.HasAdapter && (layer.Adapter is DoraAdapter) != useDora)
                 throw new CheckpointFormatException(weightsPath,
                     $"'{module}' already carries a {(useDora ? "plain LoRA" : "DoRA")} adapter, but this adapter is {(useDora ? "DoRA" : "plain LoRA")}: set UseDora (--dora) to match");
+            if (layer.HasAdapter && residualInit is not null)
+                throw new CheckpointFormatException(configPath,
+                    $"init_lora_weights is {residualInit} (the base weight keeps a residual), so it cannot continue the adapter '{module}' already carries");
             if (!layer.HasAdapter)
-                lock (TorchRandomLock.Sync) layer.AttachAdapter(rank, moduleAlpha, 0.0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform, useDora);
+                lock (TorchRandomLock.Sync)
+                    // PiSSA / OLoRA: attaching recomputes the residual the base weight kept in training, as PEFT does on load.
+                    layer.AttachAdapter(rank, moduleAlpha, 0.0, rslora ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
+                        residualInit ?? LoraInit.KaimingUniform, useDora);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
             CopyChecked(file, a, layer.LoraA, weightsPath);
             CopyChecked(file, b, layer.LoraB, weightsPath);
@@ -236,6 +249,23 @@ public static class PeftAdapter
         if (magnitudes.Count > 0)
             throw new CheckpointFormatException(weightsPath, $"'{magnitudes.First().Value}' is a DoRA magnitude for '{magnitudes.First().Key}', which has no lora_A / lora_B");
         return new PeftAdapterInfo(r, alpha, rslora, adaptedModules, savedTensors, config);
+    }
+
+    /// <summary>
+    /// PiSSA or OLoRA when <c>init_lora_weights</c> says so (the base weight must then keep the residual), else null.
+    /// PiSSA with randomized SVD (<c>pissa_niter_K</c>) is refused: its residual cannot be recomputed exactly.
+    /// </summary>
+    static LoraInit? ResidualInitOf(JsonNode? node, string configPath)
+    {
+        if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.String) return null;
+        var name = value.GetValue<string>();
+        if (name == "pissa") return LoraInit.Pissa;
+        if (name == "olora") return LoraInit.Olora;
+        if (name.StartsWith("pissa_niter_", StringComparison.Ordinal))
+            throw new CheckpointFormatException(configPath,
+                $"init_lora_weights is {name}: its randomized SVD cannot be recomputed exactly, so the base weight's residual is unknown. " +
+                "Convert the adapter to a plain LoRA adapter in PEFT (save_pretrained with path_initial_model_for_weight_conversion) and load that.");
+        return null;   // gaussian, and initialisations whose effect the stored factors carry alone
     }
 
     static void CopyChecked(SafeTensorsFile file, string name, Tensor target, string path)

@@ -174,6 +174,20 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         return _product.DenseWeight();
     }
 
+    /// <summary>
+    /// Replaces the frozen base weight with <paramref name="weight"/> [out, in], for initialisations that move part of the
+    /// weight into the adapter (PiSSA, OLoRA keep the residual here). Not while the adapter is merged.
+    /// </summary>
+    public void ReplaceBaseWeight(Tensor weight)
+    {
+        if (Merged) throw new InvalidOperationException("the adapter is merged into the weight; unmerge it first");
+        if (!weight.shape.SequenceEqual(new[] { OutFeatures, InFeatures }))
+            throw new ArgumentException($"the weight has shape [{string.Join(", ", weight.shape)}], the layer [{OutFeatures}, {InFeatures}]", nameof(weight));
+        DropInt8();
+        using var _ = torch.no_grad();
+        _product.StoreWeight(weight);
+    }
+
     /// <summary>The update the adapter adds to the weight, in the weight's own layout. Call it inside a dispose scope (see TorchScopes).</summary>
     public Tensor DeltaWeight()
     {
