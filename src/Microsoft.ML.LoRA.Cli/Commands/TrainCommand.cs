@@ -29,6 +29,7 @@ internal sealed class TrainCommand : CliCommand
     readonly LoraOptionSet _lora = new();
     readonly TrainingOptionSet _training = new();
     readonly OutputOptionSet _output = new();
+    readonly TaskOptionSet _task = new();
 
     readonly Option<string> _model = new("--model", "-m")
     {
@@ -80,6 +81,7 @@ internal sealed class TrainCommand : CliCommand
     {
         command.Options.Add(_model);
         command.Options.Add(_offline);
+        _task.AddTo(command);
         _data.AddTo(command, dataRequired: false);
         command.Options.Add(_maxRows);
         command.Options.Add(_method);
@@ -100,7 +102,9 @@ internal sealed class TrainCommand : CliCommand
         var loaded = selection.Load(ml);
         var train = maxRows is int n ? ml.Data.TakeRows(loaded.Train, n) : loaded.Train;
 
-        var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
+        var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null, _task.IsRegression(parseResult));
+        _task.ApplyTo(parseResult, options);
+        double? trainingMean = options is LoraTextRegressorOptions ? RegressionReport.CheckLabels(train, selection.DataPath).Mean : null;
         options.Lora = _lora.Read(parseResult, NoTargetsMeans.LibraryDefault);
         options.FineTuning = parseResult.GetValue(_method)!;
         options.InitialAdapterPath = parseResult.GetValue(_initAdapter);
@@ -135,8 +139,11 @@ internal sealed class TrainCommand : CliCommand
             run.WriteJson(run.HistoryFile, history);
             if (history.Epochs.Count > 0) run.WriteChart(history);
             var evaluatedOn = loaded.Validation is null ? "training" : "validation";
-            var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
             var counts = ParameterCounts.Of(lora.Model);
+            if (trainingMean is { } mean)
+                return Task.FromResult(RegressionRun.Finish(context, parseResult.GetValue(_output.Json), ml, model, run, log, history,
+                    loaded.Validation ?? train, evaluatedOn, mean, new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB())));
+            var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
             var figures = new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB());
             var report = evaluation with { Training = figures };
             run.WriteJson(run.MetricsFile, report);
