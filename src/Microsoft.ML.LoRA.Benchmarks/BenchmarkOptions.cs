@@ -23,6 +23,8 @@ public enum BenchmarkMode
     Report,
     /// <summary>Writes the balanced IMDb training and test sets of the fine-tuning quality table (quality.sh).</summary>
     QualityData,
+    /// <summary>Writes IMDb reviews with their 1-10 rating, a seeded shuffle's first rows, for regression (regression.sh).</summary>
+    RatingData,
     /// <summary>Prints the best configuration of a finished sweep as lora train arguments (quality.sh).</summary>
     SweepBest,
     /// <summary>Prints the fine-tuning quality table of quality.sh's run folders, and renders its bar chart.</summary>
@@ -84,6 +86,10 @@ public sealed record BenchmarkOptions
     public string OmpWait { get; init; } = "passive";
     /// <summary>quality-data: reviews per class in each IMDb set.</summary>
     public int PerClass { get; init; } = 2500;
+    /// <summary>rating-data: training reviews (the first of a seeded shuffle of train.csv.gz).</summary>
+    public int TrainRows { get; init; } = 2000;
+    /// <summary>rating-data: test reviews (the first of a seeded shuffle of test.csv.gz).</summary>
+    public int TestRows { get; init; } = 1000;
     /// <summary>quality-report: the chart's title.</summary>
     public string? Title { get; init; }
     /// <summary>mlnet-anchor: our side's Hugging Face model folder.</summary>
@@ -130,6 +136,8 @@ public sealed record BenchmarkOptions
                 "--model" => o with { Model = Value() },
                 "--side" => o with { Side = Value() is var side && side is "mlnet" or "lora" or "full" ? side : throw new ArgumentException("--side is mlnet, lora or full") },
                 "--per-class" => o with { PerClass = Int() },
+                "--train-rows" => o with { TrainRows = Int() },
+                "--test-rows" => o with { TestRows = Int() },
                 "--title" => o with { Title = Value() },
                 "--bf16" => o with { Bf16 = true },
                 "--checkpointing" => o with { Checkpointing = true },
@@ -138,7 +146,7 @@ public sealed record BenchmarkOptions
             };
         }
         if (o.Mode is not (BenchmarkMode.Matmul or BenchmarkMode.Report or BenchmarkMode.PrecisionAccuracy
-                or BenchmarkMode.QualityData or BenchmarkMode.SweepBest or BenchmarkMode.QualityReport or BenchmarkMode.MlnetAnchor) && o.Config is null)
+                or BenchmarkMode.QualityData or BenchmarkMode.RatingData or BenchmarkMode.SweepBest or BenchmarkMode.QualityReport or BenchmarkMode.MlnetAnchor) && o.Config is null)
             throw new ArgumentException("--config <config.json> is required");
         if (o.Batch < 1 || o.Seq < 1 || o.Steps < 1 || o.Warmup < 0) throw new ArgumentException("--batch, --seq and --steps must be positive");
         return o;
@@ -155,10 +163,11 @@ public sealed record BenchmarkOptions
         "step-ratio" => BenchmarkMode.StepRatio,
         "report" => BenchmarkMode.Report,
         "quality-data" => BenchmarkMode.QualityData,
+        "rating-data" => BenchmarkMode.RatingData,
         "sweep-best" => BenchmarkMode.SweepBest,
         "quality-report" => BenchmarkMode.QualityReport,
         "mlnet-anchor" => BenchmarkMode.MlnetAnchor,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, sweep-best, quality-report, mlnet-anchor)"),
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -170,6 +179,7 @@ public sealed record BenchmarkOptions
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode quality-data --data ../shared/data/imdb --output DIR [--per-class 2500] [--seed 0]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode rating-data --data ../shared/data/imdb --output DIR [--train-rows 2000] [--test-rows 1000] [--seed 0]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode sweep-best --input SWEEP_DIR\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode quality-report --input RUNS_DIR [--output chart.png] [--title TEXT]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode mlnet-anchor --data ../shared/data/sst2 --model MODEL_DIR [--samples 2000] [--batch 32] [--threads 2]";

@@ -36,6 +36,10 @@ switch (options.Mode)
         if (options.Data is null || options.Output is null) { Console.Error.WriteLine("--mode quality-data needs --data <imdb folder> and --output <folder>"); return 2; }
         QualityData.WriteImdb(options.Data, options.Output, options.PerClass, options.Seed);
         return 0;
+    case BenchmarkMode.RatingData:
+        if (options.Data is null || options.Output is null) { Console.Error.WriteLine("--mode rating-data needs --data <imdb folder> and --output <folder>"); return 2; }
+        QualityData.WriteImdbRatings(options.Data, options.Output, options.TrainRows, options.TestRows, options.Seed);
+        return 0;
     case BenchmarkMode.SweepBest:
         if (options.Input is null) { Console.Error.WriteLine("--mode sweep-best needs --input <sweep folder>"); return 2; }
         Console.WriteLine(string.Join(' ', SweepBest.TrainArguments(options.Input)));

@@ -18,6 +18,24 @@ public static class QualityData
         Write(Path.Combine(imdbFolder, "test.csv.gz"), Path.Combine(output, "imdb-test.jsonl"), perClass, seed);
     }
 
+    /// <summary>
+    /// Writes imdb-ratings-train.jsonl and imdb-ratings-test.jsonl (<c>{"rating":8,"text":"..."}</c>) into
+    /// <paramref name="output"/>: the first <paramref name="trainRows"/> and <paramref name="testRows"/> reviews of a
+    /// seeded shuffle of train.csv.gz and test.csv.gz, for the regression figures of docs/regression.md.
+    /// </summary>
+    public static void WriteImdbRatings(string imdbFolder, string output, int trainRows, int testRows, int seed)
+    {
+        Directory.CreateDirectory(output);
+        foreach (var (file, rows) in new[] { ("train", trainRows), ("test", testRows) })
+        {
+            var all = ImdbReviews.Read(Path.Combine(imdbFolder, file + ".csv.gz"), "rating").ToArray();
+            new Random(seed).Shuffle(all);
+            if (all.Length < rows) throw new InvalidDataException($"{file}.csv.gz has {all.Length} reviews, fewer than {rows}");
+            AtomicFile.WriteAllText(Path.Combine(output, $"imdb-ratings-{file}.jsonl"), string.Concat(all.Take(rows).Select(r =>
+                JsonSerializer.Serialize(new { rating = r.Label, text = r.Text.Replace("<br />", " ") }) + "\n")));
+        }
+    }
+
     /// <summary>The rows a balanced, seeded sample of <paramref name="perClass"/> per label keeps, classes interleaved.</summary>
     public static List<(int Label, string Text)> Balanced(IReadOnlyList<(int Label, string Text)> rows, int perClass, int seed)
     {

@@ -17,7 +17,8 @@ using Command = System.CommandLine.Command;
 /// the metrics, per-class precision/recall/F1 and the confusion matrix (or, with --json, the same object train writes
 /// to metrics.json; see <see cref="EvaluationReport"/>). Rows whose label the model was not trained on count as wrong
 /// and are listed; rows without a label are skipped and counted; a file without rows to evaluate is an error (exit 4).
-/// With --validation FILE or --validation-fraction F it evaluates those rows instead.
+/// With --validation FILE or --validation-fraction F it evaluates those rows instead. A regression model (train --task
+/// regression) reports RMSE, MAE, R², Pearson and Spearman correlation instead (<see cref="RegressionReport"/>).
 /// </summary>
 internal sealed class EvaluateCommand : CliCommand
 {
@@ -48,6 +49,15 @@ internal sealed class EvaluateCommand : CliCommand
             var rows = loaded.Validation ?? loaded.Train;
             var file = loaded.ValidationFile?.Path ?? loaded.Source.File.Path;
             var source = loaded.Validation is null || loaded.ValidationFile is not null ? file : $"the validation share of {file}";
+            if (PipelineStages.LoraStage(model).Info.Task == ClassifierTask.Regression)
+            {
+                RegressionReport regression;
+                try { (regression, _) = RegressionReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation", source); }
+                catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
+                if (parseResult.GetValue(_output.Json)) JsonOutput.Write(context.Out, regression);
+                else RegressionReport.Print(context.Console, regression, $"Metrics on {Path.GetFileName(file)}");
+                return Task.FromResult(ExitCodes.Success);
+            }
             EvaluationReport report;
             MulticlassClassificationMetrics metrics;
             try { (report, metrics) = EvaluationReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation", source); }

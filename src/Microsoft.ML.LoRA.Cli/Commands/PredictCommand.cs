@@ -7,6 +7,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.LoRA.Cli.Infrastructure;
 using Microsoft.ML.LoRA.Cli.Options;
 using Microsoft.ML.LoRA.Data;
+using Microsoft.ML.LoRA.MLNet;
 
 namespace Microsoft.ML.LoRA.Cli.Commands;
 
@@ -16,6 +17,7 @@ using Command = System.CommandLine.Command;
 /// <summary>
 /// <c>lora predict --model RUN_DIR/model.zip --data FILE</c>: the predicted label and class probabilities of every
 /// row, streamed as TSV (row, predicted label, one probability column per class) or, with --json, JSON Lines.
+/// A regression model (train --task regression) writes its predicted value instead (row, score).
 /// Probabilities are written with round-trip precision, so two runs can be compared exactly. A file with no data rows
 /// (a header only) gives no predictions (the TSV header alone) and exit 0; --to FILE is written only when every row
 /// was, so a failure leaves no partial file. Rows with an empty text are scored and counted on stderr.
@@ -68,8 +70,9 @@ internal sealed class PredictCommand : CliCommand
             // The pipeline starts by mapping the label to a key; unlabelled rows get a stand-in label it maps to "missing".
             var input = ml.Transforms.CopyColumns(LabeledTextColumns.Label, LabeledTextColumns.Text).Fit(rows).Transform(rows);
             var scored = model.Transform(input);
+            bool regression = PipelineStages.LoraStage(model).Info.Task == ClassifierTask.Regression;
             VBuffer<ReadOnlyMemory<char>> slots = default;
-            scored.Schema["Score"].GetSlotNames(ref slots);
+            if (!regression) scored.Schema["Score"].GetSlotNames(ref slots);
             var classes = slots.DenseValues().Select(s => s.ToString()).ToArray();
             bool json = parseResult.GetValue(_output.Json);
             var path = parseResult.GetValue(_to);
@@ -77,9 +80,10 @@ internal sealed class PredictCommand : CliCommand
             long written, emptyTexts;
             try
             {
-                (written, emptyTexts) = path is null
-                    ? Write(ml, scored, classes, json, context.Out, cancellationToken)
-                    : WriteFile(path, writer => Write(ml, scored, classes, json, writer, cancellationToken));
+                Func<TextWriter, (long, long)> write = regression
+                    ? writer => WriteScores(ml, scored, json, writer, cancellationToken)
+                    : writer => Write(ml, scored, classes, json, writer, cancellationToken);
+                (written, emptyTexts) = path is null ? write(context.Out) : WriteFile(path, write);
             }
             catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
             if (written == 0) context.Error.WriteLine($"{file} has no data rows; no predictions were written.");
@@ -117,6 +121,39 @@ internal sealed class PredictCommand : CliCommand
                 writer.WriteLine(string.Join('\t', new[] { row.ToString(CultureInfo.InvariantCulture), p.PredictedLabel }
                     .Concat(p.Score.Select(s => s.ToString("R", CultureInfo.InvariantCulture)))));
             }
+            row++;
+        }
+        writer.Flush();
+        return (row, empty);
+    }
+
+    class ScorePrediction
+    {
+        public string Text { get; set; } = "";
+        public float Score { get; set; }
+    }
+
+    sealed class PairScorePrediction : ScorePrediction
+    {
+        public string TextPair { get; set; } = "";
+    }
+
+    /// <summary>A regression model's predictions: one line per row (after the TSV header "row, score"); returns the rows written and how many had an empty text.</summary>
+    static (long Rows, long EmptyTexts) WriteScores(MLContext ml, IDataView scored, bool json, TextWriter writer, CancellationToken cancellationToken)
+    {
+        if (!json) writer.WriteLine("row\tscore");
+        bool pair = scored.Schema.GetColumnOrNull(LabeledTextColumns.TextPair) is not null;
+        var rows = pair
+            ? ml.Data.CreateEnumerable<PairScorePrediction>(scored, reuseRowObject: true)
+            : ml.Data.CreateEnumerable<ScorePrediction>(scored, reuseRowObject: true);
+        long row = 0, empty = 0;
+        foreach (var p in rows)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (string.IsNullOrWhiteSpace(p.Text) || (p is PairScorePrediction q && string.IsNullOrWhiteSpace(q.TextPair))) empty++;
+            writer.WriteLine(json
+                ? JsonSerializer.Serialize(new { row, score = p.Score })
+                : $"{row.ToString(CultureInfo.InvariantCulture)}\t{p.Score.ToString("R", CultureInfo.InvariantCulture)}");
             row++;
         }
         writer.Flush();

@@ -32,6 +32,7 @@ internal sealed class TrainCommand : CliCommand
     readonly LoraOptionSet _lora = new();
     readonly TrainingOptionSet _training = new();
     readonly OutputOptionSet _output = new();
+    readonly TaskOptionSet _task = new();
 
     readonly Option<string> _model = new("--model", "-m")
     {
@@ -98,6 +99,7 @@ internal sealed class TrainCommand : CliCommand
     {
         command.Options.Add(_model);
         command.Options.Add(_offline);
+        _task.AddTo(command);
         _data.AddTo(command, dataRequired: false);
         command.Options.Add(_maxRows);
         command.Options.Add(_method);
@@ -173,7 +175,9 @@ internal sealed class TrainCommand : CliCommand
         var loaded = selection.Load(ml);
         var train = maxRows is int n ? ml.Data.TakeRows(loaded.Train, n) : loaded.Train;
 
-        var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null);
+        var options = ClassifierPipeline.Options(parseResult.GetValue(_model)!, loaded.Source.TextPairColumn is not null, _task.IsRegression(parseResult));
+        _task.ApplyTo(parseResult, options);
+        double? trainingMean = options is LoraTextRegressorOptions ? RegressionReport.CheckLabels(train, selection.DataPath).Mean : null;
         options.Lora = _lora.Read(parseResult, NoTargetsMeans.LibraryDefault);
         options.FineTuning = parseResult.GetValue(_method)!;
         options.InitialAdapterPath = parseResult.GetValue(_initAdapter);
@@ -201,7 +205,7 @@ internal sealed class TrainCommand : CliCommand
             else log.Write($"Resuming the training of {options.ModelPath} on {selection.DataPath} in {run.Path}");
             CrashPoint.Hit("start");
             var save = new LoraSaveOptions { EmbedBaseModel = parseResult.GetValue(_embedBase), MergeWeights = parseResult.GetValue(_merge) };
-            return Task.FromResult(TrainAndCommit(ml, log, options, save, loaded, train, run, json, context));
+            return Task.FromResult(TrainAndCommit(ml, log, options, save, loaded, train, run, json, context, trainingMean));
         }
         catch
         {
@@ -211,7 +215,7 @@ internal sealed class TrainCommand : CliCommand
     }
 
     int TrainAndCommit(MLContext ml, RunLog log, LoraTextClassifierOptions options, LoraSaveOptions save, LoadedData loaded, IDataView train,
-        RunFolder run, bool json, CliContext context)
+        RunFolder run, bool json, CliContext context, double? trainingMean)
     {
         ITransformer model;
         var fitClock = System.Diagnostics.Stopwatch.StartNew();
@@ -230,8 +234,11 @@ internal sealed class TrainCommand : CliCommand
             run.WriteJson(run.Staged("history.json"), history);
             if (history.Epochs.Count > 0) run.WriteChart(history);
             var evaluatedOn = loaded.Validation is null ? "training" : "validation";
-            var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
             var counts = ParameterCounts.Of(lora.Model);
+            if (trainingMean is { } mean)
+                return RegressionRun.Finish(context, json, ml, model, run, log, history, loaded.Validation ?? train, evaluatedOn, mean,
+                    new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB()));
+            var (evaluation, metrics) = EvaluationReport.Evaluate(ml, model, loaded.Validation ?? train, evaluatedOn);
             var figures = new TrainingFigures(options.FineTuning.ToString(), counts.Trainable, counts.Total, fitClock.Elapsed.TotalSeconds, PeakMemory.PeakRssMiB());
             var report = evaluation with { Training = figures };
             run.WriteJson(run.Staged("metrics.json"), report);

@@ -20,10 +20,22 @@ public sealed class LabelSet
 
     public LabelSet(IReadOnlyList<string> names, string valueKind)
     {
-        if (names.Count < 2) throw new ArgumentException($"A classifier needs at least 2 classes; the label has {names.Count}.");
+        if (valueKind == RegressionKind ? names.Count != 1 : names.Count < 2)
+            throw new ArgumentException(valueKind == RegressionKind
+                ? $"A regression model has one output; the label set has {names.Count}."
+                : $"A classifier needs at least 2 classes; the label has {names.Count}.");
         Names = names;
         ValueKind = valueKind;
     }
+
+    /// <summary>The <see cref="ValueKind"/> of a regression model's one output.</summary>
+    public const string RegressionKind = "regression";
+
+    /// <summary>
+    /// A regression model's one output, named as Hugging Face names the only label of a num_labels = 1 model
+    /// (<c>LABEL_0</c>), so a merged checkpoint's config.json reads as Hugging Face writes one.
+    /// </summary>
+    public static LabelSet Regression() => new(new[] { "LABEL_0" }, RegressionKind);
 
     /// <summary>The two classes of a Boolean label (class 0 = false, class 1 = true).</summary>
     public static LabelSet Binary() => new(new[] { "False", "True" }, "boolean");

@@ -8,7 +8,8 @@ namespace Microsoft.ML.LoRA.MLNet;
 /// <summary>
 /// Reads (text, label) rows from an IDataView and tokenizes them. Multiclass labels are keys (key k = class k-1;
 /// the missing key 0 is skipped); a validation set may instead carry the raw label values, which are mapped through
-/// the training label's key values. Binary labels are Boolean.
+/// the training label's key values. Binary labels are Boolean. Regression labels are Single: a missing value (NaN)
+/// skips the row, an infinite one is an error.
 /// </summary>
 internal sealed class LabeledTextReader
 {
@@ -41,17 +42,65 @@ internal sealed class LabeledTextReader
         using var cursor = data.GetRowCursor(active);
         var readText = cursor.GetGetter<ReadOnlyMemory<char>>(text);
         var readPair = pair is { } pcol ? cursor.GetGetter<ReadOnlyMemory<char>>(pcol) : null;
-        var readLabel = LabelGetter(cursor, label, what);
+        var readLabel = _task == ClassifierTask.Regression ? null : LabelGetter(cursor, label, what);
+        var readTarget = _task == ClassifierTask.Regression ? TargetGetter(cursor, label, what) : null;
         ReadOnlyMemory<char> t = default, q = default;
+        long row = 0;
         while (cursor.MoveNext())
         {
-            int index = readLabel();
-            if (index < 0) { skipped++; continue; }
+            row++;
+            int index = 0;
+            float target = 0;
+            if (readTarget is not null)
+            {
+                target = readTarget();
+                if (float.IsNaN(target)) { skipped++; continue; }
+                if (!float.IsFinite(target))
+                    throw new ArgumentOutOfRangeException(nameof(data), $"Row {row} of the {what} data has label {target} in '{label.Name}'; a regression label must be a finite number.");
+            }
+            else
+            {
+                index = readLabel!();
+                if (index < 0) { skipped++; continue; }
+            }
             readText(ref t);
             readPair?.Invoke(ref q);
-            examples.Add(new LabeledExample(_encoder.Encode(t.ToString(), readPair is null ? null : q.ToString()), index));
+            examples.Add(new LabeledExample(_encoder.Encode(t.ToString(), readPair is null ? null : q.ToString()), index) { Target = target });
         }
         return (examples, skipped);
+    }
+
+    /// <summary>
+    /// A function returning the current row's regression label (NaN when missing). Training labels are Single (the
+    /// estimator checks); a validation set may also carry other numbers or the raw text, parsed as invariant numbers.
+    /// </summary>
+    static Func<float> TargetGetter(DataViewRowCursor cursor, DataViewSchema.Column label, string what)
+    {
+        Func<float> Make<T>(Func<T, float> convert)
+        {
+            var getter = cursor.GetGetter<T>(label);
+            T value = default!;
+            return () => { getter(ref value); return convert(value); };
+        }
+        if (label.Type == NumberDataViewType.Single) return Make<float>(v => v);
+        if (label.Type == NumberDataViewType.Double) return Make<double>(v => (float)v);
+        if (label.Type == NumberDataViewType.Int32) return Make<int>(v => v);
+        if (label.Type == NumberDataViewType.Int64) return Make<long>(v => v);
+        if (label.Type == TextDataViewType.Instance)
+        {
+            long row = 0;
+            return Make<ReadOnlyMemory<char>>(v =>
+            {
+                row++;
+                var text = v.Span.Trim();
+                if (text.IsEmpty) return float.NaN;
+                return float.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var number)
+                    ? number
+                    : throw new ArgumentOutOfRangeException(nameof(label), $"Row {row} of the {what} data has label '{text.ToString()}' in '{label.Name}', which is not a number.");
+            });
+        }
+        throw new ArgumentOutOfRangeException(nameof(label), $"Label column '{label.Name}' in the {what} data has type {label.Type}; a regression label must be Single (float). " +
+            $"Add mlContext.Transforms.Conversion.ConvertType(\"{label.Name}\", outputKind: DataKind.Single) before the trainer.");
     }
 
     /// <summary>A function returning the current row's class index, or -1 when it has no usable label.</summary>

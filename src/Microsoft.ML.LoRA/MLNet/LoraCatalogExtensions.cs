@@ -3,7 +3,7 @@ using Microsoft.ML.LoRA.Lora;
 
 namespace Microsoft.ML.LoRA.MLNet;
 
-/// <summary>ML.NET catalog entry points for LoRA text classification.</summary>
+/// <summary>ML.NET catalog entry points for LoRA text classification and regression.</summary>
 public static class LoraCatalogExtensions
 {
     /// <summary>
@@ -63,6 +63,50 @@ public static class LoraCatalogExtensions
         string? sentence2ColumnName = null, int batchSize = 16, int? maxEpochs = null, IDataView? validationSet = null) =>
         catalog.LoraTextClassifier(CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs,
             scoreColumnName, outputColumnName, sentence1ColumnName, sentence2ColumnName, batchSize, maxEpochs, validationSet));
+
+    /// <summary>
+    /// A LoRA-fine-tuned transformer that predicts a number from a text or a text pair (the counterpart of ML.NET's
+    /// <c>SentenceSimilarity</c> trainer). The label must be Single; outputs Score (the predicted value), so
+    /// <c>Regression.Evaluate</c> works on the result. One output, mean squared error; the model is saved, exported
+    /// as a PEFT adapter and merged as the classifiers are (docs/regression.md).
+    /// </summary>
+    public static LoraTextRegressionEstimator LoraTextRegressor(
+        this RegressionCatalog.RegressionTrainers catalog, LoraTextRegressorOptions options) =>
+        new(CatalogContext.Of(catalog), options);
+
+    /// <summary>
+    /// A LoRA-fine-tuned text regressor with the common settings. Like the classifier overloads it also takes the
+    /// parameter names of ML.NET's <c>SentenceSimilarity</c> trainer (<paramref name="sentence1ColumnName"/>,
+    /// <paramref name="sentence2ColumnName"/>, <paramref name="maxEpochs"/>) as named arguments.
+    /// </summary>
+    /// <param name="catalog">The regression trainers catalog.</param>
+    /// <param name="modelPath">Hugging Face model folder (or Hub id).</param>
+    /// <param name="labelColumnName">Single (float) label column.</param>
+    /// <param name="textColumnName">Text column.</param>
+    /// <param name="rank">LoRA rank.</param>
+    /// <param name="alpha">LoRA alpha.</param>
+    /// <param name="epochs">Passes over the training data.</param>
+    /// <param name="scoreColumnName">Output column of the predicted value.</param>
+    /// <param name="sentence1ColumnName">ML.NET's name for <paramref name="textColumnName"/>; give one of them.</param>
+    /// <param name="sentence2ColumnName">Second text column of sentence pairs; default none.</param>
+    /// <param name="batchSize">Examples per training batch; default 16.</param>
+    /// <param name="maxEpochs">ML.NET's name for <paramref name="epochs"/>; give one of them.</param>
+    /// <param name="validationSet">Data scored after every epoch; the epoch with the lowest validation loss is kept.</param>
+    public static LoraTextRegressionEstimator LoraTextRegressor(
+        this RegressionCatalog.RegressionTrainers catalog, string modelPath,
+        string labelColumnName = "Label", string textColumnName = "Text", int rank = 8, double alpha = 16, int epochs = 3,
+        string scoreColumnName = "Score", string? sentence1ColumnName = null, string? sentence2ColumnName = null,
+        int batchSize = 16, int? maxEpochs = null, IDataView? validationSet = null)
+    {
+        var common = CommonOptions(modelPath, labelColumnName, textColumnName, rank, alpha, epochs,
+            scoreColumnName, "PredictedLabel", sentence1ColumnName, sentence2ColumnName, batchSize, maxEpochs, validationSet);
+        return catalog.LoraTextRegressor(new LoraTextRegressorOptions
+        {
+            ModelPath = common.ModelPath, LabelColumnName = common.LabelColumnName, TextColumnName = common.TextColumnName,
+            TextPairColumnName = common.TextPairColumnName, ScoreColumnName = common.ScoreColumnName,
+            Epochs = common.Epochs, BatchSize = common.BatchSize, ValidationSet = common.ValidationSet, Lora = common.Lora,
+        });
+    }
 
     /// <summary>The options both convenience overloads stand for; a setting given under both of its names must agree.</summary>
     static LoraTextClassifierOptions CommonOptions(string modelPath, string labelColumnName, string textColumnName, int rank, double alpha,

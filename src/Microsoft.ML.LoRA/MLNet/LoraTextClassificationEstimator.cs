@@ -44,12 +44,17 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         if (_options.TextPairColumnName is { } pairName) LoraTextClassificationTransformer.RequireText(schema, pairName);
         var labelColumn = schema.GetColumnOrNull(_options.LabelColumnName)
             ?? throw new ArgumentOutOfRangeException(nameof(input), $"Label column '{_options.LabelColumnName}' is not in the data; it has: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}.");
-        var labels = _task == ClassifierTask.Binary ? BinaryLabels(labelColumn) : LabelSet.FromKeyColumn(labelColumn);
+        var labels = _task switch
+        {
+            ClassifierTask.Binary => BinaryLabels(labelColumn),
+            ClassifierTask.Regression => RegressionLabel.Check(labelColumn),
+            _ => LabelSet.FromKeyColumn(labelColumn),
+        };
 
         using var log = new MLContextLog(_context, "LoraTextClassifier");
         if (_options.Threads is int threads) torch.set_num_threads(threads);
         var folder = CheckpointFolder.Open(BaseModelResolver.Resolve(_options.ModelPath, _options.Hub));
-        log.Info($"Base model {_options.ModelPath} ({folder.Config.ModelType}, {folder.Config.NumLayers} layers, hidden {folder.Config.HiddenSize}); {labels.Count} classes.");
+        log.Info($"Base model {_options.ModelPath} ({folder.Config.ModelType}, {folder.Config.NumLayers} layers, hidden {folder.Config.HiddenSize}); {(_task == ClassifierTask.Regression ? "regression, one output" : $"{labels.Count} classes")}.");
         var weightsSha = folder.ComputeWeightsSha256();
         int maxLength = _options.MaxSequenceLength ?? Math.Min(256, TextEncoders.ModelMaxLength(folder.Config));
         var encoder = TextEncoders.FromFolder(folder.Directory, folder.Config, maxLength);
@@ -113,8 +118,11 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             if (_options.EarlyStoppingPatience is not null && validation.Count == 0)
                 log.Warning("EarlyStoppingPatience is set but there is no validation data; training runs all epochs.");
 
-            var trainer = new ClassifierTrainer(model, _options, encoder.PadTokenId, _options.Progress, log.Info, ModelIdentity(folder, weightsSha, labels.Count));
+            var objective = _task == ClassifierTask.Regression ? RegressionLabel.Objective(_options, train, model, log.Info) : null;
+            var trainer = new ClassifierTrainer(model, _options, encoder.PadTokenId, _options.Progress, log.Info,
+                ModelIdentity(folder, weightsSha, labels.Count) + (objective is null ? "" : "; regression"), objective);
             var history = trainer.Train(train, validation, _options.CancellationToken);
+            (objective as RegressionObjective)?.FoldInto(model);
 
             var info = new LoraModelInfo
             {
@@ -155,6 +163,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
         }
         if (!inputSchema.TryFind(_options.LabelColumnName, out var label))
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Label column '{_options.LabelColumnName}' is not in the input schema.");
+        if (_task == ClassifierTask.Regression) return SchemaShapes.With(inputSchema, new[] { RegressionLabel.ScoreShape(label, _options.ScoreColumnName) });
         var kind = _task == ClassifierTask.Binary ? "BinaryClassification" : "MulticlassClassification";
         SchemaShape Kinds(string valueKind, params SchemaShape.Column[] extra) => new(extra.Concat(new[]
         {

@@ -12,7 +12,7 @@ namespace Microsoft.ML.LoRA.MLNet;
 /// accumulation, seed, early-stopping patience, inference batch size, length bucketing). Every property has a
 /// sensible default except <see cref="ModelPath"/>.
 /// </summary>
-public sealed class LoraTextClassifierOptions : TrainingSettings
+public class LoraTextClassifierOptions : TrainingSettings
 {
     /// <summary>The label column: a key type for multiclass (use <c>MapValueToKey</c>), Boolean for binary. Default "Label".</summary>
     public string LabelColumnName { get; set; } = "Label";

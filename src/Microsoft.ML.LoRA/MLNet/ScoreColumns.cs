@@ -6,7 +6,8 @@ namespace Microsoft.ML.LoRA.MLNet;
 /// <summary>
 /// The columns a fitted classifier appends and how each is computed from one row's logits.
 /// Multiclass: Score (vector of class probabilities, SlotNames = class names) and PredictedLabel (key with the
-/// training label's KeyValues). Binary: Score (log-odds), Probability and PredictedLabel (Boolean).
+/// training label's KeyValues). Binary: Score (log-odds), Probability and PredictedLabel (Boolean). Regression: Score
+/// (the one output).
 /// </summary>
 internal sealed class ScoreColumns
 {
@@ -22,7 +23,9 @@ internal sealed class ScoreColumns
         _task = task;
         _classes = labels.Count;
         var kind = task == ClassifierTask.Binary ? "BinaryClassification" : "MulticlassClassification";
-        if (task == ClassifierTask.Multiclass)
+        if (task == ClassifierTask.Regression)
+            Columns = new[] { new Column(score, NumberDataViewType.Single, Kinds("Regression", "Score")) };
+        else if (task == ClassifierTask.Multiclass)
         {
             var scoreAnnotations = Merge(labels.SlotNamesAnnotation(), Kinds(kind, "Score"));
             var predicted = labels.KeyValuesAnnotation() is { } kv ? Merge(kv, Kinds(kind, "PredictedLabel")) : Kinds(kind, "PredictedLabel");
@@ -55,6 +58,7 @@ internal sealed class ScoreColumns
     /// <summary>A getter for score column <paramref name="index"/> that reads the current row's logits.</summary>
     public Delegate Getter(int index, Func<float[]> logits)
     {
+        if (_task == ClassifierTask.Regression) return (ValueGetter<float>)((ref float value) => value = logits()[0]);
         if (_task == ClassifierTask.Multiclass)
         {
             if (index == 0)

@@ -9,7 +9,7 @@ namespace Microsoft.ML.LoRA.Persistence;
 
 /// <summary>
 /// Writes a model with its adapters folded into the weights as a plain Hugging Face checkpoint folder
-/// (config.json with the labels, model.safetensors, tokenizer files): loadable by
+/// (config.json with the labels, and problem_type "regression" for a one-output model; model.safetensors, tokenizer files): loadable by
 /// <c>AutoModelForSequenceClassification.from_pretrained</c> and by this library without any adapter.
 /// </summary>
 public static class MergedCheckpoint
@@ -49,6 +49,8 @@ public static class MergedCheckpoint
         }
         var config = model.Config.ToJson(labels);
         config["architectures"] = new System.Text.Json.Nodes.JsonArray(model.GetName());
+        // One output is Hugging Face's regression head (num_labels = 1); say so, whatever the base config said.
+        if (model.NumLabels == 1) config["problem_type"] = "regression";
         AtomicFile.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         foreach (var (name, bytes) in tokenizerFiles ?? new Dictionary<string, byte[]>())
             AtomicFile.Write(Path.Combine(folder, name), s => s.Write(bytes));

@@ -24,15 +24,19 @@ public sealed class ClassifierTrainer
     readonly IProgress<TrainingProgress>? _progress;
     readonly Action<string>? _log;
     readonly string? _modelIdentity;
+    readonly TrainingObjective _objective;
 
     /// <summary>
     /// Creates the trainer. <paramref name="modelIdentity"/> describes the model beyond its trainable parameters' names
     /// and shapes (base weights, fine-tuning method, LoRA settings) for the fingerprint of training checkpoints
-    /// (<see cref="TrainingSettings.CheckpointDirectory"/>).
+    /// (<see cref="TrainingSettings.CheckpointDirectory"/>); <paramref name="objective"/> is what it minimises (default
+    /// <see cref="TrainingObjective.Classification"/>).
     /// </summary>
     public ClassifierTrainer(SequenceClassifier model, TrainingSettings settings, int padTokenId,
-        IProgress<TrainingProgress>? progress = null, Action<string>? log = null, string? modelIdentity = null)
+        IProgress<TrainingProgress>? progress = null, Action<string>? log = null, string? modelIdentity = null,
+        TrainingObjective? objective = null)
     {
+        _objective = objective ?? TrainingObjective.Classification;
         settings.ValidateTraining();
         _model = model;
         _settings = settings;
@@ -188,7 +192,8 @@ public sealed class ClassifierTrainer
                 {
                     var (vl, va) = Evaluate(validation);
                     validationLoss = vl;
-                    validationAccuracy = va;
+                    validationAccuracy = _objective.HasAccuracy ? va : null;
+                    if (!_objective.HasAccuracy) va = -vl;   // no accuracy: the lowest loss is best
                     bool improved = va > bestAccuracy || (va == bestAccuracy && vl < bestLoss);
                     if (improved)
                     {
@@ -206,11 +211,11 @@ public sealed class ClassifierTrainer
                 epochs.Add(summary);
                 _log?.Invoke(validation is null
                     ? $"Epoch {epoch}/{s.Epochs}: train loss {trainLoss:F4} ({epochClock.Elapsed.TotalSeconds:F1} s)"
-                    : $"Epoch {epoch}/{s.Epochs}: train loss {trainLoss:F4}, validation loss {validationLoss:F4}, accuracy {validationAccuracy:P2} ({epochClock.Elapsed.TotalSeconds:F1} s)");
+                    : $"Epoch {epoch}/{s.Epochs}: train loss {trainLoss:F4}, validation loss {validationLoss:F4}{(validationAccuracy is { } a ? $", accuracy {a:P2}" : "")} ({epochClock.Elapsed.TotalSeconds:F1} s)");
                 if (s.EarlyStoppingPatience is int patience && sinceBest >= patience && epoch < s.Epochs)
                 {
                     stoppedEarly = true;
-                    _log?.Invoke($"Stopping early: no better validation accuracy for {patience} epoch(s); best was epoch {bestEpoch}.");
+                    _log?.Invoke($"Stopping early: no better validation {(_objective.HasAccuracy ? "accuracy" : "loss")} for {patience} epoch(s); best was epoch {bestEpoch}.");
                 }
                 Checkpoint(epoch + 1, 0, 0, 0, stoppedEarly || epoch == s.Epochs, $"end of epoch {epoch}");
                 if (stoppedEarly) break;
@@ -229,9 +234,8 @@ public sealed class ClassifierTrainer
     {
         using var scope = torch.NewDisposeScope();
         var input = BatchCollator.Collate(batch.Select(i => data[i].Text).ToList(), _padTokenId, useTokenTypes);
-        using var labels = torch.tensor(batch.Select(i => (long)data[i].Label).ToArray());
         var logits = _model.forward(input);
-        var loss = F.cross_entropy(logits, labels);
+        var loss = _objective.Loss(logits, data, batch);
         double value = loss.item<float>();
         if (!double.IsFinite(value)) return value;
         // Accumulated batches: scale so the summed gradient is the mean over the examples of the step.
@@ -247,7 +251,10 @@ public sealed class ClassifierTrainer
         return value;
     }
 
-    /// <summary>Mean cross-entropy and accuracy of the model on labelled examples (eval mode, no gradients).</summary>
+    /// <summary>
+    /// Mean loss (cross-entropy, or a regression objective's squared error) and accuracy (NaN for regression) of the
+    /// model on labelled examples (eval mode, no gradients).
+    /// </summary>
     public (double Loss, double Accuracy) Evaluate(IReadOnlyList<LabeledExample> examples)
     {
         if (examples.Count == 0) throw new ArgumentException("No examples to evaluate.", nameof(examples));
@@ -261,25 +268,20 @@ public sealed class ClassifierTrainer
             {
                 using var scope = torch.NewDisposeScope();
                 var input = BatchCollator.Collate(batch.Select(i => examples[i].Text).ToList(), _padTokenId, _model.UsesTokenTypes);
-                var labels = torch.tensor(batch.Select(i => (long)examples[i].Label).ToArray());
                 var logits = _model.forward(input);
-                lossSum += F.cross_entropy(logits, labels, reduction: nn.Reduction.Sum).item<float>();
-                correct += logits.argmax(1).eq(labels).sum().item<long>();
+                var (loss, right) = _objective.Sums(logits, examples, batch);
+                lossSum += loss;
+                correct += right;
             }
         }
         _model.train(wasTraining);
-        return (lossSum / examples.Count, (double)correct / examples.Count);
+        return (lossSum / examples.Count, _objective.HasAccuracy ? (double)correct / examples.Count : double.NaN);
     }
 
     void Report(int epoch, long step, long totalSteps, double loss, double lr, long samplesSeen, TimeSpan elapsed) =>
         _progress?.Report(TrainingProgress.After(epoch, _settings.Epochs, step, totalSteps, loss, lr, samplesSeen, elapsed));
 
-    void CheckLabels(IReadOnlyList<LabeledExample> examples, string what)
-    {
-        foreach (var e in examples)
-            if (e.Label < 0 || e.Label >= _model.NumLabels)
-                throw new ArgumentException($"A {what} example has label {e.Label}, outside the model's {_model.NumLabels} classes.");
-    }
+    void CheckLabels(IReadOnlyList<LabeledExample> examples, string what) => _objective.CheckLabels(examples, _model.NumLabels, what);
 
     static Dictionary<string, Tensor> Snapshot(List<(string name, Parameter parameter)> trainable)
     {
