@@ -81,6 +81,10 @@ internal sealed record EvaluationReport(
     /// PredictedLabel are still keys), counts every row, and evaluates the rows with a known label with ML.NET's
     /// multiclass evaluator. The scores are computed once (cached for the second pass).
     /// </summary>
+    /// <param name="ml">The context the pipeline runs in.</param>
+    /// <param name="model">The fitted pipeline.</param>
+    /// <param name="data">Rows with the loader's text, (pair) and label columns.</param>
+    /// <param name="evaluatedOn">What the rows are ("validation", "data"), as the report names them.</param>
     /// <param name="source">What the data is, for the error message (a file path); default "the {evaluatedOn} data".</param>
     /// <exception cref="InvalidDataException">No row has a label: there is nothing to evaluate.</exception>
     public static (EvaluationReport Report, MulticlassClassificationMetrics Metrics) Evaluate(
@@ -112,7 +116,7 @@ internal sealed record EvaluationReport(
             tally.NoLabel > 0 ? new[] { new SkippedRows(NoLabel, tally.NoLabel) } : Array.Empty<SkippedRows>(),
             tally.UnseenLabels(classes),
             tally.NonFinite,
-            CountEmptyTexts(data),
+            EmptyTexts.Count(data),
             tally.Scored,
             tally.MicroAccuracy,
             tally.MacroAccuracy,
@@ -126,27 +130,6 @@ internal sealed record EvaluationReport(
     }
 
     static double? Finite(double value) => double.IsFinite(value) ? value : null;
-
-    /// <summary>Rows whose text, or second text, is empty or blank.</summary>
-    static long CountEmptyTexts(IDataView data)
-    {
-        var columns = new[] { LabeledTextColumns.Text, LabeledTextColumns.TextPair }
-            .Select(n => data.Schema.GetColumnOrNull(n)).Where(c => c is { Type: TextDataViewType }).Select(c => c!.Value).ToList();
-        if (columns.Count == 0) return 0;
-        using var cursor = data.GetRowCursor(columns);
-        var getters = columns.Select(c => cursor.GetGetter<ReadOnlyMemory<char>>(c)).ToList();
-        ReadOnlyMemory<char> value = default;
-        long empty = 0;
-        while (cursor.MoveNext())
-        {
-            foreach (var get in getters)
-            {
-                get(ref value);
-                if (value.Span.IsWhiteSpace()) { empty++; break; }
-            }
-        }
-        return empty;
-    }
 
     /// <summary>
     /// One pass over the scored rows (<see cref="RawLabelColumn"/> text, Label key, <see cref="ScoreColumn"/>): what

@@ -123,7 +123,7 @@ internal sealed record RegressionReport(
             evaluatedOn, "regression", read, labels.Count, read - labels.Count, labels.Count,
             metrics.RootMeanSquaredError, metrics.MeanAbsoluteError, metrics.RSquared,
             Finite(Correlation.Pearson(predictions, labels)), Finite(Correlation.Spearman(predictions, labels)),
-            labels.Average(), predictions.Average(), trainingMean, baseline, CountEmptyTexts(data));
+            labels.Average(), predictions.Average(), trainingMean, baseline, EmptyTexts.Count(data));
         return (report, metrics);
     }
 
@@ -152,26 +152,5 @@ internal sealed record RegressionReport(
             if (report.EmptyTextRows > 0) rows.AddRow("Empty text (scored as it is)", report.EmptyTextRows.ToString("N0", CultureInfo.InvariantCulture));
             console.Write(rows);
         }
-    }
-
-    /// <summary>Rows whose text, or second text, is empty or blank.</summary>
-    static long CountEmptyTexts(IDataView data)
-    {
-        var columns = new[] { LabeledTextColumns.Text, LabeledTextColumns.TextPair }
-            .Select(n => data.Schema.GetColumnOrNull(n)).Where(c => c is { Type: TextDataViewType }).Select(c => c!.Value).ToList();
-        if (columns.Count == 0) return 0;
-        using var cursor = data.GetRowCursor(columns);
-        var getters = columns.Select(c => cursor.GetGetter<ReadOnlyMemory<char>>(c)).ToList();
-        ReadOnlyMemory<char> value = default;
-        long empty = 0;
-        while (cursor.MoveNext())
-        {
-            foreach (var get in getters)
-            {
-                get(ref value);
-                if (value.Span.IsWhiteSpace()) { empty++; break; }
-            }
-        }
-        return empty;
     }
 }
