@@ -176,9 +176,14 @@ public static class MlnetAnchorBenchmark
         // torch.nn.init.xavier_uniform_(w)`) dispose the weight they fill, because torch.nn.init.*_ now returns its
         // argument instead of a new handle. Record which tensors that left dead in the encoder's embedding transfer.
         var transfer = encoder.GetType().GetField("EmbedTransfer", Any)?.GetValue(encoder);
+        long lost = 0;
         if (transfer?.GetType().GetField("HiddenTransfer", Any)?.GetValue(transfer) is global::TorchSharp.Modules.Linear linear)
+        {
             disposed = string.Join(", ", new[] { ("weight", linear.weight), ("bias", linear.bias) }
                 .Where(t => t.Item2 is null || t.Item2.IsInvalid).Select(t => "EmbedTransfer.HiddenTransfer." + t.Item1));
-        return model.parameters().Sum(p => p.numel());
+            if (disposed.Length > 0) lost = linear.in_features * linear.out_features + linear.out_features;
+        }
+        // The disposed weights are no longer parameters of the module; count them back in (shape from the layer).
+        return model.parameters().Sum(p => p.numel()) + lost;
     }
 }
