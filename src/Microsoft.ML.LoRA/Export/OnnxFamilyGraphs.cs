@@ -1,0 +1,165 @@
+using Microsoft.ML.LoRA.Checkpoints;
+
+namespace Microsoft.ML.LoRA.Export;
+
+/// <summary>
+/// Each exportable family's forward pass written as an ONNX graph over its merged weights, module for module as the
+/// family's file in Models/Families computes it (dropout left out: the graph scores). Inputs <c>input_ids</c>,
+/// <c>attention_mask</c> (int64 [batch, sequence]) and, for families that read them, <c>token_type_ids</c>; output
+/// <c>logits</c> [batch, labels].
+/// </summary>
+internal static class OnnxFamilyGraphs
+{
+    public const string InputIds = "input_ids", AttentionMask = "attention_mask", TokenTypeIds = "token_type_ids", Logits = "logits";
+
+    /// <summary>The families the exporter writes (config <see cref="TransformerConfig.Family"/> names).</summary>
+    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2" };
+
+    /// <summary>Whether a family is exportable, and if not, why.</summary>
+    public static string? Refusal(TransformerConfig config) => config.Family switch
+    {
+        "bert" or "distilbert" or "roberta" or "gpt2" => null,
+        "deberta-v2" => "DeBERTa-v2/v3 models cannot be exported to ONNX yet (their disentangled relative-position attention has no graph here)",
+        "llama" => $"{config.ModelType} models (the LLaMA family) cannot be exported to ONNX yet (rotary positions, RMSNorm and grouped key/value heads have no graph here)",
+        _ => $"the {config.Family} family cannot be exported to ONNX",
+    };
+
+    /// <summary>The graph's input names, in order.</summary>
+    public static IReadOnlyList<string> Inputs(TransformerConfig config) =>
+        config.TakesTokenTypes ? new[] { InputIds, AttentionMask, TokenTypeIds } : new[] { InputIds, AttentionMask };
+
+    /// <summary>Writes <paramref name="config"/>'s family into <paramref name="layers"/>' graph.</summary>
+    public static void Build(OnnxLayers layers, TransformerConfig config, int labels)
+    {
+        if (Refusal(config) is { } why) throw new NotSupportedException(why);
+        var g = layers.Graph;
+        var ids = g.Input(InputIds, OnnxType.Int64, "batch", "sequence");
+        var mask = g.Input(AttentionMask, OnnxType.Int64, "batch", "sequence");
+        var types = config.TakesTokenTypes ? g.Input(TokenTypeIds, OnnxType.Int64, "batch", "sequence") : null;
+        string logits = config.Family switch
+        {
+            "bert" => Bert(layers, config, ids, mask, types),
+            "roberta" => Roberta(layers, config, ids, mask, types),
+            "distilbert" => DistilBert(layers, config, ids, mask),
+            _ => Gpt2(layers, config, ids, mask),
+        };
+        g.Output(logits, Logits, OnnxType.Float, "batch", (long)labels);
+        var unused = layers.Unused.ToList();
+        if (unused.Count > 0)
+            throw new NotSupportedException($"the {config.Family} graph does not use every weight of the model: {string.Join(", ", unused.Take(8))}{(unused.Count > 8 ? ", ..." : "")}");
+    }
+
+    // BertEmbeddings: word + position (+ token type) embeddings, then LayerNorm. RoBERTa counts positions after the
+    // padding index over non-padding tokens; a model with a token-type table that takes no token types adds row 0.
+    static string Embeddings(OnnxLayers l, TransformerConfig config, string prefix, string ids, string? types, long? paddingIdxForPositions)
+    {
+        var g = l.Graph;
+        var words = l.Embed($"{prefix}.word_embeddings.weight", ids);
+        string positions;
+        if (paddingIdxForPositions is long pad)
+        {
+            var padId = g.Int64Scalar(pad);
+            var notPad = g.Node("Cast", new[] { g.Node("Not", new[] { g.Node("Equal", new[] { ids, padId }) }) }, OnnxAttribute.Int("to", (long)OnnxType.Int64));
+            var counted = g.Node("CumSum", new[] { notPad, g.Int64Scalar(1) });
+            positions = g.Node("Add", new[] { g.Node("Mul", new[] { counted, notPad }), padId });
+        }
+        else
+        {
+            positions = l.Positions(ids);
+        }
+        var x = g.Node("Add", new[] { words, l.Embed($"{prefix}.position_embeddings.weight", positions) });
+        var tokenTypes = $"{prefix}.token_type_embeddings.weight";
+        if (l.Has(tokenTypes))
+        {
+            if (types is not null)
+            {
+                x = g.Node("Add", new[] { x, l.Embed(tokenTypes, types) });
+            }
+            else
+            {
+                var table = l.Read(tokenTypes);
+                x = g.Node("Add", new[] { x, g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns), table.Columns) });
+            }
+        }
+        return l.LayerNorm(x, $"{prefix}.LayerNorm", config.LayerNormEps);
+    }
+
+    // BertLayer: self-attention, output dense + residual + LayerNorm, intermediate + activation, output dense + residual + LayerNorm.
+    static string BertEncoder(OnnxLayers l, TransformerConfig config, string prefix, string x, string bias)
+    {
+        var g = l.Graph;
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            var p = $"{prefix}.encoder.layer.{i}";
+            var q = l.Linear(x, $"{p}.attention.self.query");
+            var k = l.Linear(x, $"{p}.attention.self.key");
+            var v = l.Linear(x, $"{p}.attention.self.value");
+            var context = l.Attention(q, k, v, config.NumHeads, config.HeadDim, bias);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), x }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
+            var up = l.Activation(l.Linear(attended, $"{p}.intermediate.dense"), config.Activation);
+            x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.output.dense"), attended }), $"{p}.output.LayerNorm", config.LayerNormEps);
+        }
+        return x;
+    }
+
+    static string Bert(OnnxLayers l, TransformerConfig config, string ids, string mask, string? types)
+    {
+        var x = Embeddings(l, config, "bert.embeddings", ids, types, null);
+        var hidden = BertEncoder(l, config, "bert", x, l.KeyMaskBias(mask));
+        var pooled = l.Graph.Node("Tanh", new[] { l.Linear(l.FirstToken(hidden), "bert.pooler.dense") });
+        return l.Linear(pooled, "classifier");
+    }
+
+    static string Roberta(OnnxLayers l, TransformerConfig config, string ids, string mask, string? types)
+    {
+        var x = Embeddings(l, config, "roberta.embeddings", ids, types, config.PadTokenId ?? 1);
+        var hidden = BertEncoder(l, config, "roberta", x, l.KeyMaskBias(mask));
+        var dense = l.Graph.Node("Tanh", new[] { l.Linear(l.FirstToken(hidden), "classifier.dense") });
+        return l.Linear(dense, "classifier.out_proj");
+    }
+
+    // DistilBertLayer: attention (q_lin, k_lin, v_lin, out_lin) + residual, sa_layer_norm; ffn (lin1, activation, lin2) + residual, output_layer_norm.
+    static string DistilBert(OnnxLayers l, TransformerConfig config, string ids, string mask)
+    {
+        var g = l.Graph;
+        var x = Embeddings(l, config, "distilbert.embeddings", ids, null, null);
+        var bias = l.KeyMaskBias(mask);
+        const double layerNormEps = 1e-12;   // DistilBERT's layers fix it (DistilBertLayer)
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            var p = $"distilbert.transformer.layer.{i}";
+            var context = l.Attention(l.Linear(x, $"{p}.attention.q_lin"), l.Linear(x, $"{p}.attention.k_lin"), l.Linear(x, $"{p}.attention.v_lin"),
+                config.NumHeads, config.HeadDim, bias);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.out_lin"), x }), $"{p}.sa_layer_norm", layerNormEps);
+            var up = l.Activation(l.Linear(attended, $"{p}.ffn.lin1"), config.Activation);
+            x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.ffn.lin2"), attended }), $"{p}.output_layer_norm", layerNormEps);
+        }
+        var first = g.Node("Relu", new[] { l.Linear(l.FirstToken(x), "pre_classifier") });
+        return l.Linear(first, "classifier");
+    }
+
+    // Gpt2Block: pre-norm causal attention (fused c_attn, c_proj; Conv1D weights [in, out]) and MLP (c_fc, c_proj), then ln_f,
+    // read at the last real token, and the bias-free score.
+    static string Gpt2(OnnxLayers l, TransformerConfig config, string ids, string mask)
+    {
+        var g = l.Graph;
+        var positions = l.Positions(ids);
+        var x = g.Node("Add", new[] { l.Embed("transformer.wte.weight", ids), l.Embed("transformer.wpe.weight", positions) });
+        var bias = l.CausalMaskBias(mask, positions);
+        long hidden = config.HiddenSize;
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            var p = $"transformer.h.{i}";
+            var n1 = l.LayerNorm(x, $"{p}.ln_1", config.LayerNormEps);
+            var qkv = g.Nodes("Split", new[] { l.Linear(n1, $"{p}.attn.c_attn", fanInFanOut: true), g.Int64s(hidden, hidden, hidden) }, 3,
+                OnnxAttribute.Int("axis", 2));
+            var context = l.Attention(qkv[0], qkv[1], qkv[2], config.NumHeads, config.HeadDim, bias);
+            x = g.Node("Add", new[] { l.Linear(context, $"{p}.attn.c_proj", fanInFanOut: true), x });
+            var n2 = l.LayerNorm(x, $"{p}.ln_2", config.LayerNormEps);
+            var up = l.Activation(l.Linear(n2, $"{p}.mlp.c_fc", fanInFanOut: true), config.Activation);
+            x = g.Node("Add", new[] { l.Linear(up, $"{p}.mlp.c_proj", fanInFanOut: true), x });
+        }
+        var last = l.LastRealToken(x, mask, positions, hidden);
+        return l.Linear(l.LayerNorm(last, "transformer.ln_f", config.LayerNormEps), "score");
+    }
+}

@@ -1,0 +1,228 @@
+using System.Runtime.InteropServices;
+
+namespace Microsoft.ML.LoRA.Export;
+
+/// <summary>A weight as the exporter reads it: row-major float data and its shape (Hugging Face layout).</summary>
+internal sealed record WeightArray(float[] Data, long[] Shape)
+{
+    public long Rows => Shape[0];
+    public long Columns => Shape.Length > 1 ? Shape[1] : 1;
+}
+
+/// <summary>
+/// The building blocks the family graphs share, written in standard ONNX operators over a model's merged weights
+/// (Hugging Face names): linear layers (MatMul + Add, or with int8 weights DynamicQuantizeLinear + MatMulInteger),
+/// LayerNormalization, the activations, multi-head attention with an additive score bias. Every weight read is
+/// recorded, so the exporter can refuse a model whose weights its graph left out.
+/// </summary>
+internal sealed class OnnxLayers
+{
+    readonly IReadOnlyDictionary<string, WeightArray> _weights;
+    readonly HashSet<string> _used = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _quantizedInputs = new(StringComparer.Ordinal);
+    readonly bool _int8;
+
+    public OnnxLayers(OnnxGraph graph, IReadOnlyDictionary<string, WeightArray> weights, bool int8)
+    {
+        Graph = graph;
+        _weights = weights;
+        _int8 = int8;
+    }
+
+    public OnnxGraph Graph { get; }
+
+    /// <summary>The weights no node has read.</summary>
+    public IEnumerable<string> Unused => _weights.Keys.Where(k => !_used.Contains(k)).Order(StringComparer.Ordinal);
+
+    public bool Has(string name) => _weights.ContainsKey(name);
+
+    public WeightArray Read(string name)
+    {
+        if (!_weights.TryGetValue(name, out var w)) throw new InvalidOperationException($"the model has no weight {name}");
+        _used.Add(name);
+        return w;
+    }
+
+    /// <summary>A weight as an initializer of its own shape.</summary>
+    public string Tensor(string name) => Graph.Weight(name, Read(name).Data, Read(name).Shape);
+
+    /// <summary>Rows of an embedding table looked up by <paramref name="ids"/> (int64).</summary>
+    public string Embed(string table, string ids) => Graph.Node("Gather", new[] { Tensor(table), ids });
+
+    /// <summary>
+    /// <c>x W^T + b</c> for the linear layer <paramref name="prefix"/> (<c>.weight</c> [out, in], or [in, out] when
+    /// <paramref name="fanInFanOut"/>, as GPT-2's Conv1D stores it; <c>.bias</c> when present).
+    /// </summary>
+    public string Linear(string x, string prefix, bool fanInFanOut = false)
+    {
+        var w = Read(prefix + ".weight");
+        long inFeatures = fanInFanOut ? w.Rows : w.Columns, outFeatures = fanInFanOut ? w.Columns : w.Rows;
+        var transposed = fanInFanOut ? w.Data : Transpose(w.Data, (int)w.Rows, (int)w.Columns);   // [in, out]
+        string y = _int8
+            ? QuantizedProduct(x, prefix, transposed, inFeatures, outFeatures)
+            : Graph.Node("MatMul", new[] { x, Graph.Weight(prefix + ".weight", transposed, inFeatures, outFeatures) });
+        return Has(prefix + ".bias") ? Graph.Node("Add", new[] { y, Tensor(prefix + ".bias") }) : y;
+    }
+
+    /// <summary>
+    /// Dynamic quantization, as ONNX Runtime's quantize_dynamic writes it: the activations to uint8 per call
+    /// (DynamicQuantizeLinear), the weight to int8 once, symmetric per output column; the int32 product back to float
+    /// times both scales. ONNX Runtime fuses the pattern into its DynamicQuantizeMatMul kernel.
+    /// </summary>
+    string QuantizedProduct(string x, string prefix, float[] weight, long inFeatures, long outFeatures)
+    {
+        var (quantized, scales) = QuantizeColumns(weight, (int)inFeatures, (int)outFeatures);
+        if (!_quantizedInputs.TryGetValue(x, out var q))
+        {
+            var outputs = Graph.Nodes("DynamicQuantizeLinear", new[] { x }, 3);
+            q = _quantizedInputs[x] = (outputs[0], outputs[1], outputs[2]);
+        }
+        var w = Graph.Initializer(prefix + ".weight_quantized", OnnxType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), inFeatures, outFeatures);
+        var zero = Graph.Initializer(prefix + ".weight_zero_point", OnnxType.Int8, new byte[1]);
+        var product = Graph.Node("MatMulInteger", new[] { q.Quantized, w, q.ZeroPoint, zero });
+        var asFloat = Graph.Node("Cast", new[] { product }, OnnxAttribute.Int("to", (long)OnnxType.Float));
+        var scale = Graph.Node("Mul", new[] { q.Scale, Graph.Weight(prefix + ".weight_scale", scales, outFeatures) });
+        return Graph.Node("Mul", new[] { asFloat, scale });
+    }
+
+    /// <summary>int8 columns of an [in, out] matrix, each scaled by its largest magnitude / 127 (zero point 0).</summary>
+    internal static (sbyte[] Quantized, float[] Scales) QuantizeColumns(float[] weight, int rows, int columns)
+    {
+        var scales = new float[columns];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                scales[j] = Math.Max(scales[j], Math.Abs(weight[(long)i * columns + j]));
+        for (int j = 0; j < columns; j++) scales[j] = scales[j] > 0 ? scales[j] / 127f : 1f;
+        var quantized = new sbyte[weight.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                quantized[(long)i * columns + j] = (sbyte)Math.Clamp(MathF.Round(weight[(long)i * columns + j] / scales[j], MidpointRounding.ToEven), -127, 127);
+        return (quantized, scales);
+    }
+
+    static float[] Transpose(float[] data, int rows, int columns)
+    {
+        var t = new float[data.Length];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < columns; j++)
+                t[(long)j * rows + i] = data[(long)i * columns + j];
+        return t;
+    }
+
+    /// <summary>LayerNormalization over the last axis with <paramref name="prefix"/>.weight and .bias.</summary>
+    public string LayerNorm(string x, string prefix, double epsilon) =>
+        Graph.Node("LayerNormalization", new[] { x, Tensor(prefix + ".weight"), Tensor(prefix + ".bias") },
+            OnnxAttribute.Int("axis", -1), OnnxAttribute.Float("epsilon", (float)epsilon));
+
+    /// <summary>
+    /// A Hugging Face activation: "gelu" (erf form; the Gelu operator from opset 20), the tanh approximations
+    /// ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"), "relu", "silu".
+    /// </summary>
+    public string Activation(string x, string name)
+    {
+        var g = Graph;
+        switch (name)
+        {
+            case "gelu" when g.Opset >= 20:
+                return g.Node("Gelu", new[] { x });
+            case "gelu":
+            {
+                // 0.5 x (1 + erf(x / sqrt 2))
+                var scaled = g.Node("Div", new[] { x, g.FloatScalar(MathF.Sqrt(2f)) });
+                var erf = g.Node("Erf", new[] { scaled });
+                var onePlus = g.Node("Add", new[] { erf, g.FloatScalar(1f) });
+                var times = g.Node("Mul", new[] { x, onePlus });
+                return g.Node("Mul", new[] { times, g.FloatScalar(0.5f) });
+            }
+            case "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" when g.Opset >= 20:
+                return g.Node("Gelu", new[] { x }, OnnxAttribute.String("approximate", "tanh"));
+            case "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast":
+            {
+                // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+                var cube = g.Node("Mul", new[] { g.Node("Mul", new[] { x, x }), x });
+                var inner = g.Node("Add", new[] { x, g.Node("Mul", new[] { cube, g.FloatScalar(0.044715f) }) });
+                var tanh = g.Node("Tanh", new[] { g.Node("Mul", new[] { inner, g.FloatScalar(MathF.Sqrt(2f / MathF.PI)) }) });
+                var times = g.Node("Mul", new[] { x, g.Node("Add", new[] { tanh, g.FloatScalar(1f) }) });
+                return g.Node("Mul", new[] { times, g.FloatScalar(0.5f) });
+            }
+            case "relu":
+                return g.Node("Relu", new[] { x });
+            case "silu":
+                return g.Node("Mul", new[] { x, g.Node("Sigmoid", new[] { x }) });
+            default:
+                throw new NotSupportedException($"activation '{name}' has no ONNX export");
+        }
+    }
+
+    /// <summary>
+    /// Multi-head attention over projected queries, keys and values [batch, seq, heads·dim]: softmax(q k^T / sqrt(dim)
+    /// + <paramref name="scoreBias"/>) v, back to [batch, seq, heads·dim]. The bias broadcasts to [batch, heads, seq, seq].
+    /// </summary>
+    public string Attention(string q, string k, string v, int heads, int headDim, string scoreBias)
+    {
+        var g = Graph;
+        var split = g.Int64s(0, 0, heads, headDim);
+        string Heads(string x, params long[] perm) => g.Node("Transpose", new[] { g.Node("Reshape", new[] { x, split }) }, OnnxAttribute.Ints("perm", perm));
+        var queries = Heads(q, 0, 2, 1, 3);                 // [b, h, s, d]
+        var keys = Heads(k, 0, 2, 3, 1);                    // [b, h, d, s]
+        var values = Heads(v, 0, 2, 1, 3);                  // [b, h, s, d]
+        var scores = g.Node("MatMul", new[] { queries, keys });
+        var scaled = g.Node("Div", new[] { scores, g.FloatScalar(MathF.Sqrt(headDim)) });
+        var biased = g.Node("Add", new[] { scaled, scoreBias });
+        var probabilities = g.Node("Softmax", new[] { biased }, OnnxAttribute.Int("axis", -1));
+        var context = g.Node("MatMul", new[] { probabilities, values });
+        var rows = g.Node("Transpose", new[] { context }, OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        return g.Node("Reshape", new[] { rows, g.Int64s(0, 0, (long)heads * headDim) });
+    }
+
+    /// <summary>The sequence length of [batch, seq] <paramref name="ids"/> as an int64 scalar.</summary>
+    public string SequenceLength(string ids) =>
+        Graph.Node("Gather", new[] { Graph.Node("Shape", new[] { ids }), Graph.Int64Scalar(1) }, OnnxAttribute.Int("axis", 0));
+
+    /// <summary>0, 1, ..., seq - 1 (int64 [seq]).</summary>
+    public string Positions(string ids) =>
+        Graph.Node("Range", new[] { Graph.Int64Scalar(0), SequenceLength(ids), Graph.Int64Scalar(1) });
+
+    /// <summary>The additive key mask [batch, 1, 1, seq]: 0 where <paramref name="attentionMask"/> is set, float.MinValue where not.</summary>
+    public string KeyMaskBias(string attentionMask)
+    {
+        var g = Graph;
+        var real = g.Node("Cast", new[] { attentionMask }, OnnxAttribute.Int("to", (long)OnnxType.Bool));
+        var bias = g.Node("Where", new[] { real, g.FloatScalar(0f), g.FloatScalar(float.MinValue) });
+        return g.Node("Unsqueeze", new[] { bias, g.Int64s(1, 2) });
+    }
+
+    /// <summary>
+    /// The causal additive mask [batch, 1, seq, seq]: a query sees keys at or before it that are real tokens, and
+    /// always itself (so a padding row has something to attend to), as the library's decoders do.
+    /// </summary>
+    public string CausalMaskBias(string attentionMask, string positions)
+    {
+        var g = Graph;
+        var queryPositions = g.Node("Unsqueeze", new[] { positions, g.Int64s(1) });   // [s, 1]
+        var keyPositions = g.Node("Unsqueeze", new[] { positions, g.Int64s(0) });     // [1, s]
+        var causal = g.Node("LessOrEqual", new[] { keyPositions, queryPositions });
+        var self = g.Node("Equal", new[] { keyPositions, queryPositions });
+        var real = g.Node("Cast", new[] { attentionMask }, OnnxAttribute.Int("to", (long)OnnxType.Bool));
+        var realKeys = g.Node("Unsqueeze", new[] { real, g.Int64s(1, 2) });              // [b, 1, 1, s]
+        var visible = g.Node("And", new[] { causal, g.Node("Or", new[] { realKeys, self }) });
+        return g.Node("Where", new[] { visible, g.FloatScalar(0f), g.FloatScalar(float.MinValue) });
+    }
+
+    /// <summary>The hidden state of the first token: [batch, hidden] from [batch, seq, hidden].</summary>
+    public string FirstToken(string hidden) =>
+        Graph.Node("Gather", new[] { hidden, Graph.Int64Scalar(0) }, OnnxAttribute.Int("axis", 1));
+
+    /// <summary>The hidden state at the last position whose mask is set (position 0 for a row with none): [batch, hidden].</summary>
+    public string LastRealToken(string hidden, string attentionMask, string positions, long hiddenSize)
+    {
+        var g = Graph;
+        var real = g.Node("Cast", new[] { g.Node("Cast", new[] { attentionMask }, OnnxAttribute.Int("to", (long)OnnxType.Bool)) },
+            OnnxAttribute.Int("to", (long)OnnxType.Int64));
+        var weighted = g.Node("Mul", new[] { real, positions });
+        var last = g.Node("ArgMax", new[] { weighted }, OnnxAttribute.Int("axis", 1), OnnxAttribute.Int("keepdims", 1));   // [b, 1]
+        var index = g.Node("Expand", new[] { g.Node("Unsqueeze", new[] { last, g.Int64s(2) }), g.Int64s(1, 1, hiddenSize) });
+        var rows = g.Node("GatherElements", new[] { hidden, index }, OnnxAttribute.Int("axis", 1));                        // [b, 1, h]
+        return g.Node("Squeeze", new[] { rows, g.Int64s(1) });
+    }
+}

@@ -1,0 +1,79 @@
+using Microsoft.ML.LoRA.Diagnostics;
+using Microsoft.ML.LoRA.Export;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Onnx;
+using Microsoft.ML.LoRA.Tests.Support;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Microsoft.ML.LoRA.Tests.Export;
+
+/// <summary>
+/// The exported graph of each fixture family, its PEFT adapter merged, gives ONNX Runtime logits equal to our
+/// TorchSharp logits (and to the fixture's reference) within 1e-4, with every graph optimization on and with none.
+/// </summary>
+public class OnnxExportParityTests
+{
+    public static IEnumerable<object[]> Families => SharedData.Families.Select(f => new object[] { f });
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Onnx_runtime_logits_match_torchsharp_with_the_adapter_merged(string family)
+    {
+        var cases = LogitsCases.Load(Path.Combine(SharedData.Fixture(family), "cases.json"));
+        using var model = PretrainedModel.Load(SharedData.Fixture(family));
+        PeftAdapter.Load(model, Path.Combine(SharedData.Fixture(family), "adapter")).AdaptedModules.Should().NotBeEmpty();
+        var torchLogits = cases.Run(model);
+        using var dir = new TempDir();
+
+        var result = OnnxExport.Export(model, model.Config.Labels, dir.Path);
+
+        result.Inputs.Should().Equal(model.Config.TakesTokenTypes
+            ? new[] { "input_ids", "attention_mask", "token_type_ids" } : new[] { "input_ids", "attention_mask" });
+        foreach (var level in new[] { GraphOptimizationLevel.ORT_ENABLE_ALL, GraphOptimizationLevel.ORT_DISABLE_ALL })
+        {
+            using var scorer = OnnxTextClassifier.Load(dir.Path, new OnnxScoringOptions { OptimizationLevel = level });
+            var onnxLogits = scorer.Logits(cases.InputIds, cases.AttentionMask, cases.TokenTypeIds);
+            LogitsCases.MaxAbsDifference(onnxLogits, torchLogits).Should().BeLessThan(1e-4, $"ONNX Runtime ({level}) against TorchSharp");
+            LogitsCases.MaxAbsDifference(onnxLogits, cases.LogitsWithAdapter!).Should().BeLessThan(cases.Tolerance, "against the reference");
+            LogitsCases.MaxAbsDifference(onnxLogits, cases.Logits!).Should().BeGreaterThan(cases.Tolerance, "the merged adapter changes the output");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Rows_score_alike_whatever_the_batch_and_its_padding(string family)
+    {
+        var cases = LogitsCases.Load(Path.Combine(SharedData.Fixture(family), "cases.json"));
+        using var model = PretrainedModel.Load(SharedData.Fixture(family));
+        using var dir = new TempDir();
+        OnnxExport.Export(model, model.Config.Labels, dir.Path);
+        using var scorer = OnnxTextClassifier.Load(dir.Path);
+        var batched = scorer.Logits(cases.InputIds, cases.AttentionMask, cases.TokenTypeIds);
+
+        for (int i = 0; i < cases.InputIds.Length; i++)
+        {
+            int length = (int)cases.AttentionMask[i].Sum();
+            var alone = scorer.Logits(new[] { cases.InputIds[i][..length] }, new[] { cases.AttentionMask[i][..length] },
+                cases.TokenTypeIds is null ? null : new[] { cases.TokenTypeIds[i][..length] });
+            LogitsCases.MaxAbsDifference(alone, new[] { batched[i] }).Should().BeLessThan(1e-5, $"row {i} alone, unpadded");
+        }
+    }
+
+    [Fact]
+    public void The_graph_uses_standard_operators_only_and_layer_normalization()
+    {
+        using var model = PretrainedModel.Load(SharedData.Fixture("bert"));
+        using var dir = new TempDir();
+        OnnxExport.Export(model, model.Config.Labels, dir.Path);
+        var bytes = File.ReadAllBytes(Path.Combine(dir.Path, "model.onnx"));
+        var text = System.Text.Encoding.ASCII.GetString(bytes);
+
+        text.Should().Contain("LayerNormalization").And.Contain("Softmax").And.Contain("Erf").And.NotContain("com.microsoft");
+        using var session = new InferenceSession(bytes);
+        session.InputMetadata.Keys.Should().Equal("input_ids", "attention_mask", "token_type_ids");
+        session.InputMetadata["input_ids"].Dimensions.Should().Equal(-1, -1);
+        session.OutputMetadata["logits"].Dimensions.Should().Equal(-1, 3);
+        session.ModelMetadata.CustomMetadataMap["family"].Should().Be("bert");
+    }
+}
