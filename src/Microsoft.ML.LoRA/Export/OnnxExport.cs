@@ -90,6 +90,13 @@ public static class OnnxExport
     public static void CheckSupported(TransformerConfig config, OnnxExportOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
+        CheckOptions(options);
+        if (OnnxFamilyGraphs.Refusal(config) is { } why) throw new NotSupportedException(why + $"; exportable families: {string.Join(", ", OnnxFamilyGraphs.Supported)}");
+    }
+
+    /// <summary>Throws <see cref="NotSupportedException"/> when the exporter cannot write <paramref name="options"/> for any model.</summary>
+    public static void CheckOptions(OnnxExportOptions options)
+    {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Opset is < MinOpset or > MaxOpset)
             throw new NotSupportedException($"opset {options.Opset} is not supported: the exporter writes opsets {MinOpset} to {MaxOpset} " +
@@ -97,7 +104,6 @@ public static class OnnxExport
         if (options.Precision == OnnxPrecision.Float16)
             throw new NotSupportedException("fp16 export is not supported yet: export fp32 (exact) or int8 (dynamic quantization of the linear layers' weights)");
         if (!Enum.IsDefined(options.Precision)) throw new NotSupportedException($"precision {options.Precision} is not supported");
-        if (OnnxFamilyGraphs.Refusal(config) is { } why) throw new NotSupportedException(why + $"; exportable families: {string.Join(", ", OnnxFamilyGraphs.Supported)}");
     }
 
     static OnnxExportResult Write(SequenceClassifier model, IReadOnlyList<string> labels, IReadOnlyDictionary<string, byte[]> tokenizerFiles, int maxLength,
