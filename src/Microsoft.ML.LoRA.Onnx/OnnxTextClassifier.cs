@@ -12,6 +12,13 @@ public sealed record OnnxScoringOptions
     /// <summary>Threads ONNX Runtime uses inside an operator; 0 (default) lets it choose (one per physical core).</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Whether ONNX Runtime's worker threads spin while waiting for work (its default). Spinning wins a little on an
+    /// idle machine and loses much when the cores are shared; off by default here, as libtorch's OpenMP threads wait
+    /// passively in this library (docs/benchmarks.md).
+    /// </summary>
+    public bool SpinWait { get; init; }
+
     /// <summary>Graph optimizations ONNX Runtime applies when it loads the model (default: all).</summary>
     public GraphOptimizationLevel OptimizationLevel { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
@@ -71,6 +78,7 @@ public sealed class OnnxTextClassifier : IDisposable
     {
         var sessionOptions = new SessionOptions { GraphOptimizationLevel = options.OptimizationLevel };
         if (options.IntraOpThreads > 0) sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
+        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.SpinWait ? "1" : "0");
         return sessionOptions;
     }
 
@@ -136,7 +144,8 @@ public sealed class OnnxTextClassifier : IDisposable
         return Run(rows.Length, seq, ids, mask, types);
     }
 
-    float[][] Run(int batch, int seq, long[] ids, long[] mask, long[]? types)
+    /// <summary>Logits of <paramref name="batch"/> rows of <paramref name="seq"/> tokens given as flat row-major arrays.</summary>
+    internal float[][] Run(int batch, int seq, long[] ids, long[] mask, long[]? types)
     {
         var shape = new long[] { batch, seq };
         var inputs = new Dictionary<string, OrtValue>(StringComparer.Ordinal);

@@ -85,17 +85,20 @@ internal static class OnnxFamilyGraphs
     }
 
     // BertLayer: self-attention, output dense + residual + LayerNorm, intermediate + activation, output dense + residual + LayerNorm.
+    // The last layer runs for the first token's row only (its keys and values from every row), as the library's head
+    // readout does: the head reads nothing else. Returns [batch, 1, hidden].
     static string BertEncoder(OnnxLayers l, TransformerConfig config, string prefix, string x, string bias)
     {
         var g = l.Graph;
         for (int i = 0; i < config.NumLayers; i++)
         {
             var p = $"{prefix}.encoder.layer.{i}";
-            var q = l.Linear(x, $"{p}.attention.self.query");
+            var rows = i == config.NumLayers - 1 ? l.FirstRow(x) : x;
+            var q = l.Linear(rows, $"{p}.attention.self.query");
             var k = l.Linear(x, $"{p}.attention.self.key");
             var v = l.Linear(x, $"{p}.attention.self.value");
             var context = l.Attention(q, k, v, config.NumHeads, config.HeadDim, bias);
-            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), x }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), rows }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
             var up = l.Activation(l.Linear(attended, $"{p}.intermediate.dense"), config.Activation);
             x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.output.dense"), attended }), $"{p}.output.LayerNorm", config.LayerNormEps);
         }
@@ -106,7 +109,7 @@ internal static class OnnxFamilyGraphs
     {
         var x = Embeddings(l, config, "bert.embeddings", ids, types, null);
         var hidden = BertEncoder(l, config, "bert", x, l.KeyMaskBias(mask));
-        var pooled = l.Graph.Node("Tanh", new[] { l.Linear(l.FirstToken(hidden), "bert.pooler.dense") });
+        var pooled = l.Graph.Node("Tanh", new[] { l.Linear(l.SingleRow(hidden), "bert.pooler.dense") });
         return l.Linear(pooled, "classifier");
     }
 
@@ -114,7 +117,7 @@ internal static class OnnxFamilyGraphs
     {
         var x = Embeddings(l, config, "roberta.embeddings", ids, types, config.PadTokenId ?? 1);
         var hidden = BertEncoder(l, config, "roberta", x, l.KeyMaskBias(mask));
-        var dense = l.Graph.Node("Tanh", new[] { l.Linear(l.FirstToken(hidden), "classifier.dense") });
+        var dense = l.Graph.Node("Tanh", new[] { l.Linear(l.SingleRow(hidden), "classifier.dense") });
         return l.Linear(dense, "classifier.out_proj");
     }
 
@@ -128,38 +131,48 @@ internal static class OnnxFamilyGraphs
         for (int i = 0; i < config.NumLayers; i++)
         {
             var p = $"distilbert.transformer.layer.{i}";
-            var context = l.Attention(l.Linear(x, $"{p}.attention.q_lin"), l.Linear(x, $"{p}.attention.k_lin"), l.Linear(x, $"{p}.attention.v_lin"),
+            var rows = i == config.NumLayers - 1 ? l.FirstRow(x) : x;   // the last layer for the head's row only (BertEncoder)
+            var context = l.Attention(l.Linear(rows, $"{p}.attention.q_lin"), l.Linear(x, $"{p}.attention.k_lin"), l.Linear(x, $"{p}.attention.v_lin"),
                 config.NumHeads, config.HeadDim, bias);
-            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.out_lin"), x }), $"{p}.sa_layer_norm", layerNormEps);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.out_lin"), rows }), $"{p}.sa_layer_norm", layerNormEps);
             var up = l.Activation(l.Linear(attended, $"{p}.ffn.lin1"), config.Activation);
             x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.ffn.lin2"), attended }), $"{p}.output_layer_norm", layerNormEps);
         }
-        var first = g.Node("Relu", new[] { l.Linear(l.FirstToken(x), "pre_classifier") });
+        var first = g.Node("Relu", new[] { l.Linear(l.SingleRow(x), "pre_classifier") });
         return l.Linear(first, "classifier");
     }
 
     // Gpt2Block: pre-norm causal attention (fused c_attn, c_proj; Conv1D weights [in, out]) and MLP (c_fc, c_proj), then ln_f,
-    // read at the last real token, and the bias-free score.
+    // read at the last real token, and the bias-free score. The last block runs for that row only (keys and values from
+    // every row), as the library's head readout does.
     static string Gpt2(OnnxLayers l, TransformerConfig config, string ids, string mask)
     {
         var g = l.Graph;
         var positions = l.Positions(ids);
         var x = g.Node("Add", new[] { l.Embed("transformer.wte.weight", ids), l.Embed("transformer.wpe.weight", positions) });
         var bias = l.CausalMaskBias(mask, positions);
+        var last = l.LastRealIndex(mask, positions);
         long hidden = config.HiddenSize;
+        var thirds = g.Int64s(hidden, hidden, hidden);
         for (int i = 0; i < config.NumLayers; i++)
         {
             var p = $"transformer.h.{i}";
+            bool lastBlock = i == config.NumLayers - 1;
+            var rows = lastBlock ? l.RowsAt(x, last, hidden) : x;
             var n1 = l.LayerNorm(x, $"{p}.ln_1", config.LayerNormEps);
-            var qkv = g.Nodes("Split", new[] { l.Linear(n1, $"{p}.attn.c_attn", fanInFanOut: true), g.Int64s(hidden, hidden, hidden) }, 3,
-                OnnxAttribute.Int("axis", 2));
-            var context = l.Attention(qkv[0], qkv[1], qkv[2], config.NumHeads, config.HeadDim, bias);
-            x = g.Node("Add", new[] { l.Linear(context, $"{p}.attn.c_proj", fanInFanOut: true), x });
+            var qkv = g.Nodes("Split", new[] { l.Linear(n1, $"{p}.attn.c_attn", fanInFanOut: true), thirds }, 3, OnnxAttribute.Int("axis", 2));
+            var q = qkv[0];
+            if (lastBlock)
+            {
+                var n1Rows = l.LayerNorm(rows, $"{p}.ln_1", config.LayerNormEps);
+                q = g.Nodes("Split", new[] { l.Linear(n1Rows, $"{p}.attn.c_attn", fanInFanOut: true), thirds }, 3, OnnxAttribute.Int("axis", 2))[0];
+            }
+            var context = l.Attention(q, qkv[1], qkv[2], config.NumHeads, config.HeadDim, lastBlock ? l.CausalRowMaskBias(mask, positions, last) : bias);
+            x = g.Node("Add", new[] { l.Linear(context, $"{p}.attn.c_proj", fanInFanOut: true), rows });
             var n2 = l.LayerNorm(x, $"{p}.ln_2", config.LayerNormEps);
             var up = l.Activation(l.Linear(n2, $"{p}.mlp.c_fc", fanInFanOut: true), config.Activation);
             x = g.Node("Add", new[] { l.Linear(up, $"{p}.mlp.c_proj", fanInFanOut: true), x });
         }
-        var last = l.LastRealToken(x, mask, positions, hidden);
-        return l.Linear(l.LayerNorm(last, "transformer.ln_f", config.LayerNormEps), "score");
+        return l.Linear(l.LayerNorm(l.SingleRow(x), "transformer.ln_f", config.LayerNormEps), "score");
     }
 }

@@ -20,6 +20,7 @@ internal sealed class OnnxLayers
     readonly IReadOnlyDictionary<string, WeightArray> _weights;
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
     readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _quantizedInputs = new(StringComparer.Ordinal);
+    readonly Dictionary<string, string> _initializers = new(StringComparer.Ordinal);   // a weight read twice is stored once
     readonly bool _int8;
 
     public OnnxLayers(OnnxGraph graph, IReadOnlyDictionary<string, WeightArray> weights, bool int8)
@@ -44,7 +45,13 @@ internal sealed class OnnxLayers
     }
 
     /// <summary>A weight as an initializer of its own shape.</summary>
-    public string Tensor(string name) => Graph.Weight(name, Read(name).Data, Read(name).Shape);
+    public string Tensor(string name) => Once(name, () => Graph.Weight(name, Read(name).Data, Read(name).Shape));
+
+    string Once(string key, Func<string> add)
+    {
+        if (!_initializers.TryGetValue(key, out var name)) _initializers[key] = name = add();
+        return name;
+    }
 
     /// <summary>Rows of an embedding table looked up by <paramref name="ids"/> (int64).</summary>
     public string Embed(string table, string ids) => Graph.Node("Gather", new[] { Tensor(table), ids });
@@ -57,10 +64,10 @@ internal sealed class OnnxLayers
     {
         var w = Read(prefix + ".weight");
         long inFeatures = fanInFanOut ? w.Rows : w.Columns, outFeatures = fanInFanOut ? w.Columns : w.Rows;
-        var transposed = fanInFanOut ? w.Data : Transpose(w.Data, (int)w.Rows, (int)w.Columns);   // [in, out]
+        float[] Transposed() => fanInFanOut ? w.Data : Transpose(w.Data, (int)w.Rows, (int)w.Columns);   // [in, out]
         string y = _int8
-            ? QuantizedProduct(x, prefix, transposed, inFeatures, outFeatures)
-            : Graph.Node("MatMul", new[] { x, Graph.Weight(prefix + ".weight", transposed, inFeatures, outFeatures) });
+            ? QuantizedProduct(x, prefix, Transposed, inFeatures, outFeatures)
+            : Graph.Node("MatMul", new[] { x, Once(prefix + ".weight", () => Graph.Weight(prefix + ".weight", Transposed(), inFeatures, outFeatures)) });
         return Has(prefix + ".bias") ? Graph.Node("Add", new[] { y, Tensor(prefix + ".bias") }) : y;
     }
 
@@ -69,19 +76,23 @@ internal sealed class OnnxLayers
     /// (DynamicQuantizeLinear), the weight to int8 once, symmetric per output column; the int32 product back to float
     /// times both scales. ONNX Runtime fuses the pattern into its DynamicQuantizeMatMul kernel.
     /// </summary>
-    string QuantizedProduct(string x, string prefix, float[] weight, long inFeatures, long outFeatures)
+    string QuantizedProduct(string x, string prefix, Func<float[]> weight, long inFeatures, long outFeatures)
     {
-        var (quantized, scales) = QuantizeColumns(weight, (int)inFeatures, (int)outFeatures);
+        var w = Once(prefix + ".weight_quantized", () =>
+        {
+            var (quantized, scales) = QuantizeColumns(weight(), (int)inFeatures, (int)outFeatures);
+            _initializers[prefix + ".weight_scale"] = Graph.Weight(prefix + ".weight_scale", scales, outFeatures);
+            return Graph.Initializer(prefix + ".weight_quantized", OnnxType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), inFeatures, outFeatures);
+        });
+        var zero = Once("int8_zero_point", () => Graph.Initializer("int8_zero_point", OnnxType.Int8, new byte[1]));
         if (!_quantizedInputs.TryGetValue(x, out var q))
         {
             var outputs = Graph.Nodes("DynamicQuantizeLinear", new[] { x }, 3);
             q = _quantizedInputs[x] = (outputs[0], outputs[1], outputs[2]);
         }
-        var w = Graph.Initializer(prefix + ".weight_quantized", OnnxType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), inFeatures, outFeatures);
-        var zero = Graph.Initializer(prefix + ".weight_zero_point", OnnxType.Int8, new byte[1]);
         var product = Graph.Node("MatMulInteger", new[] { q.Quantized, w, q.ZeroPoint, zero });
         var asFloat = Graph.Node("Cast", new[] { product }, OnnxAttribute.Int("to", (long)OnnxType.Float));
-        var scale = Graph.Node("Mul", new[] { q.Scale, Graph.Weight(prefix + ".weight_scale", scales, outFeatures) });
+        var scale = Graph.Node("Mul", new[] { q.Scale, _initializers[prefix + ".weight_scale"] });
         return Graph.Node("Mul", new[] { asFloat, scale });
     }
 
@@ -209,20 +220,44 @@ internal sealed class OnnxLayers
         return g.Node("Where", new[] { visible, g.FloatScalar(0f), g.FloatScalar(float.MinValue) });
     }
 
-    /// <summary>The hidden state of the first token: [batch, hidden] from [batch, seq, hidden].</summary>
-    public string FirstToken(string hidden) =>
-        Graph.Node("Gather", new[] { hidden, Graph.Int64Scalar(0) }, OnnxAttribute.Int("axis", 1));
+    /// <summary>The first token's rows: [batch, 1, hidden] from [batch, seq, hidden].</summary>
+    public string FirstRow(string hidden) =>
+        Graph.Node("Slice", new[] { hidden, Graph.Int64s(0), Graph.Int64s(1), Graph.Int64s(1) });
 
-    /// <summary>The hidden state at the last position whose mask is set (position 0 for a row with none): [batch, hidden].</summary>
-    public string LastRealToken(string hidden, string attentionMask, string positions, long hiddenSize)
+    /// <summary>The last position whose mask is set, per row (position 0 for a row with none): int64 [batch, 1].</summary>
+    public string LastRealIndex(string attentionMask, string positions)
     {
         var g = Graph;
         var real = g.Node("Cast", new[] { g.Node("Cast", new[] { attentionMask }, OnnxAttribute.Int("to", (long)OnnxType.Bool)) },
             OnnxAttribute.Int("to", (long)OnnxType.Int64));
         var weighted = g.Node("Mul", new[] { real, positions });
-        var last = g.Node("ArgMax", new[] { weighted }, OnnxAttribute.Int("axis", 1), OnnxAttribute.Int("keepdims", 1));   // [b, 1]
-        var index = g.Node("Expand", new[] { g.Node("Unsqueeze", new[] { last, g.Int64s(2) }), g.Int64s(1, 1, hiddenSize) });
-        var rows = g.Node("GatherElements", new[] { hidden, index }, OnnxAttribute.Int("axis", 1));                        // [b, 1, h]
-        return g.Node("Squeeze", new[] { rows, g.Int64s(1) });
+        return g.Node("ArgMax", new[] { weighted }, OnnxAttribute.Int("axis", 1), OnnxAttribute.Int("keepdims", 1));
     }
+
+    /// <summary>The rows of [batch, seq, hidden] at <paramref name="index"/> [batch, 1]: [batch, 1, hidden].</summary>
+    public string RowsAt(string hidden, string index, long hiddenSize)
+    {
+        var g = Graph;
+        var expanded = g.Node("Expand", new[] { g.Node("Unsqueeze", new[] { index, g.Int64s(2) }), g.Int64s(1, 1, hiddenSize) });
+        return g.Node("GatherElements", new[] { hidden, expanded }, OnnxAttribute.Int("axis", 1));
+    }
+
+    /// <summary>
+    /// The additive mask [batch, 1, 1, seq] of one query row per example at <paramref name="index"/> [batch, 1]: keys
+    /// at or before it that are real tokens, and itself (<see cref="CausalMaskBias"/> for that row).
+    /// </summary>
+    public string CausalRowMaskBias(string attentionMask, string positions, string index)
+    {
+        var g = Graph;
+        var keyPositions = g.Node("Unsqueeze", new[] { positions, g.Int64s(0) });   // [1, s]
+        var notAhead = g.Node("LessOrEqual", new[] { keyPositions, index });        // [b, s]
+        var self = g.Node("Equal", new[] { keyPositions, index });
+        var real = g.Node("Cast", new[] { attentionMask }, OnnxAttribute.Int("to", (long)OnnxType.Bool));
+        var visible = g.Node("And", new[] { notAhead, g.Node("Or", new[] { real, self }) });
+        var bias = g.Node("Where", new[] { visible, g.FloatScalar(0f), g.FloatScalar(float.MinValue) });
+        return g.Node("Unsqueeze", new[] { bias, g.Int64s(1, 2) });
+    }
+
+    /// <summary>[batch, 1, hidden] to [batch, hidden].</summary>
+    public string SingleRow(string rows) => Graph.Node("Squeeze", new[] { rows, Graph.Int64s(1) });
 }
