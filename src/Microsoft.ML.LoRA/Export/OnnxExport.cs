@@ -132,12 +132,11 @@ public static class OnnxExport
         };
         Directory.CreateDirectory(folder);
         var modelPath = Path.Combine(folder, ModelFileName);
-        var bytes = graph.ToModel($"{config.Family}_classifier", ProducerVersion, metadata);
-        AtomicFile.Write(modelPath, s => s.Write(bytes));
+        AtomicFile.Write(modelPath, s => graph.WriteModel(s, $"{config.Family}_classifier", ProducerVersion, metadata));
         foreach (var (name, content) in tokenizerFiles) AtomicFile.Write(Path.Combine(folder, name), s => s.Write(content));
         AtomicFile.WriteAllText(Path.Combine(folder, ConfigFileName), config.ToJson(labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(folder, DescriptionFileName), description.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new OnnxExportResult(Path.GetFullPath(folder), Path.GetFullPath(modelPath), OnnxFamilyGraphs.Inputs(config), labels.ToArray(), bytes.LongLength,
+        return new OnnxExportResult(Path.GetFullPath(folder), Path.GetFullPath(modelPath), OnnxFamilyGraphs.Inputs(config), labels.ToArray(), new FileInfo(modelPath).Length,
             tokenizerFiles.Keys.Order(StringComparer.Ordinal).ToArray());
     }
 

@@ -78,7 +78,7 @@ internal static class OnnxFamilyGraphs
             else
             {
                 var table = l.Read(tokenTypes);
-                x = g.Node("Add", new[] { x, g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns), table.Columns) });
+                x = g.Node("Add", new[] { x, g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
             }
         }
         return l.LayerNorm(x, $"{prefix}.LayerNorm", config.LayerNormEps);

@@ -29,7 +29,7 @@ internal readonly record struct OnnxAttribute(string Name, object Value)
 internal sealed class OnnxGraph
 {
     readonly List<ProtoWriter> _nodes = new();
-    readonly List<(string Name, OnnxType Type, long[] Dims, byte[] Raw)> _initializers = new();
+    readonly List<(string Name, OnnxType Type, long[] Dims, Array Data)> _initializers = new();   // data: float[], byte[] or long[], not copied
     readonly List<(string Name, OnnxType Type, object[] Dims)> _inputs = new(), _outputs = new();
     readonly HashSet<string> _names = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
@@ -41,7 +41,7 @@ internal sealed class OnnxGraph
     public int Opset { get; }
 
     /// <summary>Bytes of initializer data so far.</summary>
-    public long InitializerBytes => _initializers.Sum(i => (long)i.Raw.Length);
+    public long InitializerBytes => _initializers.Sum(i => (long)RawBytes(i.Data).Length);
 
     /// <summary>Counts of each operator type used (for tests and reports).</summary>
     public Dictionary<string, int> OperatorCounts { get; } = new(StringComparer.Ordinal);
@@ -69,23 +69,34 @@ internal sealed class OnnxGraph
         _outputs.Add((name, type, dims));
     }
 
-    /// <summary>A float initializer of shape <paramref name="dims"/>.</summary>
-    public string Weight(string hint, ReadOnlySpan<float> data, params long[] dims) =>
-        Initializer(hint, OnnxType.Float, MemoryMarshal.AsBytes(data).ToArray(), dims);
+    /// <summary>A float initializer of shape <paramref name="dims"/> (the array is kept, not copied: do not change it).</summary>
+    public string Weight(string hint, float[] data, params long[] dims) => Add(hint, OnnxType.Float, data, dims);
 
-    /// <summary>An initializer of raw little-endian bytes.</summary>
-    public string Initializer(string hint, OnnxType type, byte[] raw, params long[] dims)
+    /// <summary>An initializer of raw little-endian bytes (kept, not copied).</summary>
+    public string Initializer(string hint, OnnxType type, byte[] raw, params long[] dims) => Add(hint, type, raw, dims);
+
+    string Add(string hint, OnnxType type, Array data, long[] dims)
     {
         long count = dims.Aggregate(1L, (a, d) => a * d);
-        if (count * SizeOf(type) != raw.Length)
-            throw new ArgumentException($"initializer {hint}: {raw.Length} bytes for shape [{string.Join(", ", dims)}] of {type}");
+        int bytes = RawBytes(data).Length;
+        if (count * SizeOf(type) != bytes)
+            throw new ArgumentException($"initializer {hint}: {bytes} bytes for shape [{string.Join(", ", dims)}] of {type}");
         var name = _names.Add(hint) ? hint : Fresh(hint);
-        _initializers.Add((name, type, dims, raw));
+        _initializers.Add((name, type, dims, data));
         return name;
     }
 
+    static ReadOnlySpan<byte> RawBytes(Array data) => data switch
+    {
+        float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
+        long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
+        byte[] b => b,
+        _ => throw new ArgumentException($"initializer data of type {data.GetType().Name}"),
+    };
+
     /// <summary>A one-dimensional int64 constant (shared between nodes that ask for the same values).</summary>
     public string Int64s(params long[] values) => Constant("i64", OnnxType.Int64, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), new long[] { values.Length });
+
 
     /// <summary>A scalar int64 constant.</summary>
     public string Int64Scalar(long value) => Constant("i64s", OnnxType.Int64, BitConverter.GetBytes(value), Array.Empty<long>());
@@ -163,28 +174,45 @@ internal sealed class OnnxGraph
         }));
 
     /// <summary>
-    /// The ModelProto: IR version for the opset, the default-domain opset import, the graph, and
-    /// <paramref name="metadata"/> as metadata_props.
+    /// Writes the ModelProto to <paramref name="stream"/>: IR version for the opset, the default-domain opset import,
+    /// the graph, and <paramref name="metadata"/> as metadata_props. Initializer data goes straight from the arrays to
+    /// the stream (the graph's size is computed first), so writing costs no copy of the weights.
     /// </summary>
-    public byte[] ToModel(string graphName, string producerVersion, IReadOnlyDictionary<string, string> metadata)
+    public void WriteModel(Stream stream, string graphName, string producerVersion, IReadOnlyDictionary<string, string> metadata)
     {
-        var graph = new ProtoWriter();
-        foreach (var node in _nodes) graph.Message(1, node);                // GraphProto.node
-        graph.String(2, graphName);                                         // GraphProto.name
-        foreach (var (name, type, dims, raw) in _initializers)              // GraphProto.initializer: TensorProto { dims 1, data_type 2, name 8, raw_data 9 }
-            graph.Message(5, t => t.PackedInt64(1, dims).Int64(2, (long)type).String(8, name).Bytes(9, raw));
-        foreach (var (name, type, dims) in _inputs) graph.Message(11, ValueInfo(name, type, dims));
-        foreach (var (name, type, dims) in _outputs) graph.Message(12, ValueInfo(name, type, dims));
+        var head = new ProtoWriter();
+        foreach (var node in _nodes) head.Message(1, node);                 // GraphProto.node
+        head.String(2, graphName);                                          // GraphProto.name
+        var tail = new ProtoWriter();
+        foreach (var (name, type, dims) in _inputs) tail.Message(11, ValueInfo(name, type, dims));
+        foreach (var (name, type, dims) in _outputs) tail.Message(12, ValueInfo(name, type, dims));
+        // GraphProto.initializer 5: TensorProto { dims 1, data_type 2, name 8, raw_data 9 }
+        var tensors = _initializers.Select(i =>
+        {
+            var header = new ProtoWriter().PackedInt64(1, i.Dims).Int64(2, (long)i.Type).String(8, i.Name);
+            long rawLength = RawBytes(i.Data).Length;
+            return (Header: header, i.Data, RawLength: rawLength, Length: header.Length + ProtoWriter.FieldSize(9, rawLength));
+        }).ToList();
+        long graphLength = head.Length + tensors.Sum(t => ProtoWriter.FieldSize(5, t.Length)) + tail.Length;
 
-        var model = new ProtoWriter()
+        var prefix = new ProtoWriter()
             .Int64(1, IrVersion(Opset))                                     // ir_version
             .String(2, "Microsoft.ML.LoRA")                                 // producer_name
             .String(3, producerVersion)                                     // producer_version
-            .Message(7, graph)                                              // graph
             .Message(8, o => o.String(1, "").Int64(2, Opset));              // opset_import { domain "", version }
         foreach (var (key, value) in metadata)
-            model.Message(14, e => e.String(1, key).String(2, value));      // metadata_props { key 1, value 2 }
-        return model.ToArray();
+            prefix.Message(14, e => e.String(1, key).String(2, value));     // metadata_props { key 1, value 2 }
+        prefix.WriteTo(stream);
+        ProtoWriter.WriteFieldHeader(stream, 7, graphLength);               // graph
+        head.WriteTo(stream);
+        foreach (var t in tensors)
+        {
+            ProtoWriter.WriteFieldHeader(stream, 5, t.Length);
+            t.Header.WriteTo(stream);
+            ProtoWriter.WriteFieldHeader(stream, 9, t.RawLength);
+            stream.Write(RawBytes(t.Data));
+        }
+        tail.WriteTo(stream);
     }
 
     /// <summary>The IR version that introduced <paramref name="opset"/> (ONNX 1.12: opset 17, IR 8; 1.14: 19, IR 9; 1.16: 21, IR 10).</summary>

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Microsoft.ML.LoRA.Export;
 
 /// <summary>A weight as the exporter reads it: row-major float data and its shape (Hugging Face layout).</summary>
@@ -82,7 +80,7 @@ internal sealed class OnnxLayers
         {
             var (quantized, scales) = QuantizeColumns(weight(), (int)inFeatures, (int)outFeatures);
             _initializers[prefix + ".weight_scale"] = Graph.Weight(prefix + ".weight_scale", scales, outFeatures);
-            return Graph.Initializer(prefix + ".weight_quantized", OnnxType.Int8, MemoryMarshal.AsBytes(quantized.AsSpan()).ToArray(), inFeatures, outFeatures);
+            return Graph.Initializer(prefix + ".weight_quantized", OnnxType.Int8, quantized, inFeatures, outFeatures);
         });
         var zero = Once("int8_zero_point", () => Graph.Initializer("int8_zero_point", OnnxType.Int8, new byte[1]));
         if (!_quantizedInputs.TryGetValue(x, out var q))
@@ -96,18 +94,18 @@ internal sealed class OnnxLayers
         return Graph.Node("Mul", new[] { asFloat, scale });
     }
 
-    /// <summary>int8 columns of an [in, out] matrix, each scaled by its largest magnitude / 127 (zero point 0).</summary>
-    internal static (sbyte[] Quantized, float[] Scales) QuantizeColumns(float[] weight, int rows, int columns)
+    /// <summary>int8 columns of an [in, out] matrix (two's complement bytes), each scaled by its largest magnitude / 127 (zero point 0).</summary>
+    internal static (byte[] Quantized, float[] Scales) QuantizeColumns(float[] weight, int rows, int columns)
     {
         var scales = new float[columns];
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < columns; j++)
                 scales[j] = Math.Max(scales[j], Math.Abs(weight[(long)i * columns + j]));
         for (int j = 0; j < columns; j++) scales[j] = scales[j] > 0 ? scales[j] / 127f : 1f;
-        var quantized = new sbyte[weight.Length];
+        var quantized = new byte[weight.Length];
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < columns; j++)
-                quantized[(long)i * columns + j] = (sbyte)Math.Clamp(MathF.Round(weight[(long)i * columns + j] / scales[j], MidpointRounding.ToEven), -127, 127);
+                quantized[(long)i * columns + j] = unchecked((byte)(sbyte)Math.Clamp(MathF.Round(weight[(long)i * columns + j] / scales[j], MidpointRounding.ToEven), -127, 127));
         return (quantized, scales);
     }
 

@@ -85,6 +85,29 @@ internal sealed class ProtoWriter
 
     void Tag(int field, int wireType) => RawVarint((ulong)((field << 3) | wireType));
 
+    /// <summary>The bytes a varint of <paramref name="value"/> takes.</summary>
+    public static int VarintSize(ulong value)
+    {
+        int size = 1;
+        while (value >= 0x80) { value >>= 7; size++; }
+        return size;
+    }
+
+    /// <summary>The bytes a length-delimited field of <paramref name="length"/> content bytes takes, tag and length included.</summary>
+    public static long FieldSize(int field, long length) => VarintSize((ulong)(field << 3)) + VarintSize((ulong)length) + length;
+
+    /// <summary>
+    /// Writes the tag and length of a length-delimited field straight to <paramref name="stream"/>; the caller writes
+    /// its <paramref name="length"/> content bytes next (so large payloads are never copied into a buffer).
+    /// </summary>
+    public static void WriteFieldHeader(Stream stream, int field, long length)
+    {
+        var header = new ProtoWriter();
+        header.Tag(field, LengthDelimited);
+        header.RawVarint((ulong)length);
+        header.WriteTo(stream);
+    }
+
     void RawVarint(ulong value)
     {
         while (value >= 0x80)
