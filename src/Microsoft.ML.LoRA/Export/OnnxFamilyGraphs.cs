@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Export;
 
@@ -13,14 +14,13 @@ internal static class OnnxFamilyGraphs
     public const string InputIds = "input_ids", AttentionMask = "attention_mask", TokenTypeIds = "token_type_ids", Logits = "logits";
 
     /// <summary>The families the exporter writes (config <see cref="TransformerConfig.Family"/> names).</summary>
-    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2" };
+    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2", "llama (llama, mistral, qwen2)" };
 
     /// <summary>Whether a family is exportable, and if not, why.</summary>
     public static string? Refusal(TransformerConfig config) => config.Family switch
     {
-        "bert" or "distilbert" or "roberta" or "gpt2" => null,
+        "bert" or "distilbert" or "roberta" or "gpt2" or "llama" => null,
         "deberta-v2" => "DeBERTa-v2/v3 models cannot be exported to ONNX yet (their disentangled relative-position attention has no graph here)",
-        "llama" => $"{config.ModelType} models (the LLaMA family) cannot be exported to ONNX yet (rotary positions, RMSNorm and grouped key/value heads have no graph here)",
         _ => $"the {config.Family} family cannot be exported to ONNX",
     };
 
@@ -41,6 +41,7 @@ internal static class OnnxFamilyGraphs
             "bert" => Bert(layers, config, ids, mask, types),
             "roberta" => Roberta(layers, config, ids, mask, types),
             "distilbert" => DistilBert(layers, config, ids, mask),
+            "llama" => Llama(layers, config, ids, mask),
             _ => Gpt2(layers, config, ids, mask),
         };
         g.Output(logits, Logits, OnnxType.Float, "batch", (long)labels);
@@ -174,5 +175,38 @@ internal static class OnnxFamilyGraphs
             x = g.Node("Add", new[] { l.Linear(up, $"{p}.mlp.c_proj", fanInFanOut: true), x });
         }
         return l.Linear(l.LayerNorm(l.SingleRow(x), "transformer.ln_f", config.LayerNormEps), "score");
+    }
+
+    // LlamaDecoderLayer (llama, mistral, qwen2): RMSNorm, attention with rotary positions on queries and keys, grouped
+    // key/value heads and Mistral's sliding windows, then RMSNorm and the SwiGLU MLP (down(silu(gate) · up)); the final
+    // norm and the bias-free score at the last real token. Positions are 0 .. seq-1 whatever the padding, as the
+    // library and Hugging Face number them. Every layer runs for all rows.
+    static string Llama(OnnxLayers l, TransformerConfig config, string ids, string mask)
+    {
+        var g = l.Graph;
+        var settings = LlamaSettings.Of(config);
+        int heads = config.NumHeads, headDim = settings.HeadDim, kvHeads = settings.KeyValueHeads;
+        var positions = l.Positions(ids);
+        var x = l.Embed("model.embed_tokens.weight", ids);
+        var bias = l.CausalMaskBias(mask, positions);
+        var tables = l.RotaryTables(positions, settings.Rope.InverseFrequencies(headDim));
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            var p = $"model.layers.{i}";
+            var normed = l.RmsNorm(x, $"{p}.input_layernorm", config.LayerNormEps);
+            var q = l.Rotate(l.Linear(normed, $"{p}.self_attn.q_proj"), heads, headDim, tables);
+            var k = l.Rotate(l.Linear(normed, $"{p}.self_attn.k_proj"), kvHeads, headDim, tables);
+            var v = l.Linear(normed, $"{p}.self_attn.v_proj");
+            var layerBias = settings.SlidingWindows[i] is int window ? l.WindowedBias(bias, positions, window) : bias;
+            var context = l.Attention(q, l.RepeatHeads(k, kvHeads, heads / kvHeads, headDim), l.RepeatHeads(v, kvHeads, heads / kvHeads, headDim),
+                heads, headDim, layerBias);
+            x = g.Node("Add", new[] { l.Linear(context, $"{p}.self_attn.o_proj"), x });
+            var n2 = l.RmsNorm(x, $"{p}.post_attention_layernorm", config.LayerNormEps);
+            var gate = l.Activation(l.Linear(n2, $"{p}.mlp.gate_proj"), "silu");
+            var up = l.Linear(n2, $"{p}.mlp.up_proj");
+            x = g.Node("Add", new[] { l.Linear(g.Node("Mul", new[] { gate, up }), $"{p}.mlp.down_proj"), x });
+        }
+        var last = l.SingleRow(l.RowsAt(x, l.LastRealIndex(mask, positions), config.HiddenSize));
+        return l.Linear(l.RmsNorm(last, "model.norm", config.LayerNormEps), "score");
     }
 }

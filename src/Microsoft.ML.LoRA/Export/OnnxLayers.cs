@@ -258,4 +258,67 @@ internal sealed class OnnxLayers
 
     /// <summary>[batch, 1, hidden] to [batch, hidden].</summary>
     public string SingleRow(string rows) => Graph.Node("Squeeze", new[] { rows, Graph.Int64s(1) });
+
+    /// <summary>RMSNorm (LLaMA): x / sqrt(mean(x²) + eps) · <paramref name="prefix"/>.weight, over the last axis.</summary>
+    public string RmsNorm(string x, string prefix, double epsilon)
+    {
+        var g = Graph;
+        var squares = g.Node("Mul", new[] { x, x });
+        // ReduceMean takes its axes as an attribute up to opset 17 and as an input from 18.
+        var mean = g.Opset >= 18
+            ? g.Node("ReduceMean", new[] { squares, g.Int64s(-1) }, OnnxAttribute.Int("keepdims", 1))
+            : g.Node("ReduceMean", new[] { squares }, OnnxAttribute.Ints("axes", -1), OnnxAttribute.Int("keepdims", 1));
+        var root = g.Node("Sqrt", new[] { g.Node("Add", new[] { mean, g.FloatScalar((float)epsilon) }) });
+        var normed = g.Node("Mul", new[] { x, g.Node("Reciprocal", new[] { root }) });
+        return g.Node("Mul", new[] { Tensor(prefix + ".weight"), normed });
+    }
+
+    /// <summary>
+    /// The rotary tables for positions [seq]: cos and sin of position · inverse frequency, each half repeated, shaped
+    /// [1, seq, 1, headDim] to broadcast over [batch, seq, heads, headDim].
+    /// </summary>
+    public (string Cos, string Sin) RotaryTables(string positions, float[] inverseFrequencies)
+    {
+        var g = Graph;
+        var at = g.Node("Unsqueeze", new[] { g.Node("Cast", new[] { positions }, OnnxAttribute.Int("to", (long)OnnxType.Float)), g.Int64s(1) });   // [s, 1]
+        var freqs = g.Node("Mul", new[] { at, g.Weight("rotary.inverse_frequencies", inverseFrequencies, inverseFrequencies.Length) });       // [s, d/2]
+        var emb = g.Node("Concat", new[] { freqs, freqs }, OnnxAttribute.Int("axis", -1));                                                       // [s, d]
+        string Table(string op) => g.Node("Unsqueeze", new[] { g.Node(op, new[] { emb }), g.Int64s(0, 2) });
+        return (Table("Cos"), Table("Sin"));
+    }
+
+    /// <summary>Rotary position embedding of [batch, seq, heads·headDim]: x·cos + rotate_half(x)·sin, per head.</summary>
+    public string Rotate(string x, int heads, int headDim, (string Cos, string Sin) tables)
+    {
+        var g = Graph;
+        long half = headDim / 2;
+        var split = g.Node("Reshape", new[] { x, g.Int64s(0, 0, heads, headDim) });
+        var first = g.Node("Slice", new[] { split, g.Int64s(0), g.Int64s(half), g.Int64s(-1) });
+        var second = g.Node("Slice", new[] { split, g.Int64s(half), g.Int64s(headDim), g.Int64s(-1) });
+        var rotated = g.Node("Concat", new[] { g.Node("Neg", new[] { second }), first }, OnnxAttribute.Int("axis", -1));
+        var sum = g.Node("Add", new[] { g.Node("Mul", new[] { split, tables.Cos }), g.Node("Mul", new[] { rotated, tables.Sin }) });
+        return g.Node("Reshape", new[] { sum, g.Int64s(0, 0, (long)heads * headDim) });
+    }
+
+    /// <summary>Grouped key/value heads repeated for the query heads: [batch, seq, kvHeads·headDim] to [batch, seq, kvHeads·repeat·headDim].</summary>
+    public string RepeatHeads(string x, int keyValueHeads, int repeat, int headDim)
+    {
+        if (repeat == 1) return x;
+        var g = Graph;
+        var grouped = g.Node("Reshape", new[] { x, g.Int64s(0, 0, keyValueHeads, 1, headDim) });
+        var expanded = g.Node("Expand", new[] { grouped, g.Int64s(1, 1, keyValueHeads, repeat, headDim) });
+        return g.Node("Reshape", new[] { expanded, g.Int64s(0, 0, (long)keyValueHeads * repeat * headDim) });
+    }
+
+    /// <summary>
+    /// <paramref name="bias"/> [batch, 1, seq, seq] with keys <paramref name="window"/> or more positions before the
+    /// query masked too (Mistral's sliding window).
+    /// </summary>
+    public string WindowedBias(string bias, string positions, int window)
+    {
+        var g = Graph;
+        var distance = g.Node("Sub", new[] { g.Node("Unsqueeze", new[] { positions, g.Int64s(1) }), g.Node("Unsqueeze", new[] { positions, g.Int64s(0) }) });
+        var near = g.Node("Less", new[] { distance, g.Int64Scalar(window) });                                  // [s, s]
+        return g.Node("Where", new[] { near, bias, g.FloatScalar(float.MinValue) });
+    }
 }

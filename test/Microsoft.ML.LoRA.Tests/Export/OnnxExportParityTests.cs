@@ -9,20 +9,24 @@ using Microsoft.ML.OnnxRuntime;
 namespace Microsoft.ML.LoRA.Tests.Export;
 
 /// <summary>
-/// The exported graph of each fixture family, its PEFT adapter merged, gives ONNX Runtime logits equal to our
+/// The exported graph of each fixture family (the LLaMA family's included), its PEFT adapter merged, gives ONNX Runtime logits equal to our
 /// TorchSharp logits (and to the fixture's reference) within 1e-4, with every graph optimization on and with none.
 /// </summary>
 public class OnnxExportParityTests
 {
     public static IEnumerable<object[]> Families => SharedData.Families.Select(f => new object[] { f });
 
+    /// <summary>The four fixture families of ../shared and the LLaMA family's three (llama with llama3 rotary scaling, qwen2, mistral with a sliding window).</summary>
+    public static IEnumerable<object[]> Fixtures => SharedData.Families.Select(f => new object[] { SharedData.Fixture(f) })
+        .Concat(LlamaFixtures.Variants.Select(v => new object[] { LlamaFixtures.Folder(v) }));
+
     [Theory]
-    [MemberData(nameof(Families))]
-    public void Onnx_runtime_logits_match_torchsharp_with_the_adapter_merged(string family)
+    [MemberData(nameof(Fixtures))]
+    public void Onnx_runtime_logits_match_torchsharp_with_the_adapter_merged(string fixture)
     {
-        var cases = LogitsCases.Load(Path.Combine(SharedData.Fixture(family), "cases.json"));
-        using var model = PretrainedModel.Load(SharedData.Fixture(family));
-        PeftAdapter.Load(model, Path.Combine(SharedData.Fixture(family), "adapter")).AdaptedModules.Should().NotBeEmpty();
+        var cases = LogitsCases.Load(Path.Combine(fixture, "cases.json"));
+        using var model = PretrainedModel.Load(fixture);
+        PeftAdapter.Load(model, Path.Combine(fixture, "adapter")).AdaptedModules.Should().NotBeEmpty();
         var torchLogits = cases.Run(model);
         using var dir = new TempDir();
 
