@@ -45,7 +45,7 @@ public sealed record OnnxExportResult(string Folder, string ModelPath, IReadOnly
 /// <summary>
 /// Writes a model as an ONNX graph with its adapters folded into the weights, for scoring with ONNX Runtime and no
 /// libtorch (the Microsoft.ML.LoRA.Onnx package): <c>model.onnx</c> (inputs <c>input_ids</c>, <c>attention_mask</c>
-/// and, for BERT, <c>token_type_ids</c>, int64 [batch, sequence] with both axes dynamic; output <c>logits</c> float
+/// and, for families that read them, <c>token_type_ids</c>, int64 [batch, sequence] with both axes dynamic; output <c>logits</c> float
 /// [batch, labels]), the tokenizer files, <c>config.json</c> with the labels, and <c>lora-onnx.json</c> describing
 /// inputs, labels and tokenizer so a scoring pipeline can be built from the folder alone. See docs/deployment.md.
 /// </summary>

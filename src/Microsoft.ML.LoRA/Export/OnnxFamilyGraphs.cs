@@ -14,13 +14,12 @@ internal static class OnnxFamilyGraphs
     public const string InputIds = "input_ids", AttentionMask = "attention_mask", TokenTypeIds = "token_type_ids", Logits = "logits";
 
     /// <summary>The families the exporter writes (config <see cref="TransformerConfig.Family"/> names).</summary>
-    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2", "llama (llama, mistral, qwen2)" };
+    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2", "deberta-v2 (v2, v3)", "llama (llama, mistral, qwen2)" };
 
     /// <summary>Whether a family is exportable, and if not, why.</summary>
     public static string? Refusal(TransformerConfig config) => config.Family switch
     {
-        "bert" or "distilbert" or "roberta" or "gpt2" or "llama" => null,
-        "deberta-v2" => "DeBERTa-v2/v3 models cannot be exported to ONNX yet (their disentangled relative-position attention has no graph here)",
+        "bert" or "distilbert" or "roberta" or "gpt2" or "llama" or "deberta-v2" => null,
         _ => $"the {config.Family} family cannot be exported to ONNX",
     };
 
@@ -42,6 +41,7 @@ internal static class OnnxFamilyGraphs
             "roberta" => Roberta(layers, config, ids, mask, types),
             "distilbert" => DistilBert(layers, config, ids, mask),
             "llama" => Llama(layers, config, ids, mask),
+            "deberta-v2" => Deberta(layers, config, ids, mask, types),
             _ => Gpt2(layers, config, ids, mask),
         };
         g.Output(logits, Logits, OnnxType.Float, "batch", (long)labels);
@@ -208,5 +208,110 @@ internal static class OnnxFamilyGraphs
         }
         var last = l.SingleRow(l.RowsAt(x, l.LastRealIndex(mask, positions), config.HiddenSize));
         return l.Linear(l.RmsNorm(last, "model.norm", config.LayerNormEps), "score");
+    }
+
+    // DeBERTa-v2/v3 (DebertaV2.cs): embeddings (word, optional absolute positions and token types, optional embed_proj),
+    // LayerNorm, zeroed at padding; BERT layers whose self-attention adds disentangled relative-position scores
+    // (content-to-position and position-to-content over the log-bucketed relative positions and the normalized
+    // rel_embeddings table); the ContextPooler over the first token and the classifier. Every layer runs for all rows.
+    static string Deberta(OnnxLayers l, TransformerConfig config, string ids, string mask, string? types)
+    {
+        var g = l.Graph;
+        var settings = DebertaV2Settings.Of(config);
+        var x = l.Embed("deberta.embeddings.word_embeddings.weight", ids);
+        if (settings.PositionBiasedInput) x = g.Node("Add", new[] { x, l.Embed("deberta.embeddings.position_embeddings.weight", l.Positions(ids)) });
+        const string tokenTypes = "deberta.embeddings.token_type_embeddings.weight";
+        if (l.Has(tokenTypes))
+        {
+            var table = l.Read(tokenTypes);
+            x = g.Node("Add", new[] { x, types is not null ? l.Embed(tokenTypes, types)
+                : g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
+        }
+        if (l.Has("deberta.embeddings.embed_proj.weight")) x = l.Linear(x, "deberta.embeddings.embed_proj");
+        x = l.LayerNorm(x, "deberta.embeddings.LayerNorm", config.LayerNormEps);
+        var realRows = g.Node("Unsqueeze", new[] { g.Node("Cast", new[] { mask }, OnnxAttribute.Int("to", (long)OnnxType.Float)), g.Int64s(-1) });
+        x = g.Node("Mul", new[] { x, realRows });
+        var keyBias = l.KeyMaskBias(mask);
+
+        string? relativeTable = null, index = null;
+        if (settings.RelativeAttention)
+        {
+            // The rows of rel_embeddings (normalized) the buckets can reach; unused, though present, without c2p or p2c.
+            relativeTable = l.Tensor("deberta.encoder.rel_embeddings.weight");
+            if (settings.NormalizeRelativeEmbeddings) relativeTable = l.LayerNorm(relativeTable, "deberta.encoder.LayerNorm", config.LayerNormEps);
+            if (settings.RelativeScores) index = RelativeIndex(l, config, settings, ids);
+        }
+        int heads = config.NumHeads, headDim = config.HeadDim;
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            var p = $"deberta.encoder.layer.{i}";
+            var q = l.Linear(x, $"{p}.attention.self.query_proj");
+            var k = l.Linear(x, $"{p}.attention.self.key_proj");
+            var v = l.Linear(x, $"{p}.attention.self.value_proj");
+            var bias = index is null ? keyBias
+                : g.Node("Add", new[] { RelativeScores(l, settings, $"{p}.attention.self", q, k, relativeTable!, index, heads, headDim), keyBias });
+            var scaled = settings.ScaleFactor == 1 ? q : g.Node("Mul", new[] { q, g.FloatScalar((float)(1.0 / Math.Sqrt(settings.ScaleFactor))) });
+            var context = l.Attention(scaled, k, v, heads, headDim, bias);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), x }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
+            var up = l.Activation(l.Linear(attended, $"{p}.intermediate.dense"), config.Activation);
+            x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.output.dense"), attended }), $"{p}.output.LayerNorm", config.LayerNormEps);
+        }
+        var pooled = l.Activation(l.Linear(l.SingleRow(l.FirstRow(x)), "pooler.dense"), settings.PoolerActivation);
+        return l.Linear(pooled, "classifier");
+    }
+
+    /// <summary>
+    /// The rel_embeddings row of each (query, key) pair, int64 [seq, seq]: the relative position i - j, log-bucketed
+    /// (through a table the library's own bucketing fills, so the graph's buckets are libtorch's to the bit), shifted by
+    /// the attention span and clamped to the table.
+    /// </summary>
+    static string RelativeIndex(OnnxLayers l, TransformerConfig config, DebertaV2Settings settings, string ids)
+    {
+        var g = l.Graph;
+        long reach = config.MaxPositions;   // |i - j| < the most tokens a model takes
+        long[] buckets;
+        using (var relative = global::TorchSharp.torch.arange(-reach, reach + 1, dtype: global::TorchSharp.torch.ScalarType.Int64))
+        using (var bucketed = settings.PositionBuckets > 0 && settings.MaxRelativePositions > 0
+                   ? RelativePositionBuckets.LogBuckets(relative, settings.PositionBuckets, settings.MaxRelativePositions) : relative.alias())
+            buckets = bucketed.data<long>().ToArray();
+        var positions = l.Positions(ids);
+        var distance = g.Node("Sub", new[] { g.Node("Unsqueeze", new[] { positions, g.Int64s(1) }), g.Node("Unsqueeze", new[] { positions, g.Int64s(0) }) });
+        var bucket = g.Node("Gather", new[] { g.Initializer("relative_position_buckets", OnnxType.Int64,
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(buckets.AsSpan()).ToArray(), buckets.Length), g.Node("Add", new[] { distance, g.Int64Scalar(reach) }) });
+        int span = settings.AttentionSpan;
+        return g.Node("Clip", new[] { g.Node("Add", new[] { bucket, g.Int64Scalar(span) }), g.Int64Scalar(0), g.Int64Scalar(2L * span - 1) });
+    }
+
+    /// <summary>Content-to-position plus position-to-content scores [batch, heads, seq, seq] of one layer (DisentangledSelfAttention.RelativeScores).</summary>
+    static string RelativeScores(OnnxLayers l, DebertaV2Settings settings, string prefix, string q, string k, string table, string index, int heads, int headDim)
+    {
+        var g = l.Graph;
+        var scale = g.FloatScalar((float)(1.0 / Math.Sqrt(headDim * settings.ScaleFactor)));
+        string PositionHeads(string projection)   // [heads, d, window]
+        {
+            var projected = g.Node("Mul", new[] { l.Linear(table, projection), scale });
+            return g.Node("Transpose", new[] { g.Node("Reshape", new[] { projected, g.Int64s(0, heads, headDim) }) }, OnnxAttribute.Ints("perm", 1, 2, 0));
+        }
+        string Heads(string x) => g.Node("Transpose", new[] { g.Node("Reshape", new[] { x, g.Int64s(0, 0, heads, headDim) }) }, OnnxAttribute.Ints("perm", 0, 2, 1, 3));
+        string Gathered(string all, string at)   // all [b, h, n, window], at [n, m]: all[b, h, i, at[i, j]]
+        {
+            var shape = g.Node("Concat", new[] { g.Node("Slice", new[] { g.Node("Shape", new[] { all }), g.Int64s(0), g.Int64s(3) }),
+                g.Node("Slice", new[] { g.Node("Shape", new[] { at }), g.Int64s(1), g.Int64s(2) }) }, OnnxAttribute.Int("axis", 0));
+            return g.Node("GatherElements", new[] { all, g.Node("Expand", new[] { at, shape }) }, OnnxAttribute.Int("axis", -1));
+        }
+        string? c2p = null, p2c = null;
+        if (settings.ContentToPosition)
+        {
+            var positionKey = PositionHeads(settings.ShareAttentionKey ? $"{prefix}.key_proj" : $"{prefix}.pos_key_proj");
+            c2p = Gathered(g.Node("MatMul", new[] { Heads(q), positionKey }), index);
+        }
+        if (settings.PositionToContent)
+        {
+            var positionQuery = PositionHeads(settings.ShareAttentionKey ? $"{prefix}.query_proj" : $"{prefix}.pos_query_proj");
+            var indexT = g.Node("Transpose", new[] { index }, OnnxAttribute.Ints("perm", 1, 0));
+            var gathered = Gathered(g.Node("MatMul", new[] { Heads(k), positionQuery }), indexT);   // [b, h, keys, queries]
+            p2c = g.Node("Transpose", new[] { gathered }, OnnxAttribute.Ints("perm", 0, 1, 3, 2));
+        }
+        return c2p is not null && p2c is not null ? g.Node("Add", new[] { c2p, p2c }) : (c2p ?? p2c)!;
     }
 }

@@ -9,15 +9,19 @@ using Microsoft.ML.OnnxRuntime;
 namespace Microsoft.ML.LoRA.Tests.Export;
 
 /// <summary>
-/// The exported graph of each fixture family (the LLaMA family's included), its PEFT adapter merged, gives ONNX Runtime logits equal to our
+/// The exported graph of each fixture family (DeBERTa's and the LLaMA family's included), its PEFT adapter merged, gives ONNX Runtime logits equal to our
 /// TorchSharp logits (and to the fixture's reference) within 1e-4, with every graph optimization on and with none.
 /// </summary>
 public class OnnxExportParityTests
 {
     public static IEnumerable<object[]> Families => SharedData.Families.Select(f => new object[] { f });
 
-    /// <summary>The four fixture families of ../shared and the LLaMA family's three (llama with llama3 rotary scaling, qwen2, mistral with a sliding window).</summary>
+    /// <summary>
+    /// The four fixture families of ../shared, DeBERTa v2 (log buckets, absolute positions) and v3, and the LLaMA
+    /// family's three (llama with llama3 rotary scaling, qwen2, mistral with a sliding window).
+    /// </summary>
     public static IEnumerable<object[]> Fixtures => SharedData.Families.Select(f => new object[] { SharedData.Fixture(f) })
+        .Concat(new[] { "v2", "v3" }.Select(v => new object[] { Path.Combine(SharedData.RepoRoot, "test", "Microsoft.ML.LoRA.Tests", "Fixtures", "deberta-v2", v) }))
         .Concat(LlamaFixtures.Variants.Select(v => new object[] { LlamaFixtures.Folder(v) }));
 
     [Theory]

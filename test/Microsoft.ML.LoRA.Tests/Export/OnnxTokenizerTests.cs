@@ -23,6 +23,7 @@ public class OnnxTokenizerTests
     [InlineData("roberta")]
     [InlineData("gpt2")]
     [InlineData("llama")]
+    [InlineData("deberta-v2")]
     public void The_folder_alone_tokenizes_and_scores_as_the_library(string family)
     {
         using var dir = new TempDir();
