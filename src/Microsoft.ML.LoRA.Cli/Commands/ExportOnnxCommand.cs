@@ -25,8 +25,8 @@ internal sealed class ExportOnnxCommand : CliCommand
     };
     readonly Option<string> _precision = new Option<string>("--precision")
     {
-        Description = "Weights of the exported graph: fp32 (exact), int8 (linear layers' weights int8 per output column, activations " +
-                      "quantized per call: dynamic quantization) or fp16 (not supported yet)",
+        Description = "Weights of the exported graph: fp32 (exact), fp16 (stored as float16, half the file, widened to fp32 when " +
+                      "loaded) or int8 (linear layers' weights int8 per output column, activations quantized per call: dynamic quantization)",
         HelpName = "fp32|fp16|int8", DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "fp16", "int8");
 

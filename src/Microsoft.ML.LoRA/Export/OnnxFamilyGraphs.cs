@@ -79,7 +79,7 @@ internal static class OnnxFamilyGraphs
             else
             {
                 var table = l.Read(tokenTypes);
-                x = g.Node("Add", new[] { x, g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
+                x = g.Node("Add", new[] { x, l.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
             }
         }
         return l.LayerNorm(x, $"{prefix}.LayerNorm", config.LayerNormEps);
@@ -225,7 +225,7 @@ internal static class OnnxFamilyGraphs
         {
             var table = l.Read(tokenTypes);
             x = g.Node("Add", new[] { x, types is not null ? l.Embed(tokenTypes, types)
-                : g.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
+                : l.Weight(tokenTypes + ".row0", table.Data.AsSpan(0, (int)table.Columns).ToArray(), table.Columns) });
         }
         if (l.Has("deberta.embeddings.embed_proj.weight")) x = l.Linear(x, "deberta.embeddings.embed_proj");
         x = l.LayerNorm(x, "deberta.embeddings.LayerNorm", config.LayerNormEps);

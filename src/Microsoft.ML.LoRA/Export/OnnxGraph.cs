@@ -8,6 +8,7 @@ internal enum OnnxType
     Float = 1,
     UInt8 = 2,
     Int8 = 3,
+    Float16 = 10,
     Int32 = 6,
     Int64 = 7,
     Bool = 9,
@@ -29,7 +30,7 @@ internal readonly record struct OnnxAttribute(string Name, object Value)
 internal sealed class OnnxGraph
 {
     readonly List<ProtoWriter> _nodes = new();
-    readonly List<(string Name, OnnxType Type, long[] Dims, Array Data)> _initializers = new();   // data: float[], byte[] or long[], not copied
+    readonly List<(string Name, OnnxType Type, long[] Dims, Array Data)> _initializers = new();   // data: float[], Half[], byte[] or long[], not copied
     readonly List<(string Name, OnnxType Type, object[] Dims)> _inputs = new(), _outputs = new();
     readonly HashSet<string> _names = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
@@ -72,6 +73,9 @@ internal sealed class OnnxGraph
     /// <summary>A float initializer of shape <paramref name="dims"/> (the array is kept, not copied: do not change it).</summary>
     public string Weight(string hint, float[] data, params long[] dims) => Add(hint, OnnxType.Float, data, dims);
 
+    /// <summary>A float16 initializer of shape <paramref name="dims"/> (kept, not copied).</summary>
+    public string Weight(string hint, Half[] data, params long[] dims) => Add(hint, OnnxType.Float16, data, dims);
+
     /// <summary>An initializer of raw little-endian bytes (kept, not copied).</summary>
     public string Initializer(string hint, OnnxType type, byte[] raw, params long[] dims) => Add(hint, type, raw, dims);
 
@@ -90,6 +94,7 @@ internal sealed class OnnxGraph
     {
         float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
         long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
+        Half[] h => MemoryMarshal.AsBytes(h.AsSpan()),
         byte[] b => b,
         _ => throw new ArgumentException($"initializer data of type {data.GetType().Name}"),
     };
@@ -156,6 +161,7 @@ internal sealed class OnnxGraph
     static int SizeOf(OnnxType type) => type switch
     {
         OnnxType.Float or OnnxType.Int32 => 4,
+        OnnxType.Float16 => 2,
         OnnxType.Int64 => 8,
         OnnxType.UInt8 or OnnxType.Int8 or OnnxType.Bool => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(type)),

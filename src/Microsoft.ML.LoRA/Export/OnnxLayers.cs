@@ -19,13 +19,27 @@ internal sealed class OnnxLayers
     readonly HashSet<string> _used = new(StringComparer.Ordinal);
     readonly Dictionary<string, (string Quantized, string Scale, string ZeroPoint)> _quantizedInputs = new(StringComparer.Ordinal);
     readonly Dictionary<string, string> _initializers = new(StringComparer.Ordinal);   // a weight read twice is stored once
-    readonly bool _int8;
+    readonly bool _int8, _float16;
 
-    public OnnxLayers(OnnxGraph graph, IReadOnlyDictionary<string, WeightArray> weights, bool int8)
+    /// <param name="graph">The graph to write into.</param>
+    /// <param name="weights">The model's merged weights under Hugging Face names.</param>
+    /// <param name="int8">Linear layers' weights as int8 (dynamic quantization).</param>
+    /// <param name="float16">Float weights stored as float16, each widened by a Cast (which ONNX Runtime folds when it loads the model).</param>
+    public OnnxLayers(OnnxGraph graph, IReadOnlyDictionary<string, WeightArray> weights, bool int8, bool float16 = false)
     {
         Graph = graph;
         _weights = weights;
         _int8 = int8;
+        _float16 = float16;
+    }
+
+    /// <summary>A float weight initializer: fp32, or fp16 widened back to fp32 by a Cast.</summary>
+    public string Weight(string hint, float[] data, params long[] dims)
+    {
+        if (!_float16) return Graph.Weight(hint, data, dims);
+        var half = new Half[data.Length];
+        for (long i = 0; i < data.Length; i++) half[i] = (Half)data[i];
+        return Graph.Node("Cast", new[] { Graph.Weight(hint + "_fp16", half, dims) }, OnnxAttribute.Int("to", (long)OnnxType.Float));
     }
 
     public OnnxGraph Graph { get; }
@@ -43,7 +57,7 @@ internal sealed class OnnxLayers
     }
 
     /// <summary>A weight as an initializer of its own shape.</summary>
-    public string Tensor(string name) => Once(name, () => Graph.Weight(name, Read(name).Data, Read(name).Shape));
+    public string Tensor(string name) => Once(name, () => Weight(name, Read(name).Data, Read(name).Shape));
 
     string Once(string key, Func<string> add)
     {
@@ -65,7 +79,7 @@ internal sealed class OnnxLayers
         float[] Transposed() => fanInFanOut ? w.Data : Transpose(w.Data, (int)w.Rows, (int)w.Columns);   // [in, out]
         string y = _int8
             ? QuantizedProduct(x, prefix, Transposed, inFeatures, outFeatures)
-            : Graph.Node("MatMul", new[] { x, Once(prefix + ".weight", () => Graph.Weight(prefix + ".weight", Transposed(), inFeatures, outFeatures)) });
+            : Graph.Node("MatMul", new[] { x, Once(prefix + ".weight", () => Weight(prefix + ".weight", Transposed(), inFeatures, outFeatures)) });
         return Has(prefix + ".bias") ? Graph.Node("Add", new[] { y, Tensor(prefix + ".bias") }) : y;
     }
 

@@ -8,7 +8,7 @@ namespace Microsoft.ML.LoRA.Tests.Export;
 
 /// <summary>
 /// The pre-trained bert-tiny-mlm-en fitted with LoRA on 400 SMS-spam messages and saved as model.zip, exported to ONNX
-/// in fp32 and int8; shared by the tests of a class. <see cref="TestRows"/> are rows the fit never read.
+/// in fp32, int8 and fp16; shared by the tests of a class. <see cref="TestRows"/> are rows the fit never read.
 /// </summary>
 public sealed class SpamClassifierExport : IDisposable
 {
@@ -30,6 +30,7 @@ public sealed class SpamClassifierExport : IDisposable
             ml.Model.SaveWithLora(fitted, train.Schema, ModelZip);
             OnnxExport.Export(fitted, Fp32Folder);
             OnnxExport.Export(fitted, Int8Folder, new OnnxExportOptions { Precision = OnnxPrecision.Int8 });
+            OnnxExport.Export(fitted, Fp16Folder, new OnnxExportOptions { Precision = OnnxPrecision.Float16 });
         }
         finally
         {
@@ -40,6 +41,7 @@ public sealed class SpamClassifierExport : IDisposable
     public string ModelZip => _dir.File("model.zip");
     public string Fp32Folder => _dir.File("onnx-fp32");
     public string Int8Folder => _dir.File("onnx-int8");
+    public string Fp16Folder => _dir.File("onnx-fp16");
 
     /// <summary>The last 1500 rows of the collection (the fit read from the first 3000).</summary>
     public static IReadOnlyList<TextData.LabeledText> TestRows { get; } = TextData.SmsSpam(4074, 1500);

@@ -6,10 +6,11 @@ using Xunit.Abstractions;
 namespace Microsoft.ML.LoRA.Tests.Export;
 
 /// <summary>
-/// int8 export (dynamic quantization of the linear layers' weights) of a classifier fitted on SMS spam: a smaller
-/// model.onnx whose predictions agree with fp32 on at least 99% of test rows, while its logits differ.
+/// int8 export (dynamic quantization of the linear layers' weights) and fp16 export (float16 weights) of a classifier
+/// fitted on SMS spam: smaller model.onnx files whose predictions agree with fp32 on at least 99% of test rows, while
+/// their logits differ.
 /// </summary>
-public class OnnxInt8Tests(SpamClassifierExport export, ITestOutputHelper output) : IClassFixture<SpamClassifierExport>
+public class OnnxPrecisionTests(SpamClassifierExport export, ITestOutputHelper output) : IClassFixture<SpamClassifierExport>
 {
     static int ArgMax(float[] row) => Array.IndexOf(row, row.Max());
 
@@ -35,6 +36,26 @@ public class OnnxInt8Tests(SpamClassifierExport export, ITestOutputHelper output
         LogitsCases.MaxAbsDifference(a, b).Should().BeGreaterThan(1e-4, "int8 is not fp32");
         new FileInfo(Path.Combine(export.Int8Folder, "model.onnx")).Length.Should()
             .BeLessThan(new FileInfo(Path.Combine(export.Fp32Folder, "model.onnx")).Length);
+    }
+
+    [Fact]
+    public void Fp16_predictions_agree_with_fp32_on_at_least_99_percent_of_test_rows_in_about_half_the_file()
+    {
+        using var exact = OnnxTextClassifier.Load(export.Fp32Folder);
+        using var half = OnnxTextClassifier.Load(export.Fp16Folder);
+        var texts = SpamClassifierExport.TestRows.Select(r => r.Text).ToArray();
+
+        var a = exact.Logits(texts);
+        var b = half.Logits(texts);
+
+        int agree = a.Zip(b).Count(p => ArgMax(p.First) == ArgMax(p.Second));
+        double difference = LogitsCases.MaxAbsDifference(a, b);
+        long fp32Bytes = new FileInfo(Path.Combine(export.Fp32Folder, "model.onnx")).Length, fp16Bytes = new FileInfo(Path.Combine(export.Fp16Folder, "model.onnx")).Length;
+        output.WriteLine($"fp16: {agree} of {texts.Length} predictions agree; largest logit difference {difference:0.000000}; {fp16Bytes} bytes against {fp32Bytes}");
+        half.Description.Precision.Should().Be("fp16");
+        ((double)agree / texts.Length).Should().BeGreaterThanOrEqualTo(0.99);
+        difference.Should().BeGreaterThan(0, "fp16 weights are not fp32").And.BeLessThan(0.05);
+        ((double)fp16Bytes / fp32Bytes).Should().BeInRange(0.45, 0.55);
     }
 
     [Fact]
