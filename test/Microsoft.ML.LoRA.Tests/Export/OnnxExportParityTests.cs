@@ -117,4 +117,33 @@ public class OnnxExportParityTests
         session.OutputMetadata["logits"].Dimensions.Should().Equal(-1, 3);
         session.ModelMetadata.CustomMetadataMap["family"].Should().Be("bert");
     }
+
+    /// <summary>The operators of the graph ONNX Runtime runs after its optimizations (ORT_ENABLE_ALL), by name.</summary>
+    static string Optimized(string folder)
+    {
+        var path = Path.Combine(folder, "optimized.onnx");
+        using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = path })
+        using (new InferenceSession(Path.Combine(folder, "model.onnx"), options)) { }
+        return System.Text.Encoding.ASCII.GetString(File.ReadAllBytes(path));
+    }
+
+    static int Count(string text, string op) => System.Text.RegularExpressions.Regex.Matches(text, $@"\b{op}\b").Count;
+
+    [Fact]
+    public void Onnx_runtime_fuses_gelu_the_attention_scale_and_the_int8_products()
+    {
+        using var model = PretrainedModel.Load(SharedData.Fixture("bert"));
+        using var dir = new TempDir();
+        OnnxExport.Export(model, model.Config.Labels, dir.File("fp32"));
+        OnnxExport.Export(model, model.Config.Labels, dir.File("int8"), new OnnxExportOptions { Precision = OnnxPrecision.Int8 });
+
+        var fp32 = Optimized(dir.File("fp32"));
+        var int8 = Optimized(dir.File("int8"));
+
+        Count(fp32, "Erf").Should().Be(0, "the erf GELU is fused");
+        (Count(fp32, "Gelu") + Count(fp32, "BiasGelu")).Should().BeGreaterThan(0);
+        Count(fp32, "FusedMatMul").Should().BeGreaterThan(0, "the attention scale is folded into the score product");
+        Count(int8, "MatMulInteger").Should().Be(0, "every quantized product is fused");
+        (Count(int8, "DynamicQuantizeMatMul") + Count(int8, "MatMulIntegerToFloat")).Should().BeGreaterThan(0);
+    }
 }
