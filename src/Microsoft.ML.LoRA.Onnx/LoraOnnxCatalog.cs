@@ -10,10 +10,10 @@ namespace Microsoft.ML.LoRA.Onnx;
 /// the predicted label). Built from the export folder alone; no libtorch is loaded.
 /// </summary>
 /// <remarks>
-/// ApplyOnnxModel feeds fixed-size vectors, so the tokenizer stage pads every row to the model's maximum sequence
-/// length; <see cref="OnnxTextClassifier"/> pads each batch only to its longest row and is faster on short texts.
-/// The stages are custom mappings without a contract name: build the pipeline from the folder where it runs rather
-/// than saving it (the folder is the artifact).
+/// ApplyOnnxModel scores one row at a time, each at its own length (the tokenizer stage writes variable-length
+/// vectors; the graph's sequence axis is dynamic); <see cref="OnnxTextClassifier"/> scores length-sorted batches and is
+/// faster on many texts. The stages are custom mappings without a contract name: build the pipeline from the folder
+/// where it runs rather than saving it (the folder is the artifact).
 /// </remarks>
 public static class LoraOnnxCatalog
 {
@@ -22,8 +22,9 @@ public static class LoraOnnxCatalog
 
     /// <summary>
     /// Tokenizes <paramref name="textColumnName"/> (and <paramref name="pairColumnName"/>) as the exported model's
-    /// training did into Int64 vector columns named as the graph's inputs (input_ids, attention_mask, token_type_ids),
-    /// each padded to the model's maximum sequence length.
+    /// training did into variable-length Int64 vector columns named as the graph's inputs (input_ids, attention_mask,
+    /// token_type_ids), truncated to the model's maximum sequence length. ApplyOnnxModel reads them with the shapes
+    /// <c>[1, -1]</c> (see <see cref="InputShapes"/>).
     /// </summary>
     /// <param name="catalog">mlContext.Transforms.</param>
     /// <param name="folder">The export folder (lora-onnx.json, model.onnx, tokenizer files).</param>
@@ -37,7 +38,6 @@ public static class LoraOnnxCatalog
         var encoder = description.CreateTextEncoder(folder);
         textColumnName ??= description.TextColumn ?? "Text";
         pairColumnName ??= description.TextPairColumn;
-        int length = encoder.MaxLength, pad = encoder.PadTokenId;
 
         var output = SchemaDefinition.Create(typeof(TokenColumns));
         foreach (var (member, name) in new[] { (nameof(TokenColumns.InputIds), "input_ids"), (nameof(TokenColumns.AttentionMask), "attention_mask"),
@@ -45,21 +45,15 @@ public static class LoraOnnxCatalog
         {
             var column = output[member];
             column.ColumnName = name;
-            column.ColumnType = new VectorDataViewType(NumberDataViewType.Int64, length);
+            column.ColumnType = new VectorDataViewType(NumberDataViewType.Int64);   // variable length
         }
         void Fill(string? text, string? pair, TokenColumns row)
         {
             var encoded = encoder.Encode(text, pair);
-            row.InputIds = new long[length];
-            row.AttentionMask = new long[length];
-            row.TokenTypeIds = new long[length];
-            for (int j = 0; j < length; j++)
-            {
-                bool real = j < encoded.Length;
-                row.InputIds[j] = real ? encoded.InputIds[j] : pad;
-                row.AttentionMask[j] = real ? 1 : 0;
-                row.TokenTypeIds[j] = real ? encoded.TokenTypeIds[j] : 0;
-            }
+            row.InputIds = Array.ConvertAll(encoded.InputIds, v => (long)v);
+            row.AttentionMask = new long[encoded.Length];
+            Array.Fill(row.AttentionMask, 1L);
+            row.TokenTypeIds = Array.ConvertAll(encoded.TokenTypeIds, v => (long)v);
         }
         if (pairColumnName is null)
         {
@@ -84,11 +78,9 @@ public static class LoraOnnxCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         var description = OnnxModelDescription.Load(folder);
         var tokenize = catalog.TokenizeForLoraOnnx(folder, textColumnName, pairColumnName);
-        int length = description.CreateTextEncoder(folder).MaxLength, labels = description.Labels.Count;
-        var shapes = description.Inputs.ToDictionary(i => i, _ => new[] { 1, length });
-        shapes[description.Output] = new[] { 1, labels };
+        int labels = description.Labels.Count;
         var apply = catalog.ApplyOnnxModel(new[] { LogitsColumnName }, description.Inputs.ToArray(),
-            Path.Combine(folder, OnnxModelDescription.ModelFileName), shapes, gpuDeviceId: null, fallbackToCpu: false, recursionLimit: 100);
+            Path.Combine(folder, OnnxModelDescription.ModelFileName), InputShapes(description), gpuDeviceId: null, fallbackToCpu: false, recursionLimit: 100);
 
         var logitsInput = SchemaDefinition.Create(typeof(LogitsColumn));
         var logitsColumn = logitsInput[nameof(LogitsColumn.Logits)];
@@ -103,6 +95,18 @@ public static class LoraOnnxCatalog
             d.PredictedLabel = names[Array.IndexOf(d.Score, d.Score.Max())];
         }, null, logitsInput, scores);
         return tokenize.Append(apply).Append(score);
+    }
+
+    /// <summary>
+    /// The shapes ApplyOnnxModel needs for an export's graph (its <c>shapeDictionary</c>): each input <c>[1, -1]</c>,
+    /// one row of any length, and the logits <c>[1, labels]</c>.
+    /// </summary>
+    public static IDictionary<string, int[]> InputShapes(OnnxModelDescription description)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        var shapes = description.Inputs.ToDictionary(i => i, _ => new[] { 1, -1 });
+        shapes[description.Output] = new[] { 1, description.Labels.Count };
+        return shapes;
     }
 
     // The rows the custom mappings read and write; the schema definitions above give them their column names and sizes.
