@@ -130,15 +130,19 @@ public class OnnxExportParityTests
     static int Count(string text, string op) => System.Text.RegularExpressions.Regex.Matches(text, $@"\b{op}\b").Count;
 
     [Fact]
-    public void Onnx_runtime_fuses_gelu_the_attention_scale_and_the_int8_products()
+    public void Onnx_runtime_fuses_gelu_the_attention_scale_and_the_int8_products_and_folds_the_fp16_casts()
     {
         using var model = PretrainedModel.Load(SharedData.Fixture("bert"));
         using var dir = new TempDir();
         OnnxExport.Export(model, model.Config.Labels, dir.File("fp32"));
         OnnxExport.Export(model, model.Config.Labels, dir.File("int8"), new OnnxExportOptions { Precision = OnnxPrecision.Int8 });
+        OnnxExport.Export(model, model.Config.Labels, dir.File("fp16"), new OnnxExportOptions { Precision = OnnxPrecision.Float16 });
 
         var fp32 = Optimized(dir.File("fp32"));
         var int8 = Optimized(dir.File("int8"));
+        var fp16 = Optimized(dir.File("fp16"));
+
+        Count(fp16, "Cast").Should().Be(Count(fp32, "Cast"), "the Casts that widen fp16 weights are folded when the model loads");
 
         Count(fp32, "Erf").Should().Be(0, "the erf GELU is fused");
         (Count(fp32, "Gelu") + Count(fp32, "BiasGelu")).Should().BeGreaterThan(0);
