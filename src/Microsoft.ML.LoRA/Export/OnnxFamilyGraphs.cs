@@ -180,40 +180,48 @@ internal static class OnnxFamilyGraphs
     // LlamaDecoderLayer (llama, mistral, qwen2): RMSNorm, attention with rotary positions on queries and keys, grouped
     // key/value heads and Mistral's sliding windows, then RMSNorm and the SwiGLU MLP (down(silu(gate) · up)); the final
     // norm and the bias-free score at the last real token. Positions are 0 .. seq-1 whatever the padding, as the
-    // library and Hugging Face number them. Every layer runs for all rows.
+    // library and Hugging Face number them. The last layer runs for the last real token's row only (its query rotated
+    // at that row's position), as the library's head readout does.
     static string Llama(OnnxLayers l, TransformerConfig config, string ids, string mask)
     {
         var g = l.Graph;
         var settings = LlamaSettings.Of(config);
         int heads = config.NumHeads, headDim = settings.HeadDim, kvHeads = settings.KeyValueHeads;
+        var inverse = settings.Rope.InverseFrequencies(headDim);
         var positions = l.Positions(ids);
         var x = l.Embed("model.embed_tokens.weight", ids);
         var bias = l.CausalMaskBias(mask, positions);
-        var tables = l.RotaryTables(positions, settings.Rope.InverseFrequencies(headDim));
+        var last = l.LastRealIndex(mask, positions);
+        var tables = l.RotaryTables(positions, inverse);
         for (int i = 0; i < config.NumLayers; i++)
         {
             var p = $"model.layers.{i}";
+            bool lastLayer = i == config.NumLayers - 1;
+            var rows = lastLayer ? l.RowsAt(x, last, config.HiddenSize) : x;
             var normed = l.RmsNorm(x, $"{p}.input_layernorm", config.LayerNormEps);
-            var q = l.Rotate(l.Linear(normed, $"{p}.self_attn.q_proj"), heads, headDim, tables);
+            var normedRows = lastLayer ? l.RmsNorm(rows, $"{p}.input_layernorm", config.LayerNormEps) : normed;
+            var q = l.Rotate(l.Linear(normedRows, $"{p}.self_attn.q_proj"), heads, headDim, lastLayer ? l.RowRotaryTables(last, inverse) : tables);
             var k = l.Rotate(l.Linear(normed, $"{p}.self_attn.k_proj"), kvHeads, headDim, tables);
             var v = l.Linear(normed, $"{p}.self_attn.v_proj");
-            var layerBias = settings.SlidingWindows[i] is int window ? l.WindowedBias(bias, positions, window) : bias;
+            var layerBias = lastLayer ? l.CausalRowMaskBias(mask, positions, last) : bias;
+            if (settings.SlidingWindows[i] is int window)
+                layerBias = lastLayer ? l.WindowedRowBias(layerBias, positions, last, window) : l.WindowedBias(layerBias, positions, window);
             var context = l.Attention(q, l.RepeatHeads(k, kvHeads, heads / kvHeads, headDim), l.RepeatHeads(v, kvHeads, heads / kvHeads, headDim),
                 heads, headDim, layerBias);
-            x = g.Node("Add", new[] { l.Linear(context, $"{p}.self_attn.o_proj"), x });
+            x = g.Node("Add", new[] { l.Linear(context, $"{p}.self_attn.o_proj"), rows });
             var n2 = l.RmsNorm(x, $"{p}.post_attention_layernorm", config.LayerNormEps);
             var gate = l.Activation(l.Linear(n2, $"{p}.mlp.gate_proj"), "silu");
             var up = l.Linear(n2, $"{p}.mlp.up_proj");
             x = g.Node("Add", new[] { l.Linear(g.Node("Mul", new[] { gate, up }), $"{p}.mlp.down_proj"), x });
         }
-        var last = l.SingleRow(l.RowsAt(x, l.LastRealIndex(mask, positions), config.HiddenSize));
-        return l.Linear(l.RmsNorm(last, "model.norm", config.LayerNormEps), "score");
+        return l.Linear(l.RmsNorm(l.SingleRow(x), "model.norm", config.LayerNormEps), "score");
     }
 
     // DeBERTa-v2/v3 (DebertaV2.cs): embeddings (word, optional absolute positions and token types, optional embed_proj),
     // LayerNorm, zeroed at padding; BERT layers whose self-attention adds disentangled relative-position scores
     // (content-to-position and position-to-content over the log-bucketed relative positions and the normalized
-    // rel_embeddings table); the ContextPooler over the first token and the classifier. Every layer runs for all rows.
+    // rel_embeddings table); the ContextPooler over the first token and the classifier. The last layer runs for the
+    // first token's row only (its relative scores from the first row of the index).
     static string Deberta(OnnxLayers l, TransformerConfig config, string ids, string mask, string? types)
     {
         var g = l.Graph;
@@ -245,18 +253,21 @@ internal static class OnnxFamilyGraphs
         for (int i = 0; i < config.NumLayers; i++)
         {
             var p = $"deberta.encoder.layer.{i}";
-            var q = l.Linear(x, $"{p}.attention.self.query_proj");
+            bool lastLayer = i == config.NumLayers - 1;   // for the first token's row only, as the library's head readout
+            var rows = lastLayer ? l.FirstRow(x) : x;
+            var rowIndex = index is not null && lastLayer ? g.Node("Slice", new[] { index, g.Int64s(0), g.Int64s(1), g.Int64s(0) }) : index;
+            var q = l.Linear(rows, $"{p}.attention.self.query_proj");
             var k = l.Linear(x, $"{p}.attention.self.key_proj");
             var v = l.Linear(x, $"{p}.attention.self.value_proj");
-            var bias = index is null ? keyBias
-                : g.Node("Add", new[] { RelativeScores(l, settings, $"{p}.attention.self", q, k, relativeTable!, index, heads, headDim), keyBias });
+            var bias = rowIndex is null ? keyBias
+                : g.Node("Add", new[] { RelativeScores(l, settings, $"{p}.attention.self", q, k, relativeTable!, rowIndex, heads, headDim), keyBias });
             var scaled = settings.ScaleFactor == 1 ? q : g.Node("Mul", new[] { q, g.FloatScalar((float)(1.0 / Math.Sqrt(settings.ScaleFactor))) });
             var context = l.Attention(scaled, k, v, heads, headDim, bias);
-            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), x }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
+            var attended = l.LayerNorm(g.Node("Add", new[] { l.Linear(context, $"{p}.attention.output.dense"), rows }), $"{p}.attention.output.LayerNorm", config.LayerNormEps);
             var up = l.Activation(l.Linear(attended, $"{p}.intermediate.dense"), config.Activation);
             x = l.LayerNorm(g.Node("Add", new[] { l.Linear(up, $"{p}.output.dense"), attended }), $"{p}.output.LayerNorm", config.LayerNormEps);
         }
-        var pooled = l.Activation(l.Linear(l.SingleRow(l.FirstRow(x)), "pooler.dense"), settings.PoolerActivation);
+        var pooled = l.Activation(l.Linear(l.SingleRow(x), "pooler.dense"), settings.PoolerActivation);
         return l.Linear(pooled, "classifier");
     }
 
@@ -282,7 +293,11 @@ internal static class OnnxFamilyGraphs
         return g.Node("Clip", new[] { g.Node("Add", new[] { bucket, g.Int64Scalar(span) }), g.Int64Scalar(0), g.Int64Scalar(2L * span - 1) });
     }
 
-    /// <summary>Content-to-position plus position-to-content scores [batch, heads, seq, seq] of one layer (DisentangledSelfAttention.RelativeScores).</summary>
+    /// <summary>
+    /// Content-to-position plus position-to-content scores [batch, heads, queries, keys] of one layer
+    /// (DisentangledSelfAttention.RelativeScores); <paramref name="index"/> is [queries, keys] (its first row alone
+    /// for the first token's row).
+    /// </summary>
     static string RelativeScores(OnnxLayers l, DebertaV2Settings settings, string prefix, string q, string k, string table, string index, int heads, int headDim)
     {
         var g = l.Graph;

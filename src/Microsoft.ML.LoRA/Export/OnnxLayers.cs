@@ -291,13 +291,21 @@ internal sealed class OnnxLayers
     /// The rotary tables for positions [seq]: cos and sin of position · inverse frequency, each half repeated, shaped
     /// [1, seq, 1, headDim] to broadcast over [batch, seq, heads, headDim].
     /// </summary>
-    public (string Cos, string Sin) RotaryTables(string positions, float[] inverseFrequencies)
+    public (string Cos, string Sin) RotaryTables(string positions, float[] inverseFrequencies) =>
+        Rotary(positions, inverseFrequencies, positionAxes: 1, tableAxes: new long[] { 0, 2 });
+
+    /// <summary>The rotary tables of one row per example at <paramref name="rowPositions"/> (int64 [batch, 1]): [batch, 1, 1, headDim].</summary>
+    public (string Cos, string Sin) RowRotaryTables(string rowPositions, float[] inverseFrequencies) =>
+        Rotary(rowPositions, inverseFrequencies, positionAxes: 2, tableAxes: new long[] { 2 });
+
+    (string Cos, string Sin) Rotary(string positions, float[] inverseFrequencies, long positionAxes, long[] tableAxes)
     {
         var g = Graph;
-        var at = g.Node("Unsqueeze", new[] { g.Node("Cast", new[] { positions }, OnnxAttribute.Int("to", (long)OnnxType.Float)), g.Int64s(1) });   // [s, 1]
-        var freqs = g.Node("Mul", new[] { at, g.Weight("rotary.inverse_frequencies", inverseFrequencies, inverseFrequencies.Length) });       // [s, d/2]
-        var emb = g.Node("Concat", new[] { freqs, freqs }, OnnxAttribute.Int("axis", -1));                                                       // [s, d]
-        string Table(string op) => g.Node("Unsqueeze", new[] { g.Node(op, new[] { emb }), g.Int64s(0, 2) });
+        var inverse = Once("rotary.inverse_frequencies", () => g.Weight("rotary.inverse_frequencies", inverseFrequencies, inverseFrequencies.Length));
+        var at = g.Node("Unsqueeze", new[] { g.Node("Cast", new[] { positions }, OnnxAttribute.Int("to", (long)OnnxType.Float)), g.Int64s(positionAxes) });
+        var freqs = g.Node("Mul", new[] { at, inverse });                                  // [..., d/2]
+        var emb = g.Node("Concat", new[] { freqs, freqs }, OnnxAttribute.Int("axis", -1));  // [..., d]
+        string Table(string op) => g.Node("Unsqueeze", new[] { g.Node(op, new[] { emb }), g.Int64s(tableAxes) });
         return (Table("Cos"), Table("Sin"));
     }
 
@@ -322,6 +330,15 @@ internal sealed class OnnxLayers
         var grouped = g.Node("Reshape", new[] { x, g.Int64s(0, 0, keyValueHeads, 1, headDim) });
         var expanded = g.Node("Expand", new[] { grouped, g.Int64s(1, 1, keyValueHeads, repeat, headDim) });
         return g.Node("Reshape", new[] { expanded, g.Int64s(0, 0, (long)keyValueHeads * repeat * headDim) });
+    }
+
+    /// <summary>The row mask of <see cref="CausalRowMaskBias"/> [batch, 1, 1, seq] with Mistral's sliding window: keys <paramref name="window"/> or more positions before the row masked too.</summary>
+    public string WindowedRowBias(string bias, string positions, string rowPositions, int window)
+    {
+        var g = Graph;
+        var distance = g.Node("Sub", new[] { rowPositions, g.Node("Unsqueeze", new[] { positions, g.Int64s(0) }) });   // [b, s]
+        var near = g.Node("Unsqueeze", new[] { g.Node("Less", new[] { distance, g.Int64Scalar(window) }), g.Int64s(1, 2) });   // [b, 1, 1, s]
+        return g.Node("Where", new[] { near, bias, g.FloatScalar(float.MinValue) });
     }
 
     /// <summary>
