@@ -31,6 +31,8 @@ public enum BenchmarkMode
     QualityReport,
     /// <summary>ML.NET's own TextClassification trainer beside ours on the same SST-2 sentences (each in a child process).</summary>
     MlnetAnchor,
+    /// <summary>Scoring one model with TorchSharp (fp32, int8) and with ONNX Runtime on its exports (fp32, int8).</summary>
+    Onnx,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -167,12 +169,13 @@ public sealed record BenchmarkOptions
         "sweep-best" => BenchmarkMode.SweepBest,
         "quality-report" => BenchmarkMode.QualityReport,
         "mlnet-anchor" => BenchmarkMode.MlnetAnchor,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor)"),
+        "onnx" => BenchmarkMode.Onnx,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor, onnx)"),
     };
 
     /// <summary>The usage text.</summary>
     public const string Usage =
-        "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding [--batch 32] [--seq 128]\n" +
+        "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding|onnx [--batch 32] [--seq 128]\n" +
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode precision-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +

@@ -35,6 +35,7 @@ public static class BenchmarkRunner
         BenchmarkMode.Matmul => MatmulBenchmark.Run(o),
         BenchmarkMode.PrecisionAccuracy => PrecisionAccuracyBenchmark.Run(o),
         BenchmarkMode.MlnetAnchor => MlnetAnchorBenchmark.RunSide(o),
+        BenchmarkMode.Onnx => OnnxBenchmark.Run(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 

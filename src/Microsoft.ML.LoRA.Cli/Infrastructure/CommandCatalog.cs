@@ -16,6 +16,7 @@ internal static class CommandCatalog
         new LogitsCommand(),
         new MergeCommand(),
         new ExportAdapterCommand(),
+        new ExportOnnxCommand(),
         new InitModelCommand(),
     };
 }

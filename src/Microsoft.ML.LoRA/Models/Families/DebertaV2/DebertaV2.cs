@@ -166,7 +166,7 @@ internal static class RelativePositionBuckets
     /// sign · (ceil(log(|r| / mid) / log((max_position - 1) / mid) · (mid - 1)) + mid). Computed in float32 as
     /// Hugging Face computes it (torch's default dtype), since the ceiling of a value near an integer depends on it.
     /// </summary>
-    static Tensor LogBuckets(Tensor relative, int bucketSize, int maxPosition)
+    internal static Tensor LogBuckets(Tensor relative, int bucketSize, int maxPosition)
     {
         int mid = bucketSize / 2;
         using Scalar midScalar = mid, negativeMid = -mid, midLess1 = mid - 1;
