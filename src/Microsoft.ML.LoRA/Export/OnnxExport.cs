@@ -70,6 +70,10 @@ public static class OnnxExport
         ArgumentNullException.ThrowIfNull(model);
         var lora = PipelineStages.LoraStage(model);
         var info = lora.Info;
+        if (info.Task == ClassifierTask.Regression)
+            throw new NotSupportedException("ONNX export writes classifiers (logits over the labels); this model is a regressor " +
+                "(LoraTextRegressor), which the ONNX scorer would read as class scores. Score it with the library, or export a merged " +
+                "Hugging Face checkpoint with 'lora merge'.");
         return Write(lora.Model, lora.LabelNames, info.TokenizerFiles, info.MaxSequenceLength, folder, options ?? new(),
             info.TextColumnName, info.TextPairColumnName);
     }
