@@ -67,26 +67,26 @@ public sealed class DoraAdapter : ILinearAdapter
     /// <inheritdoc/>
     public void SetScaling(double alpha, double scaling) => _lora.SetScaling(alpha, scaling);
 
-    /// <summary>‖W + s·B·A‖ per output row, without gradient (inside a dispose scope).</summary>
-    Tensor RowNorms(Tensor weight)
+    /// <summary>W + s·B·A, without gradient (inside a dispose scope).</summary>
+    Tensor Updated(Tensor weight)
     {
         using var _ = torch.no_grad();
-        using var combined = weight.add(LoraDelta());
-        return torch.linalg.norm(combined, dims: new long[] { 1 });
+        using var delta = _lora.DeltaWeight();
+        return weight.add(delta);
     }
 
-    Tensor LoraDelta()
-    {
-        using var _ = torch.no_grad();
-        return _lora.DeltaWeight();
-    }
+    /// <summary>The norm of each output row of <paramref name="updated"/> (W + s·B·A).</summary>
+    static Tensor RowNorms(Tensor updated) => torch.linalg.norm(updated, dims: new long[] { 1 });
+
+    /// <summary>m / <paramref name="norms"/> as a column [out, 1], without gradient: what merging scales the rows by.</summary>
+    Tensor RowFactors(Tensor norms) => _magnitude.weight.detach().div(norms).unsqueeze(1);
 
     /// <inheritdoc/>
     public Tensor Forward(LoraLinear layer, Tensor x, Tensor y, bool training)
     {
         using var scope = torch.NewDisposeScope();
         var weight = layer.BaseWeight();
-        var scale = _magnitude.weight.div(RowNorms(weight));   // m / ‖W + sBA‖: gradient to m only
+        var scale = _magnitude.weight.div(RowNorms(Updated(weight)));   // m / ‖W + sBA‖: gradient to m only
         bool drop = training && _lora.Dropout > 0 && _lora.Dropout < 1;
         Tensor input = x, baseResult;
         if (drop)
@@ -109,7 +109,8 @@ public sealed class DoraAdapter : ILinearAdapter
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var weight = _layer.BaseWeight();
-        return Merged(weight, RowNorms(weight)).sub_(weight).MoveToOuterDisposeScope();
+        var updated = Updated(weight);
+        return updated.mul(RowFactors(RowNorms(updated))).sub_(weight).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -117,17 +118,11 @@ public sealed class DoraAdapter : ILinearAdapter
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var norms = RowNorms(weight);
+        var updated = Updated(weight);
+        var norms = RowNorms(updated);
         _mergedNorm?.Dispose();
         _mergedNorm = norms.clone().DetachFromDisposeScope();   // Unmerge divides by the same factor
-        return Merged(weight, norms).MoveToOuterDisposeScope();
-    }
-
-    Tensor Merged(Tensor weight, Tensor norms)
-    {
-        using var factor = _magnitude.weight.detach().div(norms).unsqueeze(1);
-        using var combined = weight.add(LoraDelta());
-        return combined.mul(factor);
+        return updated.mul(RowFactors(norms)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -136,8 +131,7 @@ public sealed class DoraAdapter : ILinearAdapter
         if (_mergedNorm is null) throw new InvalidOperationException("this DoRA adapter was not merged");
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var factor = _magnitude.weight.detach().div(_mergedNorm).unsqueeze(1);
-        var result = mergedWeight.div(factor).sub_(LoraDelta());
+        var result = mergedWeight.div(RowFactors(_mergedNorm)).sub_(_lora.DeltaWeight());
         _mergedNorm.Dispose();
         _mergedNorm = null;
         return result.MoveToOuterDisposeScope();
