@@ -33,6 +33,8 @@ public enum BenchmarkMode
     MlnetAnchor,
     /// <summary>Scoring one model with TorchSharp (fp32, int8) and with ONNX Runtime on its exports (fp32, int8).</summary>
     Onnx,
+    /// <summary>Training steps on a quantized base (QLoRA: --quantize nf4|fp4|int8|none, --double-quant): peak RSS and seconds per step.</summary>
+    Qlora,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -98,6 +100,10 @@ public sealed record BenchmarkOptions
     public string? Model { get; init; }
     /// <summary>mlnet-anchor: which trainer this process runs (mlnet, lora, full); none runs all three as child processes.</summary>
     public string? Side { get; init; }
+    /// <summary>qlora: how the base's linear weights are kept.</summary>
+    public Models.Quantization.BaseQuantization Quantize { get; init; } = Models.Quantization.BaseQuantization.Nf4;
+    /// <summary>qlora: quantize the 4-bit block scales again.</summary>
+    public bool DoubleQuant { get; init; }
     /// <summary>Print one JSON line (otherwise a readable summary too).</summary>
     public bool Json { get; init; }
 
@@ -144,6 +150,15 @@ public sealed record BenchmarkOptions
                 "--bf16" => o with { Bf16 = true },
                 "--checkpointing" => o with { Checkpointing = true },
                 "--omp-wait" => o with { OmpWait = Value() },
+                "--quantize" => o with { Quantize = Value() switch
+                {
+                    "none" => Models.Quantization.BaseQuantization.None,
+                    "nf4" => Models.Quantization.BaseQuantization.Nf4,
+                    "fp4" => Models.Quantization.BaseQuantization.Fp4,
+                    "int8" => Models.Quantization.BaseQuantization.Int8,
+                    var q => throw new ArgumentException($"--quantize '{q}' is not none, nf4, fp4 or int8"),
+                } },
+                "--double-quant" => o with { DoubleQuant = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
             };
         }
@@ -170,7 +185,8 @@ public sealed record BenchmarkOptions
         "quality-report" => BenchmarkMode.QualityReport,
         "mlnet-anchor" => BenchmarkMode.MlnetAnchor,
         "onnx" => BenchmarkMode.Onnx,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor, onnx)"),
+        "qlora" => BenchmarkMode.Qlora,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor, onnx, qlora)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -178,6 +194,7 @@ public sealed record BenchmarkOptions
         "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding|onnx [--batch 32] [--seq 128]\n" +
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
+        "       qlora: --config llama.json --quantize nf4|fp4|int8|none [--double-quant] --batch 1 --seq 128 --checkpointing --steps 2 --warmup 0\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode precision-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]\n" +

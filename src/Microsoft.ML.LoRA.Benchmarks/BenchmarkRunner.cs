@@ -36,6 +36,7 @@ public static class BenchmarkRunner
         BenchmarkMode.PrecisionAccuracy => PrecisionAccuracyBenchmark.Run(o),
         BenchmarkMode.MlnetAnchor => MlnetAnchorBenchmark.RunSide(o),
         BenchmarkMode.Onnx => OnnxBenchmark.Run(o),
+        BenchmarkMode.Qlora => QuantizedBaseBenchmark.Run(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 

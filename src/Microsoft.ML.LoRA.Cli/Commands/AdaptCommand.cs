@@ -107,6 +107,7 @@ internal sealed class AdaptCommand : CliCommand
         command.Options.Add(_keepAdapter);
         _lora.AddTo(command);
         command.Options.Remove(_lora.Head);   // there is no classification head; the language-model head stays frozen
+        foreach (var option in _lora.QuantizationOptions) command.Options.Remove(option);   // domain adaptation loads no quantized base
         foreach (var option in new Option[] { _training.Epochs, _training.BatchSize, _training.LearningRate, _training.MaxLength,
                      _training.Warmup, _training.WeightDecay, _training.MaxGradNorm, _training.Threads })
             command.Options.Add(option);

@@ -39,6 +39,7 @@ internal sealed class InspectCommand : CliCommand
         command.Options.Add(_config);
         command.Options.Add(_labels);
         _lora.AddTo(command);
+        foreach (var option in _lora.QuantizationOptions) command.Options.Remove(option);   // counts do not depend on how the base is kept
         _output.AddTo(command, withOutputFolder: false);
     }
 

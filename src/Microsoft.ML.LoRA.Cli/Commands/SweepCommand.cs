@@ -61,6 +61,8 @@ internal sealed class SweepCommand : CliCommand
     readonly TrainingOptionSet _trainOptions = new();
     Option<string> _precision => _trainOptions.Precision;
     Option<bool> _checkpointing => _trainOptions.GradientCheckpointing;
+    // --init, --loftq-*, --dora, --quantize, --double-quant as lora train defines them, for every trial.
+    readonly LoraOptionSet _variants = new();
     readonly Option<bool> _dryRun = new("--dry-run") { Description = "Print the trials the sweep would run, and its rungs, without training" };
 
     public override string Name => "sweep";
@@ -77,6 +79,7 @@ internal sealed class SweepCommand : CliCommand
         _data.AddTo(command);
         foreach (var o in new Option[] { _maxRows, _ranks, _alphas, _learningRates, _epochs, _dropouts }) command.Options.Add(o);
         foreach (var o in _switches.Values) command.Options.Add(o);
+        _variants.AddVariantsTo(command);
         foreach (var o in new Option[] { _strategy, _budget, _eta, _minEpochs, _maxEpochs, _metric, _batchSize, _maxLength, _threads, _precision, _checkpointing,
             _trainOptions.Warmup, _trainOptions.WeightDecay, _trainOptions.MaxGradNorm, _trainOptions.LengthBucketing, _dryRun }) command.Options.Add(o);
         _output.AddTo(command, withOutputFolder: true);
@@ -103,6 +106,7 @@ internal sealed class SweepCommand : CliCommand
         baseOptions.MaxGradientNorm = parseResult.GetValue(_trainOptions.MaxGradNorm);
         baseOptions.LengthBucketing = parseResult.GetValue(_trainOptions.LengthBucketing);
         baseOptions.Seed = selection.Seed;
+        _variants.ReadVariants(parseResult, baseOptions.Lora);
         if (parseResult.GetValue(_offline)) baseOptions.Hub = new HubOptions { Offline = true };
         var sweep = new SweepOptions
         {

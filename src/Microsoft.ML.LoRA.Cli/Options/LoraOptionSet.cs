@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models.Quantization;
 
 namespace Microsoft.ML.LoRA.Cli.Options;
 
@@ -94,8 +95,9 @@ internal sealed class LoraOptionSet
     public Option<LoraInit> Init { get; } = new("--init")
     {
         Description = "How the factors start: kaiming (PEFT's default), gaussian, pissa (from the weight's top singular vectors, " +
-                      "the weight keeps the residual) or olora (from its QR decomposition)",
-        HelpName = "kaiming|gaussian|pissa|olora",
+                      "the weight keeps the residual), olora (from its QR decomposition) or loftq (so that the quantized weight " +
+                      "plus the update approximates the weight; see --loftq-bits)",
+        HelpName = "kaiming|gaussian|pissa|olora|loftq",
         DefaultValueFactory = _ => Defaults.Init,
         CustomParser = result => (result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "") switch
         {
@@ -103,9 +105,81 @@ internal sealed class LoraOptionSet
             "gaussian" => LoraInit.Gaussian,
             "pissa" => LoraInit.Pissa,
             "olora" => LoraInit.Olora,
-            var other => Fail(result, $"--init: '{other}' is not kaiming, gaussian, pissa or olora.", LoraInit.KaimingUniform),
+            "loftq" => LoraInit.Loftq,
+            var other => Fail(result, $"--init: '{other}' is not kaiming, gaussian, pissa, olora or loftq.", LoraInit.KaimingUniform),
         },
     };
+
+    public Option<int> LoftqBits { get; } = new("--loftq-bits")
+    {
+        Description = "LoftQ's quantization (PEFT's loftq_bits): 4 (NF4) or 8 (int8); with --init loftq",
+        HelpName = "4|8",
+        DefaultValueFactory = _ => Defaults.LoftqBits,
+        CustomParser = result => result.Tokens.Count > 0 && result.Tokens[^1].Value is "4" or "8"
+            ? int.Parse(result.Tokens[^1].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : Fail(result, $"--loftq-bits: '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}' is not 4 or 8.", 4),
+    };
+
+    public Option<int> LoftqIterations { get; } = new("--loftq-iter")
+    {
+        Description = "LoftQ's alternating rounds of quantization and SVD (PEFT's loftq_iter); with --init loftq",
+        HelpName = "N",
+        DefaultValueFactory = _ => Defaults.LoftqIterations,
+        CustomParser = ValueParsers.Int("--loftq-iter", min: 1),
+    };
+
+    public Option<BaseQuantization> Quantize { get; } = new("--quantize")
+    {
+        Description = "Keep the frozen base's transformer linear weights quantized in memory (QLoRA): nf4 or fp4 (blocks of 64), " +
+                      "int8 (per row), or none. Adapters, head, embeddings and norms stay fp32",
+        HelpName = "none|nf4|fp4|int8",
+        DefaultValueFactory = _ => Defaults.BaseQuantization,
+        CustomParser = result => (result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "") switch
+        {
+            "none" => BaseQuantization.None,
+            "nf4" => BaseQuantization.Nf4,
+            "fp4" => BaseQuantization.Fp4,
+            "int8" => BaseQuantization.Int8,
+            var other => Fail(result, $"--quantize: '{other}' is not none, nf4, fp4 or int8.", BaseQuantization.None),
+        },
+    };
+
+    public Option<bool> DoubleQuantization { get; } = new("--double-quant")
+    {
+        Description = "Quantize the 4-bit base's block scales again (QLoRA's double quantization): about 4.13 instead of 4.5 bits per weight",
+    };
+
+    /// <summary>The options of a quantized base (--quantize, --double-quant), which only commands that load a base for a fit take.</summary>
+    public IEnumerable<Option> QuantizationOptions => new Option[] { Quantize, DoubleQuantization };
+
+    /// <summary>
+    /// The options that choose the adapter variant rather than its size or targets (--init, --loftq-bits, --loftq-iter,
+    /// --dora, --quantize, --double-quant): a sweep takes these alone and applies them to every trial.
+    /// </summary>
+    public IEnumerable<Option> VariantOptions => new Option[] { Init, LoftqBits, LoftqIterations, Dora }.Concat(QuantizationOptions);
+
+    /// <summary>Adds <see cref="VariantOptions"/> and their validator to <paramref name="command"/>.</summary>
+    public void AddVariantsTo(Command command)
+    {
+        foreach (var option in VariantOptions) command.Options.Add(option);
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(DoubleQuantization) is { Implicit: false } dq && IsOn(dq)
+                && (result.GetResult(Quantize) is not { Implicit: false } q || q.Tokens.Count == 0 || q.Tokens[^1].Value.ToLowerInvariant() is not ("nf4" or "fp4")))
+                result.AddError("--double-quant quantizes the block scales of a 4-bit base; give --quantize nf4 or fp4 too.");
+        });
+    }
+
+    /// <summary>Sets the variant options of <paramref name="options"/> from the command line (those a command took).</summary>
+    public void ReadVariants(ParseResult parseResult, LoraOptions options)
+    {
+        options.UseDora = parseResult.GetValue(Dora);
+        options.Init = parseResult.GetValue(Init);
+        options.LoftqBits = parseResult.GetValue(LoftqBits);
+        options.LoftqIterations = parseResult.GetValue(LoftqIterations);
+        options.BaseQuantization = parseResult.GetResult(Quantize) is null ? Defaults.BaseQuantization : parseResult.GetValue(Quantize);
+        options.DoubleQuantization = parseResult.GetResult(DoubleQuantization) is not null && parseResult.GetValue(DoubleQuantization);
+    }
 
     static T Fail<T>(ArgumentResult result, string message, T fallback)
     {
@@ -130,8 +204,9 @@ internal sealed class LoraOptionSet
     /// <summary>Adds the options and their validators to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern, Init, Dora }.Concat(Switches))
+        foreach (var option in new Option[] { Rank, Alpha, Dropout, Targets, ModulesToSave, Layers, LayersPattern, RankPattern, AlphaPattern }.Concat(Switches))
             command.Options.Add(option);
+        AddVariantsTo(command);
         command.Validators.Add(result =>
         {
             if (result.GetResult(LayersPattern) is { Implicit: false } && result.GetResult(Layers) is null)
@@ -165,9 +240,8 @@ internal sealed class LoraOptionSet
             LayersPattern = parseResult.GetResult(LayersPattern) is null ? null : parseResult.GetValue(LayersPattern)!.ToList(),
             RankPattern = parseResult.GetValue(RankPattern),
             AlphaPattern = parseResult.GetValue(AlphaPattern),
-            UseDora = parseResult.GetValue(Dora),
-            Init = parseResult.GetValue(Init),
         };
+        ReadVariants(parseResult, options);
         var targets = parseResult.GetResult(Targets) is null ? null : parseResult.GetValue(Targets);
         bool anySwitch = Switches.Any(s => parseResult.GetValue(s));
         if (parseResult.GetResult(ModulesToSave) is not null)

@@ -39,7 +39,7 @@ public sealed class DoraAdapter : ILinearAdapter
     public DoraAdapter(LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init)
     {
         _layer = layer;
-        _lora = new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.weight.device);
+        _lora = new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, init, layer.Device);
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {

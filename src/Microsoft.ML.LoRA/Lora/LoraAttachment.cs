@@ -12,10 +12,12 @@ public static class LoraAttachment
     /// <summary>
     /// Attaches a fresh adapter of rank <paramref name="rank"/>: plain LoRA, or DoRA with <paramref name="dora"/>
     /// (<see cref="DoraAdapter"/>). B starts at zero (and DoRA's magnitude at the weight's row norms), so the output is
-    /// unchanged.
+    /// unchanged. PiSSA, OLoRA and LoftQ take the factors from the weight instead and leave the rest in it
+    /// (<see cref="ResidualInit"/>; <paramref name="loftqBits"/> and <paramref name="loftqIterations"/> are LoftQ's).
     /// </summary>
     /// <exception cref="InvalidOperationException">The layer already has an adapter.</exception>
-    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init, bool dora = false)
+    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init, bool dora = false,
+        int loftqBits = 4, int loftqIterations = 1)
     {
         // Checked before the adapter is made, so a refused attach draws nothing from the global generator.
         if (layer.HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
@@ -24,7 +26,7 @@ public static class LoraAttachment
         var draw = ResidualInit.Takes(init) ? LoraInit.KaimingUniform : init;
         layer.Attach(dora
             ? new DoraAdapter(layer, rank, alpha, dropout, scaling, draw)
-            : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, draw, layer.weight.device));
-        if (ResidualInit.Takes(init)) ResidualInit.Apply(layer, init);
+            : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, draw, layer.Device));
+        if (ResidualInit.Takes(init)) ResidualInit.Apply(layer, init, loftqBits, loftqIterations);
     }
 }

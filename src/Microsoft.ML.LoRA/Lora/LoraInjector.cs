@@ -35,7 +35,8 @@ public static class LoraInjector
             TorchScopes.Change(model, () =>
             {
                 foreach (var name in adapted)
-                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora);
+                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora,
+                        options.LoftqBits, options.LoftqIterations);
             });
         }
         MarkTrainable(model, saved, options.Bias, adapted);

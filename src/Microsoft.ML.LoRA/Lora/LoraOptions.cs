@@ -1,3 +1,5 @@
+using Microsoft.ML.LoRA.Models.Quantization;
+
 namespace Microsoft.ML.LoRA.Lora;
 
 /// <summary>How the low-rank update B·A is scaled before it is added to the frozen layer's output.</summary>
@@ -35,6 +37,15 @@ public enum LoraInit
     /// the frozen weight becomes W − s·B·A.
     /// </summary>
     Olora,
+
+    /// <summary>
+    /// PEFT's <c>"loftq"</c> (LoftQ, Li et al. 2023): A and B are chosen so that the quantized weight plus the
+    /// adapter's update approximates the full-precision weight (alternating quantization and truncated SVD,
+    /// <see cref="LoraOptions.LoftqIterations"/> rounds, <see cref="LoraOptions.LoftqBits"/> bits). The base weight
+    /// becomes the quantized one, so a fit on a quantized base starts from the full-precision model's outputs (nearly)
+    /// rather than the quantized model's.
+    /// </summary>
+    Loftq,
 }
 
 /// <summary>Which biases train alongside the adapters (PEFT's <c>bias</c>).</summary>
@@ -125,6 +136,33 @@ public sealed class LoraOptions
     /// </summary>
     public bool UseDora { get; set; }
 
+    /// <summary>
+    /// QLoRA's frozen base: the linear layers of the transformer layers keep their weights quantized in memory
+    /// (<see cref="BaseQuantization.Nf4"/> or <see cref="BaseQuantization.Fp4"/> in blocks of 64, or
+    /// <see cref="BaseQuantization.Int8"/> per row) and dequantize them for each product, forward and backward. The
+    /// adapters, the head, embeddings and norms stay in floating point. The quantized weights live in memory only: a
+    /// saved model refers to the base checkpoint and quantizes it again when it loads, so it predicts as it did in
+    /// training. Default <see cref="BaseQuantization.None"/>.
+    /// </summary>
+    public BaseQuantization BaseQuantization { get; set; } = BaseQuantization.None;
+
+    /// <summary>
+    /// Quantize the 4-bit formats' block scales again (QLoRA's double quantization, bitsandbytes'
+    /// <c>bnb_4bit_use_double_quant</c>): 8-bit scales in blocks of 256, about 4.13 bits per weight instead of 4.5.
+    /// Needs <see cref="BaseQuantization"/> Nf4 or Fp4. Default false.
+    /// </summary>
+    public bool DoubleQuantization { get; set; }
+
+    /// <summary>LoftQ's quantization (PEFT's <c>loftq_config.loftq_bits</c>): 4 (NF4) or 8 (int8). Default 4.</summary>
+    public int LoftqBits { get; set; } = 4;
+
+    /// <summary>LoftQ's alternating rounds of quantization and SVD (PEFT's <c>loftq_config.loftq_iter</c>). Default 1.</summary>
+    public int LoftqIterations { get; set; } = 1;
+
+    /// <summary>The quantized-base setting these options describe, or null for a floating-point base.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public QuantizedBase? QuantizedBase => QuantizedBase.For(BaseQuantization, DoubleQuantization);
+
     /// <summary>Which biases train. Default none.</summary>
     public LoraBias Bias { get; set; } = LoraBias.None;
 
@@ -159,7 +197,18 @@ public sealed class LoraOptions
         if (Rank <= 0) throw new ArgumentException($"LoRA rank must be positive (got {Rank}).", nameof(Rank));
         if (Alpha <= 0 || double.IsNaN(Alpha) || double.IsInfinity(Alpha)) throw new ArgumentException($"LoRA alpha must be a positive number (got {Alpha}).", nameof(Alpha));
         if (Dropout < 0 || Dropout >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"LoRA dropout must be in [0, 1) (got {Dropout}).", nameof(Dropout));
-        if (UseDora && Init is LoraInit.Pissa or LoraInit.Olora)
+        if (!Enum.IsDefined(BaseQuantization)) throw new ArgumentException($"BaseQuantization {BaseQuantization} is not one of None, Nf4, Fp4, Int8.", nameof(BaseQuantization));
+        if (DoubleQuantization && BaseQuantization is not (BaseQuantization.Nf4 or BaseQuantization.Fp4))
+            throw new ArgumentException($"DoubleQuantization quantizes the block scales of a 4-bit base; it needs BaseQuantization Nf4 or Fp4 (got {BaseQuantization}).", nameof(DoubleQuantization));
+        if (Init == LoraInit.Loftq)
+        {
+            if (LoftqBits is not (4 or 8)) throw new ArgumentException($"LoftqBits must be 4 (NF4) or 8 (int8) (got {LoftqBits}).", nameof(LoftqBits));
+            if (LoftqIterations < 1) throw new ArgumentException($"LoftqIterations must be at least 1 (got {LoftqIterations}).", nameof(LoftqIterations));
+            var matching = LoftqBits == 4 ? BaseQuantization.Nf4 : BaseQuantization.Int8;
+            if (BaseQuantization != BaseQuantization.None && BaseQuantization != matching)
+                throw new ArgumentException($"LoftQ with {LoftqBits} bits approximates a {matching} base; the base is {BaseQuantization}. Set LoftqBits to match (4 for Nf4, 8 for Int8) or another base.", nameof(LoftqBits));
+        }
+        if (UseDora && Init is LoraInit.Pissa or LoraInit.Olora or LoraInit.Loftq)
             throw new ArgumentException($"Init = {Init} with UseDora is not supported: choose DoRA or the {Init} initialisation.", nameof(Init));
         if (LayersToTransform?.Any(l => l < 0) == true) throw new ArgumentException("Layer indices must be non-negative.", nameof(LayersToTransform));
         if (LayersPattern is { Count: > 0 } && LayersToTransform is not { Count: > 0 })

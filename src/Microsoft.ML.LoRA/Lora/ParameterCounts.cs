@@ -26,6 +26,9 @@ public sealed record ParameterCounts(long Total, long Trainable, long Lora)
             if (p.requires_grad) trainable += n;
             if (LoraLinear.IsAdapterParameter(name)) lora += n;
         }
+        // A quantized base keeps its weights packed rather than as parameters; they count as the weights they stand for.
+        foreach (var (_, module) in model.named_modules())
+            if (module is LoraLinear { IsQuantized: true } layer) total += layer.InFeatures * layer.OutFeatures;
         return new ParameterCounts(total, trainable, lora);
     }
 }

@@ -72,8 +72,12 @@ public static class PeftAdapter
                 LoraInit.Gaussian => "gaussian",
                 LoraInit.Pissa => "pissa",
                 LoraInit.Olora => "olora",
+                LoraInit.Loftq => "loftq",
                 _ => true,
             },
+            ["loftq_config"] = options.Init == LoraInit.Loftq
+                ? new JsonObject { ["loftq_bits"] = options.LoftqBits, ["loftq_iter"] = options.LoftqIterations }
+                : new JsonObject(),
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
             ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
@@ -157,6 +161,7 @@ public static class PeftAdapter
             throw new CheckpointFormatException(configPath, $"peft_type is {peftType}; only LORA adapters are supported");
         bool useDora = config["use_dora"] is JsonValue dora && dora.GetValueKind() == JsonValueKind.True;
         var residualInit = ResidualInitOf(config["init_lora_weights"], configPath);
+        var (loftqBits, loftqIterations) = residualInit == LoraInit.Loftq ? LoftqConfigOf(config["loftq_config"], configPath) : (4, 1);
         int r = config["r"]?.GetValue<int>() ?? throw new CheckpointFormatException(configPath, "has no r");
         double alpha = config["lora_alpha"]?.GetValue<double>() ?? r;
         bool rslora = config["use_rslora"] is JsonValue v && v.GetValueKind() == JsonValueKind.True;
@@ -234,7 +239,7 @@ public static class PeftAdapter
                 lock (TorchRandomLock.Sync)
                     // PiSSA / OLoRA: attaching recomputes the residual the base weight kept in training, as PEFT does on load.
                     layer.AttachAdapter(rank, moduleAlpha, 0.0, rslora ? LoraScaling.RsLora : LoraScaling.AlphaOverRank,
-                        residualInit ?? LoraInit.KaimingUniform, useDora);
+                        residualInit ?? LoraInit.KaimingUniform, useDora, loftqBits, loftqIterations);
             layer.SetScaling(moduleAlpha, rslora ? moduleAlpha / Math.Sqrt(rank) : moduleAlpha / rank);
             CopyChecked(file, a, layer.LoraA, weightsPath);
             CopyChecked(file, b, layer.LoraB, weightsPath);
@@ -252,7 +257,8 @@ public static class PeftAdapter
     }
 
     /// <summary>
-    /// PiSSA or OLoRA when <c>init_lora_weights</c> says so (the base weight must then keep the residual), else null.
+    /// PiSSA, OLoRA or LoftQ when <c>init_lora_weights</c> says so (the base weight must then keep the residual, or
+    /// LoftQ's quantized weight), else null.
     /// PiSSA with randomized SVD (<c>pissa_niter_K</c>) is refused: its residual cannot be recomputed exactly.
     /// </summary>
     static LoraInit? ResidualInitOf(JsonNode? node, string configPath)
@@ -261,11 +267,32 @@ public static class PeftAdapter
         var name = value.GetValue<string>();
         if (name == "pissa") return LoraInit.Pissa;
         if (name == "olora") return LoraInit.Olora;
+        if (name == "loftq") return LoraInit.Loftq;
         if (name.StartsWith("pissa_niter_", StringComparison.Ordinal))
             throw new CheckpointFormatException(configPath,
                 $"init_lora_weights is {name}: its randomized SVD cannot be recomputed exactly, so the base weight's residual is unknown. " +
                 "Convert the adapter to a plain LoRA adapter in PEFT (save_pretrained with path_initial_model_for_weight_conversion) and load that.");
         return null;   // gaussian, and initialisations whose effect the stored factors carry alone
+    }
+
+    /// <summary>LoftQ's bits and rounds from <c>loftq_config</c>, which PEFT requires for a LoftQ adapter.</summary>
+    static (int Bits, int Iterations) LoftqConfigOf(JsonNode? node, string configPath)
+    {
+        if (node is not JsonObject loftq || loftq.Count == 0)
+            throw new CheckpointFormatException(configPath, "init_lora_weights is loftq but loftq_config is missing or empty (PEFT requires loftq_bits and loftq_iter)");
+        int bits, iterations;
+        try
+        {
+            bits = loftq["loftq_bits"]?.GetValue<int>() ?? 4;
+            iterations = loftq["loftq_iter"]?.GetValue<int>() ?? 1;
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new CheckpointFormatException(configPath, $"loftq_config holds a value that is not a whole number ({e.Message})");
+        }
+        if (bits is not (4 or 8)) throw new CheckpointFormatException(configPath, $"loftq_config.loftq_bits is {bits}; LoftQ quantizes to 4 (NF4) or 8 bits");
+        if (iterations < 1) throw new CheckpointFormatException(configPath, $"loftq_config.loftq_iter is {iterations}; it must be at least 1");
+        return (bits, iterations);
     }
 
     static void CopyChecked(SafeTensorsFile file, string name, Tensor target, string path)

@@ -7,13 +7,14 @@ namespace Microsoft.ML.LoRA.Lora;
 /// <summary>
 /// The initialisations that take A and B from the frozen weight and leave the rest in it, as PEFT computes them:
 /// PiSSA (the r largest singular values and vectors: B = U_r·√(S_r/s), A = √(S_r/s)·V_rᵀ) and OLoRA (QR: B = Q_r,
-/// A = R_r). The layer's weight becomes W − s·B·A, so its output is unchanged until the factors train. Both are
-/// deterministic, so loading an adapter recomputes the same residual from the base checkpoint.
+/// A = R_r), where the layer's weight becomes W − s·B·A, so its output is unchanged until the factors train; and LoftQ
+/// (<see cref="Loftq"/>), where the weight becomes its quantized approximation Q and Q + s·B·A approximates W. All are
+/// deterministic, so loading an adapter recomputes the same base weight from the base checkpoint.
 /// </summary>
 internal static class ResidualInit
 {
     /// <summary>Initialises the adapter <paramref name="layer"/> carries by <paramref name="init"/> and stores the residual weight.</summary>
-    public static void Apply(LoraLinear layer, LoraInit init)
+    public static void Apply(LoraLinear layer, LoraInit init, int loftqBits = 4, int loftqIterations = 1)
     {
         var adapter = layer.Adapter ?? throw new InvalidOperationException("the layer has no adapter to initialise");
         int r = adapter.Rank;
@@ -25,6 +26,14 @@ internal static class ResidualInit
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         var weight = layer.BaseWeight().to_type(ScalarType.Float32);
+        if (init == LoraInit.Loftq)
+        {
+            using var loftq = Loftq.Initialize(weight, loftqBits, r, loftqIterations, adapter.Scaling);
+            adapter.A.copy_(loftq.A);
+            adapter.B.copy_(loftq.B);
+            layer.ReplaceBaseWeight(loftq.Base);
+            return;
+        }
         Tensor a, b;
         if (init == LoraInit.Pissa)
         {
@@ -48,5 +57,5 @@ internal static class ResidualInit
     }
 
     /// <summary>Whether <paramref name="init"/> takes A and B from the weight.</summary>
-    public static bool Takes(LoraInit init) => init is LoraInit.Pissa or LoraInit.Olora;
+    public static bool Takes(LoraInit init) => init is LoraInit.Pissa or LoraInit.Olora or LoraInit.Loftq;
 }

@@ -66,9 +66,10 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
     LoraTextClassificationTransformer FitSeeded(IDataView input, LabelSet labels, CheckpointFolder folder, string weightsSha, ITextEncoder encoder, MLContextLog log)
     {
         torch.manual_seed(_options.Seed);
-        var model = PretrainedModel.Load(folder, labels.Count, log.Info);
+        var model = PretrainedModel.Load(folder, labels.Count, log.Info, _options.Lora.QuantizedBase);
         try
         {
+            if (_options.Lora.QuantizedBase is { } quantized) log.Info(quantized.Summary(model));
             var setup = FineTuningSetup.Apply(model, _options.FineTuning, _options.Lora);
             if (_options.InitialAdapterPath is { } initial)
             {

@@ -120,6 +120,8 @@ public class LoraTextClassifierOptions : TrainingSettings
         if (InitialAdapterPath is not null && !Directory.Exists(InitialAdapterPath))
             throw new DirectoryNotFoundException($"Initial adapter folder not found: {InitialAdapterPath}");
         Lora.Validate();
+        if (Lora.BaseQuantization != Models.Quantization.BaseQuantization.None && FineTuning.Method is FineTuningMethod.LastLayers or FineTuningMethod.Full)
+            throw new ArgumentException($"A quantized base (Lora.BaseQuantization = {Lora.BaseQuantization}) stays frozen, so it cannot train with FineTuning '{FineTuning}'; use LoRA or head-only fine-tuning, or BaseQuantization.None.", nameof(FineTuning));
         ValidateTraining();
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models.Quantization;
 
 namespace Microsoft.ML.LoRA.Models;
 
@@ -8,10 +9,12 @@ public static class PretrainedModel
     /// <summary>
     /// Loads the model in <paramref name="folder"/> with <paramref name="numLabels"/> outputs (default: the config's
     /// num_labels). A missing or differently sized head is created and reported through <paramref name="log"/>.
+    /// With <paramref name="quantization"/> the transformer layers' linear weights are kept quantized (QLoRA's base),
+    /// each packed as it is read, so the model never holds them all in fp32.
     /// </summary>
-    public static SequenceClassifier Load(CheckpointFolder folder, int? numLabels = null, Action<string>? log = null)
+    public static SequenceClassifier Load(CheckpointFolder folder, int? numLabels = null, Action<string>? log = null, QuantizedBase? quantization = null)
     {
-        var model = ModelFactory.Create(folder.Config, numLabels ?? folder.Config.NumLabels);
+        var model = ModelFactory.Create(folder.Config, numLabels ?? folder.Config.NumLabels, quantization);
         try
         {
             using var weights = folder.OpenWeights();
@@ -26,6 +29,6 @@ public static class PretrainedModel
     }
 
     /// <summary>Loads the model in the folder at <paramref name="path"/>.</summary>
-    public static SequenceClassifier Load(string path, int? numLabels = null, Action<string>? log = null) =>
-        Load(CheckpointFolder.Open(path), numLabels, log);
+    public static SequenceClassifier Load(string path, int? numLabels = null, Action<string>? log = null, QuantizedBase? quantization = null) =>
+        Load(CheckpointFolder.Open(path), numLabels, log, quantization);
 }

@@ -64,6 +64,7 @@ public static class WeightLoader
                 parameter.copy_(value);
                 loaded++;
             }
+            loaded += LoadQuantized(model, source, prefix, available, used, missing, mismatched);
         }
 
         if (missing.Count > 0)
@@ -88,6 +89,40 @@ public static class WeightLoader
         if (ignored.Count > 0)
             log?.Invoke($"Ignored {ignored.Count} checkpoint tensor(s) the model does not use, e.g. {string.Join(", ", ignored.Take(3))}.");
         return new WeightLoadReport(loaded, created.ToList(), ignored);
+    }
+
+    /// <summary>
+    /// Fills the linear layers whose base is quantized (they hold no <c>weight</c> parameter): each weight is read,
+    /// packed and released in turn, so a quantized model never holds its weights in fp32 at once. Returns how many.
+    /// </summary>
+    static int LoadQuantized(SequenceClassifier model, ITensorSource source, string prefix, HashSet<string> available,
+        HashSet<string> used, List<string> missing, List<string> mismatched)
+    {
+        int loaded = 0;
+        foreach (var (module, child) in model.named_modules())
+        {
+            if (child is not LoraLinear { IsQuantized: true } layer) continue;
+            var name = module + ".weight";
+            var stored = Candidates(name, prefix).FirstOrDefault(available.Contains);
+            if (stored is null)
+            {
+                missing.Add(name);
+                continue;
+            }
+            used.Add(stored);
+            var expected = layer.FanInFanOut ? new[] { layer.InFeatures, layer.OutFeatures } : new[] { layer.OutFeatures, layer.InFeatures };
+            var shape = source.Shape(stored);
+            if (!shape.SequenceEqual(expected))
+            {
+                mismatched.Add($"'{stored}' is [{string.Join(", ", shape)}] in the checkpoint but the config implies [{string.Join(", ", expected)}]");
+                continue;
+            }
+            using var value = source.ReadFloat32(stored);
+            using var dense = layer.FanInFanOut ? value.t().contiguous() : value.alias();
+            layer.ReplaceBaseWeight(dense);
+            loaded++;
+        }
+        return loaded;
     }
 
     /// <summary>Names under which a parameter may be stored.</summary>

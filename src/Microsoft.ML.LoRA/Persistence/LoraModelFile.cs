@@ -199,6 +199,9 @@ public static class LoraModelFile
         var labels = manifest.Labels();
         SequenceClassifier model;
         string baseFolder;
+        // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training. A merged
+        // model's weights already hold the dequantized base with the adapter folded in, and load as they are.
+        var quantization = manifest.WeightsLayout == LoraModelManifest.LayoutMerged ? null : manifest.Lora.QuantizedBase;
         if (manifest.WeightsLayout == LoraModelManifest.LayoutAdapter)
         {
             baseFolder = LocateBase(manifest, options, file.Path);
@@ -209,13 +212,13 @@ public static class LoraModelFile
                     $"The base checkpoint at {folder.Directory} is not the one this model was trained on: its weights hash to " +
                     $"{sha[..16]}..., the model expects {manifest.BaseModelWeightsSha256[..16]}.... Restore the original " +
                     "checkpoint, pass LoraLoadOptions.BaseModelPath pointing at it, or save the model with EmbedBaseModel = true.");
-            model = PretrainedModel.Load(folder, labels.Count);
+            model = PretrainedModel.Load(folder, labels.Count, quantization: quantization);
         }
         else
         {
             file.ExtractFolder(BaseFolder, Path.Combine(scratch.Path, "base"));
             baseFolder = manifest.BaseModelFolder;
-            model = InFile(file, BaseFolder, () => PretrainedModel.Load(Path.Combine(scratch.Path, "base"), labels.Count));
+            model = InFile(file, BaseFolder, () => PretrainedModel.Load(Path.Combine(scratch.Path, "base"), labels.Count, quantization: quantization));
         }
         try
         {

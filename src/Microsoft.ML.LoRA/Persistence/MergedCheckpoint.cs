@@ -30,6 +30,9 @@ public static class MergedCheckpoint
                 // written as it computes, and a merge that would write NaN or infinity is refused.
                 result[name] = adapted.TryGetValue(name, out var layer) ? layer.MergedWeight() : p.detach().clone();
             }
+            // A quantized base has no weight parameter: its layers write the dequantized weight with the adapter folded in.
+            foreach (var (name, layer) in LoraInjector.LinearLayers(model).Where(l => l.Value.IsQuantized))
+                result[name + ".weight"] = layer.MergedWeight();
             return result;
         });
     }

@@ -67,6 +67,28 @@ public class LoraOptionSetTests
     }
 
     [Fact]
+    public void The_variant_options_set_a_quantized_base_and_LoftQ()
+    {
+        var options = Read(NoTargetsMeans.LibraryDefault, "--quantize", "nf4", "--double-quant", "--init", "loftq", "--loftq-bits", "4", "--loftq-iter", "3");
+
+        (options.BaseQuantization, options.DoubleQuantization).Should().Be((Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.Nf4, true));
+        (options.Init, options.LoftqBits, options.LoftqIterations).Should().Be((LoraInit.Loftq, 4, 3));
+        Read(NoTargetsMeans.LibraryDefault).BaseQuantization.Should().Be(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.None);
+    }
+
+    [Theory]
+    [InlineData("*--double-quant*--quantize nf4 or fp4*", "--double-quant")]
+    [InlineData("*--double-quant*--quantize nf4 or fp4*", "--double-quant", "--quantize", "int8")]
+    [InlineData("*--quantize*'nf5'*", "--quantize", "nf5")]
+    [InlineData("*--loftq-bits*'2'*", "--loftq-bits", "2")]
+    public void Impossible_variant_options_are_parse_errors(string message, params string[] args)
+    {
+        var (_, parse) = Parse(args);
+
+        parse.Errors.Select(e => e.Message).Should().ContainMatch(message);
+    }
+
+    [Fact]
     public void Numbers_are_read_in_the_invariant_culture()
     {
         var previous = System.Globalization.CultureInfo.CurrentCulture;

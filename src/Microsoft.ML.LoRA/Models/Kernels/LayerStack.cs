@@ -1,4 +1,5 @@
 using TorchSharp;
+using Microsoft.ML.LoRA.Models.Quantization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -14,8 +15,12 @@ namespace Microsoft.ML.LoRA.Models.Kernels;
 internal sealed class LayerStack<TLayer> : ModuleList<TLayer>, ICheckpointableStack, ILayerStack
     where TLayer : TransformerLayer
 {
-    /// <summary>Builds <paramref name="count"/> layers with <paramref name="create"/>.</summary>
-    public LayerStack(int count, Func<TLayer> create) : base(Enumerable.Range(0, count).Select(_ => create()).ToArray())
+    /// <summary>
+    /// Builds <paramref name="count"/> layers with <paramref name="create"/>, one after another; a model built for a
+    /// quantized base (<see cref="QuantizedBase"/>) has each layer quantized before the next is created.
+    /// </summary>
+    public LayerStack(int count, Func<TLayer> create)
+        : base(Enumerable.Range(0, count).Select(_ => QuantizedBase.LayerBuilt(create())).ToArray())
     {
     }
 

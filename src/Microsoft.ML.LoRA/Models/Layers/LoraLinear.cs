@@ -1,3 +1,4 @@
+using Microsoft.ML.LoRA.Models.Quantization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,7 +28,11 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public bool FanInFanOut { get; }
 
     /// <summary>The frozen (or, without an adapter, ordinary) weight.</summary>
-    public Parameter weight { get; private set; }
+    /// <exception cref="InvalidOperationException">The base is quantized (<see cref="IsQuantized"/>): its weight is kept packed; <see cref="BaseWeight"/> gives it dense.</exception>
+    public Parameter weight => _weight ?? throw new InvalidOperationException(
+        $"this layer's base weight is quantized ({_quantized?.Weight.Kind}) and kept packed, not as a parameter; BaseWeight() gives it dense");
+
+    Parameter? _weight;
     /// <summary>The bias, or null.</summary>
     public Parameter? bias { get; private set; }
 
@@ -57,8 +62,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         FanInFanOut = fanInFanOut;
         var shape = fanInFanOut ? new[] { inFeatures, outFeatures } : new[] { outFeatures, inFeatures };
         lock (TorchRandomLock.Sync)   // drawn from libtorch's global generator: never in the middle of a seeded fit
-            weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
-        register_parameter("weight", weight);
+            _weight = new Parameter(torch.empty(shape).normal_(0, initStd), requires_grad: true);
+        register_parameter("weight", _weight);
         if (hasBias)
         {
             bias = new Parameter(torch.zeros(outFeatures), requires_grad: true);
@@ -93,6 +98,24 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     ILinearAdapter Required => _adapter ?? throw new InvalidOperationException("this layer has no adapter");
 
+    /// <summary>
+    /// True when the frozen base weight is kept quantized (<see cref="QuantizeBase"/>): packed NF4, FP4 or int8 codes,
+    /// dequantized for each product. The layer then has no <c>weight</c> parameter.
+    /// </summary>
+    public bool IsQuantized => _quantized is not null;
+
+    /// <summary>The base weight's format: <see cref="BaseQuantization.None"/> unless <see cref="IsQuantized"/>.</summary>
+    public BaseQuantization BaseQuantization => _quantized?.Weight.Kind ?? BaseQuantization.None;
+
+    /// <summary>Bytes the base weight occupies as kept (packed codes and scales when quantized).</summary>
+    public long BaseWeightBytes => _quantized?.Weight.StorageBytes ?? _weight!.numel() * _weight.element_size();
+
+    /// <summary>The device the layer's tensors live on (a quantized base lives on the CPU).</summary>
+    public Device Device => _weight?.device ?? torch.CPU;
+
+    /// <summary>The product over the packed weight when the base is quantized, else null.</summary>
+    QuantizedProduct? _quantized => _product as QuantizedProduct;
+
     /// <summary>True while the layer multiplies in int8 in eval mode (see <see cref="QuantizeToInt8"/>).</summary>
     public bool IsInt8 => _int8 is not null;
 
@@ -109,6 +132,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         set
         {
             _computeDtype = value;
+            DropInt8();
+            if (_quantized is { } quantized) { quantized.Compute = value; return; }
             _product.Dispose();
             _product = value is ScalarType compute ? new CastProduct(this, compute) : new DenseProduct(this);
         }
@@ -145,6 +170,34 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         foreach (var (name, module) in adapter.Modules) register_module(name, module);
         DropInt8();
         _adapter = adapter;
+    }
+
+    /// <summary>
+    /// Keeps the frozen base weight quantized from now on (QLoRA): the weight is packed in <paramref name="quantization"/>'s
+    /// format (<see cref="QuantizedWeight"/>), the dense <c>weight</c> parameter is released, and each product
+    /// dequantizes it for that product alone, in the forward and the backward pass. The bias, an adapter and its
+    /// gradients stay as they are. The packed weight lives in memory only: nothing saves it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The base is quantized already, or an adapter is merged into it.</exception>
+    public void QuantizeBase(QuantizedBase quantization)
+    {
+        ArgumentNullException.ThrowIfNull(quantization);
+        if (quantization.Kind == BaseQuantization.None) throw new ArgumentException("BaseQuantization.None keeps the weight as it is; nothing to quantize", nameof(quantization));
+        if (IsQuantized) throw new InvalidOperationException("this layer's base is quantized already");
+        if (Merged) throw new InvalidOperationException("the adapter is merged into the weight; unmerge it before quantizing the base");
+        QuantizedWeight packed;
+        using (torch.NewDisposeScope())
+        using (torch.no_grad())
+        {
+            using var dense = _product.DenseWeight();
+            packed = QuantizedWeight.Quantize(dense, quantization.Kind, quantization.DoubleQuantization);
+        }
+        DropInt8();
+        _product.Dispose();
+        _product = new QuantizedProduct(this, packed, _computeDtype);
+        ConditionallyRegisterParameter("weight", (Parameter?)null);
+        _weight!.Dispose();
+        _weight = null;
     }
 
     /// <summary>Sets the scaling factor directly (used when loading adapters with per-module alpha).</summary>
@@ -265,10 +318,16 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// Folds the adapter into the weight so inference costs what the base layer costs. A weight is never left
     /// holding NaN or infinity: when the merged weight would, the layer stays as it was, unmerged, and this throws.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The merged weight would hold NaN or infinite values (the adapter's factors, or the weight, hold some: a diverged fit).</exception>
+    /// <exception cref="InvalidOperationException">The merged weight would hold NaN or infinite values (the adapter's factors, or the weight, hold some: a diverged fit); or the base is quantized.</exception>
     public void Merge()
     {
         if (_adapter is null || Merged) return;
+        // Packing W + ΔW again would round the update away in part, and unmerging could not give W back: a quantized
+        // base keeps its adapter apart. MergedWeight() still gives the dense merged weight (a merged checkpoint).
+        if (IsQuantized)
+            throw new InvalidOperationException(
+                $"the base is quantized ({BaseQuantization}); merging would round the adapter's update into the packed weight. " +
+                "Use MergedWeight() (or a merged checkpoint: MergedCheckpoint.Write, 'lora merge') for the dense merged weight");
         using (torch.NewDisposeScope())
         using (torch.no_grad())
         {

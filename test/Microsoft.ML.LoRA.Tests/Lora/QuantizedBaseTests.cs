@@ -1,0 +1,211 @@
+using System.Text.Json.Nodes;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.MLNet;
+using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Quantization;
+using Microsoft.ML.LoRA.Persistence;
+using Microsoft.ML.LoRA.Tests.Support;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.LoRA.Tests.Lora;
+
+/// <summary>
+/// QLoRA's frozen base: the transformer's linear layers keep packed weights, dequantize them for each product in the
+/// forward and the backward pass, train adapters on top, and a saved model quantizes its base again when it loads.
+/// </summary>
+public class QuantizedBaseTests(ITestOutputHelper output)
+{
+    static readonly QuantizedBase Nf4 = new(BaseQuantization.Nf4, DoubleQuantization: true);
+
+    static float[] Logits(SequenceClassifier model)
+    {
+        model.eval();
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        var ids = torch.tensor(new long[] { 2, 5, 7, 9, 3, 4, 1, 6 }).reshape(2, 4);
+        return model.forward(new ModelInput(ids, torch.ones_like(ids))).flatten().data<float>().ToArray();
+    }
+
+    static float MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
+
+    [Fact]
+    public void A_quantized_layer_multiplies_by_the_dequantized_weight_forward_and_backward_and_keeps_no_weight_parameter()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(3);
+        using var layer = new LoraLinear(96, 40);
+        var dense = layer.weight.detach().clone();
+        var x = torch.randn(5, 96, requires_grad: true);
+        var xReference = x.detach().clone().requires_grad_(true);
+
+        layer.QuantizeBase(Nf4);
+        var dequantized = layer.BaseWeight().clone();
+        var y = layer.forward(x);
+        y.sum().backward();
+        var reference = F.linear(xReference, dequantized, layer.bias);
+        reference.sum().backward();
+
+        layer.IsQuantized.Should().BeTrue();
+        layer.named_parameters().Select(p => p.name).Should().Equal("bias");
+        var access = () => layer.weight;
+        access.Should().Throw<InvalidOperationException>().WithMessage("*quantized*BaseWeight*");
+        y.sub(reference).abs().max().item<float>().Should().BeLessThan(1e-5f);
+        x.grad!.sub(xReference.grad!).abs().max().item<float>().Should().BeLessThan(1e-5f, "the backward pass dequantizes the same weight");
+        dequantized.sub(dense).abs().max().item<float>().Should().BeGreaterThan(0, "NF4 rounds the weight");
+        (layer.BaseWeightBytes * 8.0 / (96 * 40)).Should().BeLessThan(4.3);
+    }
+
+    [Fact]
+    public void An_adapter_on_a_quantized_layer_trains_and_the_base_gets_no_gradient()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(4);
+        using var layer = new LoraLinear(64, 32);
+        layer.QuantizeBase(Nf4);
+        layer.AttachAdapter(4, 8, 0, LoraScaling.AlphaOverRank, LoraInit.KaimingUniform);
+        layer.LoraA.requires_grad = layer.LoraB.requires_grad = true;
+        layer.train();
+
+        layer.forward(torch.randn(3, 64)).pow(2).sum().backward();
+
+        layer.LoraB.grad!.abs().sum().item<float>().Should().BeGreaterThan(0);
+        layer.parameters().Where(p => !p.requires_grad).All(p => p.grad is null).Should().BeTrue("the bias is frozen and the base has no parameter");
+        var merge = () => layer.Merge();
+        merge.Should().Throw<InvalidOperationException>().WithMessage("*quantized*MergedWeight*");
+        using (torch.no_grad())
+        {
+            var expected = layer.BaseWeight().add(layer.DeltaWeight());
+            layer.MergedWeight().sub(expected).abs().max().item<float>().Should().BeLessThan(1e-5f);
+        }
+    }
+
+    [Fact]
+    public void Quantizing_while_the_model_is_built_gives_the_model_that_quantizing_after_loading_gives()
+    {
+        // Seeded alike, so that modules the checkpoint lacks are created alike.
+        SequenceClassifier Load(QuantizedBase? quantization)
+        {
+            torch.manual_seed(11);
+            return PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: quantization);
+        }
+        using var built = Load(Nf4);
+        using var after = Load(null);
+        using var dense = Load(null);
+        foreach (var (_, layer) in LoraInjector.LinearLayers(after).Where(l => l.Key.Contains(".layer."))) layer.QuantizeBase(Nf4);
+
+        var linears = LoraInjector.LinearLayers(built);
+        linears.Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized, "every transformer layer's linear layers");
+        linears.Where(l => !l.Key.Contains(".layer.")).Should().OnlyContain(l => !l.Value.IsQuantized, "the pooler and the head stay fp32");
+        Logits(built).Should().Equal(Logits(after));
+        var error = MaxDifference(Logits(built), Logits(dense));
+        output.WriteLine($"bert fixture logits, NF4 with double quantization against fp32: max difference {error:G3}");
+        error.Should().BeGreaterThan(0).And.BeLessThan(0.5f);
+        ParameterCounts.Of(built).Total.Should().Be(ParameterCounts.Of(dense).Total, "packed weights count as the weights they stand for");
+    }
+
+    [Fact]
+    public void A_merged_checkpoint_of_a_quantized_model_holds_the_dense_weights_it_computed_with()
+    {
+        using var model = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: Nf4);
+        LoraInjector.Apply(model, new LoraOptions { Rank = 2, LoraQuery = true, LoraValue = true });
+        var tensors = MergedCheckpoint.MergedTensors(model);
+        try
+        {
+            var layer = LoraInjector.LinearLayers(model)["bert.encoder.layer.0.attention.self.query"];
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            tensors.Keys.Should().Contain("bert.encoder.layer.0.attention.self.query.weight");
+            tensors["bert.encoder.layer.0.attention.self.query.weight"].sub(layer.MergedWeight()).abs().max().item<float>().Should().Be(0);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    [Fact]
+    public void LoftQ_starts_a_quantized_model_nearer_the_full_precision_model_than_plain_init_and_reloads_from_its_adapter_file()
+    {
+        using var dir = new TempDir();
+        var options = new LoraOptions { Rank = 8, Alpha = 8, Dropout = 0, LoraQuery = true, LoraValue = true, BaseQuantization = BaseQuantization.Nf4 };
+        using var dense = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2);
+        var reference = Logits(dense);
+        using var plain = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: options.QuantizedBase);
+        LoraInjector.Apply(plain, options);
+        var loftqOptions = options.Clone();
+        loftqOptions.Init = LoraInit.Loftq;
+        float[] loftqLogits;
+        using (var loftq = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: loftqOptions.QuantizedBase))
+        {
+            LoraInjector.Apply(loftq, loftqOptions);
+            loftqLogits = Logits(loftq);
+            PeftAdapter.Save(loftq, dir.Path, loftqOptions);
+        }
+        var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, PeftAdapter.ConfigFile)))!;
+        using var reloaded = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: loftqOptions.QuantizedBase);
+        PeftAdapter.Load(reloaded, dir.Path);
+
+        float plainError = MaxDifference(Logits(plain), reference), loftqError = MaxDifference(loftqLogits, reference);
+        output.WriteLine($"bert fixture logits against fp32 at the start of a fit on an NF4 base: plain init {plainError:G3}, LoftQ {loftqError:G3}");
+        loftqError.Should().BeLessThan(plainError);
+        config["init_lora_weights"]!.GetValue<string>().Should().Be("loftq");
+        config["loftq_config"]!["loftq_bits"]!.GetValue<int>().Should().Be(4);
+        config["loftq_config"]!["loftq_iter"]!.GetValue<int>().Should().Be(1);
+        MaxDifference(Logits(reloaded), loftqLogits).Should().BeLessThan(1e-5f, "loading recomputes LoftQ's base as PEFT does");
+    }
+
+    [Fact]
+    public void Options_that_cannot_go_together_are_refused_with_the_reason()
+    {
+        var doubleOnInt8 = () => new LoraOptions { BaseQuantization = BaseQuantization.Int8, DoubleQuantization = true }.Validate();
+        var doubleAlone = () => new LoraOptions { DoubleQuantization = true }.Validate();
+        var loftqBits = () => new LoraOptions { Init = LoraInit.Loftq, LoftqBits = 3 }.Validate();
+        var loftqOnFp4 = () => new LoraOptions { Init = LoraInit.Loftq, BaseQuantization = BaseQuantization.Fp4 }.Validate();
+        var loftqIterations = () => new LoraOptions { Init = LoraInit.Loftq, LoftqIterations = 0 }.Validate();
+        var loftqDora = () => new LoraOptions { Init = LoraInit.Loftq, UseDora = true }.Validate();
+        var fullOnQuantized = () => new LoraTextClassifierOptions { ModelPath = "m", FineTuning = FineTuning.Full, Lora = new LoraOptions { BaseQuantization = BaseQuantization.Nf4 } }.Validate();
+
+        doubleOnInt8.Should().Throw<ArgumentException>().WithMessage("*Nf4 or Fp4*");
+        doubleAlone.Should().Throw<ArgumentException>().WithMessage("*Nf4 or Fp4*");
+        loftqBits.Should().Throw<ArgumentException>().WithMessage("*4 (NF4) or 8*");
+        loftqOnFp4.Should().Throw<ArgumentException>().WithMessage("*LoftqBits*");
+        loftqIterations.Should().Throw<ArgumentException>().WithMessage("*LoftqIterations*");
+        loftqDora.Should().Throw<ArgumentException>().WithMessage("*DoRA*");
+        fullOnQuantized.Should().Throw<ArgumentException>().WithMessage("*frozen*");
+    }
+
+    [Fact]
+    public void A_LoRA_fit_on_an_NF4_base_learns_TREC_and_its_saved_model_quantizes_the_base_again_and_predicts_the_same()
+    {
+        using var dir = new TempDir();
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(TextData.Trec("train_5500.label", 300));
+        var test = ml.Data.LoadFromEnumerable(TextData.Trec("TREC_10.label", 500));
+        var options = new LoraTextClassifierOptions
+        {
+            ModelPath = SharedData.PretrainedBert, Epochs = 5, BatchSize = 16, LearningRate = 2e-3, MaxSequenceLength = 32, Seed = 1,
+            Lora = new LoraOptions { Rank = 8, Alpha = 16, BaseQuantization = BaseQuantization.Nf4, DoubleQuantization = true },
+        };
+        var fitted = ml.Transforms.Conversion.MapValueToKey("Label")
+            .Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(train);
+        using var stage = PipelineStages.LoraStage(fitted);
+        var scored = fitted.Transform(test);
+        double accuracy = ml.MulticlassClassification.Evaluate(scored).MicroAccuracy;
+        var scores = scored.GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
+        var path = dir.File("model.zip");
+        ml.Model.SaveWithLora(fitted, train.Schema, path);
+        var loaded = ml.Model.LoadWithLora(path, out _);
+        using var loadedStage = PipelineStages.LoraStage(loaded);
+
+        output.WriteLine($"TREC-6, 300 training questions, NF4 base with double quantization: accuracy {accuracy:P1} on 500 test questions (majority class 27.6%)");
+        LoraInjector.LinearLayers(stage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized);
+        accuracy.Should().BeGreaterThan(0.40, "the same fit on the fp32 base reaches well above the majority class; so must the NF4 one");
+        LoraInjector.LinearLayers(loadedStage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized, "the base is quantized again at load");
+        loaded.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).Should().Equal(scores);
+    }
+}
