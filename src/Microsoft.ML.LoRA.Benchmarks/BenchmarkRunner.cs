@@ -36,6 +36,7 @@ public static class BenchmarkRunner
         BenchmarkMode.PrecisionAccuracy => PrecisionAccuracyBenchmark.Run(o),
         BenchmarkMode.MlnetAnchor => MlnetAnchorBenchmark.RunSide(o),
         BenchmarkMode.Onnx => OnnxBenchmark.Run(o),
+        BenchmarkMode.AdapterSet => AdapterSetBenchmark.RunSide(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 
