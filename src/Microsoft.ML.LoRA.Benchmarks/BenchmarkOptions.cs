@@ -35,6 +35,8 @@ public enum BenchmarkMode
     Onnx,
     /// <summary>Training steps on a quantized base (QLoRA: --quantize nf4|fp4|int8|none, --double-quant): peak RSS and seconds per step.</summary>
     Qlora,
+    /// <summary>Peak memory of many adapters on one base (LoraAdapterSet) against one model per adapter, and the cost of switching.</summary>
+    AdapterSet,
 }
 
 /// <summary>Command-line options of the benchmark program (the same names as the PyTorch anchor's where they overlap).</summary>
@@ -142,7 +144,8 @@ public sealed record BenchmarkOptions
                 "--output" => o with { Output = Value() },
                 "--json" => o with { Json = true },
                 "--model" => o with { Model = Value() },
-                "--side" => o with { Side = Value() is var side && side is "mlnet" or "lora" or "full" ? side : throw new ArgumentException("--side is mlnet, lora or full") },
+                "--side" => o with { Side = Value() is var side && side is "mlnet" or "lora" or "full" or "base" or "set" or "separate" ? side
+                    : throw new ArgumentException("--side is mlnet, lora or full (mlnet-anchor), or base, set or separate (adapter-set)") },
                 "--per-class" => o with { PerClass = Int() },
                 "--train-rows" => o with { TrainRows = Int() },
                 "--test-rows" => o with { TestRows = Int() },
@@ -186,7 +189,8 @@ public sealed record BenchmarkOptions
         "mlnet-anchor" => BenchmarkMode.MlnetAnchor,
         "onnx" => BenchmarkMode.Onnx,
         "qlora" => BenchmarkMode.Qlora,
-        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor, onnx, qlora)"),
+        "adapter-set" => BenchmarkMode.AdapterSet,
+        _ => throw new ArgumentException($"unknown mode '{s}' (lora, full, step-ratio, infer-merged, padding, matmul, precision-accuracy, report, quality-data, rating-data, sweep-best, quality-report, mlnet-anchor, onnx, qlora, adapter-set)"),
     };
 
     /// <summary>The usage text.</summary>
@@ -202,5 +206,6 @@ public sealed record BenchmarkOptions
         "       Microsoft.ML.LoRA.Benchmarks --mode rating-data --data ../shared/data/imdb --output DIR [--train-rows 2000] [--test-rows 1000] [--seed 0]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode sweep-best --input SWEEP_DIR\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode quality-report --input RUNS_DIR [--output chart.png] [--title TEXT]\n" +
-        "       Microsoft.ML.LoRA.Benchmarks --mode mlnet-anchor --data ../shared/data/sst2 --model MODEL_DIR [--samples 2000] [--batch 32] [--threads 2]";
+        "       Microsoft.ML.LoRA.Benchmarks --mode mlnet-anchor --data ../shared/data/sst2 --model MODEL_DIR [--samples 2000] [--batch 32] [--threads 2]\n" +
+        "       Microsoft.ML.LoRA.Benchmarks --mode adapter-set --config config.json --vocab vocab.txt [--rank 8] [--batch 32] [--seq 128] [--steps 10]";
 }

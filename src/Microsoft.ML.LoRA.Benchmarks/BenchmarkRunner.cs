@@ -37,6 +37,7 @@ public static class BenchmarkRunner
         BenchmarkMode.MlnetAnchor => MlnetAnchorBenchmark.RunSide(o),
         BenchmarkMode.Onnx => OnnxBenchmark.Run(o),
         BenchmarkMode.Qlora => QuantizedBaseBenchmark.Run(o),
+        BenchmarkMode.AdapterSet => AdapterSetBenchmark.RunSide(o),
         _ => throw new ArgumentException($"mode {o.Mode} produces no measurement"),
     };
 

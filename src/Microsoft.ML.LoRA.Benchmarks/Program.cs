@@ -53,6 +53,8 @@ switch (options.Mode)
         return 0;
     case BenchmarkMode.MlnetAnchor when options.Side is null:
         return MlnetAnchorBenchmark.RunAll(options, args);
+    case BenchmarkMode.AdapterSet when options.Side is null:
+        return AdapterSetBenchmark.RunAll(options, args);
 }
 
 // Before the first torch call: libgomp reads OMP_WAIT_POLICY when libtorch loads.

@@ -1,9 +1,10 @@
 using Microsoft.ML;
+using Microsoft.ML.LoRA.Inference;
 using Microsoft.ML.LoRA.Lora;
 
 namespace Microsoft.ML.LoRA.MLNet;
 
-/// <summary>ML.NET catalog entry points for LoRA text classification and regression.</summary>
+/// <summary>ML.NET catalog entry points for LoRA text classification and regression, and for scoring with many adapters on one base.</summary>
 public static class LoraCatalogExtensions
 {
     /// <summary>
@@ -106,6 +107,40 @@ public static class LoraCatalogExtensions
             TextPairColumnName = common.TextPairColumnName, ScoreColumnName = common.ScoreColumnName,
             Epochs = common.Epochs, BatchSize = common.BatchSize, ValidationSet = common.ValidationSet, Lora = common.Lora,
         });
+    }
+
+    /// <summary>
+    /// Scores each row with the adapter its <paramref name="adapterColumnName"/> names, from the adapters of
+    /// <paramref name="adapters"/> over their one base model (<c>"__base__"</c> for the base model alone). Outputs Score
+    /// (class probabilities) and PredictedLabel (a key) as the multiclass <c>LoraTextClassifier</c> does, so
+    /// <c>MulticlassClassification.Evaluate</c> works on the result. The set stays the caller's to dispose.
+    /// </summary>
+    /// <param name="catalog">mlContext.Transforms.</param>
+    /// <param name="adapters">The base model and its adapters (<see cref="LoraAdapterSet.Open"/>, <see cref="LoraAdapterSet.Add"/>).</param>
+    /// <param name="adapterColumnName">Text column naming each row's adapter.</param>
+    /// <param name="textColumnName">Text column.</param>
+    /// <param name="textPairColumnName">Second text column of sentence pairs; default none.</param>
+    /// <param name="labelNames">
+    /// The class names in class-index order, PredictedLabel's key values; default: the base config's id2label when it
+    /// names every class, else "0", "1", ...
+    /// </param>
+    /// <param name="scoreColumnName">Output column of class probabilities.</param>
+    /// <param name="predictedLabelColumnName">Output column of the predicted class (a key).</param>
+    /// <exception cref="ArgumentException"><paramref name="labelNames"/> does not name one class per output of the model.</exception>
+    public static LoraAdapterSetEstimator ScoreWithLoraAdapters(this TransformsCatalog catalog, LoraAdapterSet adapters,
+        string adapterColumnName = "Adapter", string textColumnName = "Text", string? textPairColumnName = null,
+        IReadOnlyList<string>? labelNames = null, string scoreColumnName = "Score", string predictedLabelColumnName = "PredictedLabel")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(adapters);
+        var names = labelNames ?? (adapters.Config.Labels.Count == adapters.NumLabels ? adapters.Config.Labels : null);
+        if (names is not null && names.Count != adapters.NumLabels)
+            throw new ArgumentException($"{names.Count} label names for a model with {adapters.NumLabels} outputs; give one name per class.", nameof(labelNames));
+        var labels = names is null
+            ? new LabelSet(Enumerable.Range(0, adapters.NumLabels).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray(), "none")
+            : new LabelSet(names.ToArray(), "text");
+        return new LoraAdapterSetEstimator(new LoraAdapterSetTransformer(adapters, adapterColumnName, textColumnName, textPairColumnName,
+            labels, scoreColumnName, predictedLabelColumnName));
     }
 
     /// <summary>The options both convenience overloads stand for; a setting given under both of its names must agree.</summary>

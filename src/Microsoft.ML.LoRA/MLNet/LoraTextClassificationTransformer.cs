@@ -22,7 +22,7 @@ namespace Microsoft.ML.LoRA.MLNet;
 /// collector once the model is unreachable.) See docs/reliability.md.
 /// </para>
 /// </summary>
-public sealed class LoraTextClassificationTransformer : ITransformer, IDisposable
+public sealed class LoraTextClassificationTransformer : ITransformer, IDisposable, IRowScorer
 {
     internal LoraTextClassificationTransformer(SequenceClassifier model, ITextEncoder encoder, LoraModelInfo info)
     {
@@ -108,6 +108,17 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
     internal float[][] Logits(IReadOnlyList<string?> texts, IReadOnlyList<string?>? pairs) =>
         _shared.Use(_ => Scorer.Logits(texts, pairs));
 
+    ScoreColumns IRowScorer.Scores => Scores;
+
+    int IRowScorer.ScoringWindow => ScoringWindow;
+
+    IReadOnlyList<DataViewSchema.Column> IRowScorer.InputColumnsOf(DataViewSchema schema) => TextColumnsOf(schema);
+
+    Func<ScoringInput> IRowScorer.InputReader(DataViewRow row) => TextReader(row);
+
+    float[][] IRowScorer.Logits(IReadOnlyList<ScoringInput> rows) =>
+        Logits(rows.Select(r => r.Text).ToList(), HasPairColumn ? rows.Select(r => r.Pair).ToList() : null);
+
     void ThrowIfDisposed()
     {
         if (_shared.IsReleased) _ = _shared.Model;   // throws ObjectDisposedException with the explanation
@@ -122,7 +133,7 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
     }
 
     /// <summary>A function reading the current row's text (and pair) from <paramref name="row"/>.</summary>
-    internal Func<(string? text, string? pair)> TextReader(DataViewRow row)
+    internal Func<ScoringInput> TextReader(DataViewRow row)
     {
         var columns = TextColumnsOf(row.Schema);
         var text = row.GetGetter<ReadOnlyMemory<char>>(columns[0]);
@@ -132,7 +143,7 @@ public sealed class LoraTextClassificationTransformer : ITransformer, IDisposabl
             ReadOnlyMemory<char> t = default, p = default;
             text(ref t);
             pair?.Invoke(ref p);
-            return (t.ToString(), pair is null ? null : p.ToString());
+            return new ScoringInput(t.ToString(), pair is null ? null : p.ToString());
         };
     }
 

@@ -4,16 +4,16 @@ using Microsoft.ML.Data;
 namespace Microsoft.ML.LoRA.MLNet;
 
 /// <summary>
-/// The lazy output of <see cref="LoraTextClassificationTransformer.Transform"/>: the input's columns plus the score
-/// columns. Nothing is computed until a cursor moves; then rows are scored a window at a time (one model batch or a
+/// The lazy output of a scoring stage's Transform (<see cref="LoraTextClassificationTransformer"/>,
+/// <see cref="LoraAdapterSetTransformer"/>): the input's columns plus the score columns. Nothing is computed until a cursor moves; then rows are scored a window at a time (one model batch or a
 /// few), so any size of input streams through in bounded memory.
 /// </summary>
 internal sealed class ScoredDataView : IDataView
 {
     readonly IDataView _input;
-    readonly LoraTextClassificationTransformer _transformer;
+    readonly IRowScorer _transformer;
 
-    public ScoredDataView(LoraTextClassificationTransformer transformer, IDataView input)
+    public ScoredDataView(IRowScorer transformer, IDataView input)
     {
         _transformer = transformer;
         _input = input;
@@ -33,7 +33,7 @@ internal sealed class ScoredDataView : IDataView
         var inputNeeded = needed.Where(i => i < inputCount).Select(i => _input.Schema[i]).ToList();
         bool scoresNeeded = needed.Any(i => i >= inputCount);
         var main = _input.GetRowCursor(inputNeeded);
-        DataViewRowCursor? ahead = scoresNeeded ? _input.GetRowCursor(_transformer.TextColumnsOf(_input.Schema)) : null;
+        DataViewRowCursor? ahead = scoresNeeded ? _input.GetRowCursor(_transformer.InputColumnsOf(_input.Schema)) : null;
         return new ScoredCursor(this, _transformer, main, ahead, needed, inputCount);
     }
 
@@ -41,23 +41,23 @@ internal sealed class ScoredDataView : IDataView
         new[] { GetRowCursor(columnsNeeded, rand) };
 
     /// <summary>
-    /// Walks the input with one cursor for pass-through columns and a second one that reads the text columns a window
+    /// Walks the input with one cursor for pass-through columns and a second one that reads the scored columns a window
     /// ahead and scores them; both see the same rows in the same order.
     /// </summary>
     sealed class ScoredCursor : DataViewRowCursor
     {
         readonly ScoredDataView _view;
-        readonly LoraTextClassificationTransformer _transformer;
+        readonly IRowScorer _transformer;
         readonly DataViewRowCursor _main;
         readonly DataViewRowCursor? _ahead;
         readonly HashSet<int> _active;
         readonly int _inputCount;
-        readonly Func<(string? text, string? pair)>? _readText;
+        readonly Func<ScoringInput>? _readInput;
         float[][] _window = Array.Empty<float[]>();
         long _windowStart;   // row number of _window[0]
         long _row = -1;      // row number of the current row
 
-        public ScoredCursor(ScoredDataView view, LoraTextClassificationTransformer transformer, DataViewRowCursor main,
+        public ScoredCursor(ScoredDataView view, IRowScorer transformer, DataViewRowCursor main,
             DataViewRowCursor? ahead, HashSet<int> active, int inputCount)
         {
             _view = view;
@@ -66,7 +66,7 @@ internal sealed class ScoredDataView : IDataView
             _ahead = ahead;
             _active = active;
             _inputCount = inputCount;
-            if (ahead is not null) _readText = transformer.TextReader(ahead);
+            if (ahead is not null) _readInput = transformer.InputReader(ahead);
         }
 
         public override DataViewSchema Schema => _view.Schema;
@@ -103,19 +103,13 @@ internal sealed class ScoredDataView : IDataView
 
         void FillWindow()
         {
-            var texts = new List<string?>();
-            var pairs = new List<string?>();
+            var rows = new List<ScoringInput>();
             long start = _windowStart + _window.Length;
             int size = _transformer.ScoringWindow;
-            while (texts.Count < size && PipelineExceptions.Unwrapping(_ahead!.MoveNext))
-            {
-                var (text, pair) = _readText!();
-                texts.Add(text);
-                pairs.Add(pair);
-            }
-            if (texts.Count == 0)
+            while (rows.Count < size && PipelineExceptions.Unwrapping(_ahead!.MoveNext)) rows.Add(_readInput!());
+            if (rows.Count == 0)
                 throw new InvalidOperationException("The input yielded fewer rows to a second cursor than to the first; Transform needs an input that can be read twice in the same order.");
-            _window = _transformer.Logits(texts, _transformer.HasPairColumn ? pairs : null);
+            _window = _transformer.Logits(rows);
             _windowStart = start;
         }
 

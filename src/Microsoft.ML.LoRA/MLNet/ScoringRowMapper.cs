@@ -5,13 +5,14 @@ namespace Microsoft.ML.LoRA.MLNet;
 
 /// <summary>
 /// Row-at-a-time scoring for <c>PredictionEngine</c>: the output row passes the input columns through and computes
-/// the score columns from the current input row's text the first time one of them is read.
+/// the score columns from the current input row's scored columns (text, pair, adapter name) the first time one of
+/// them is read.
 /// </summary>
 internal sealed class ScoringRowMapper : IRowToRowMapper
 {
-    readonly LoraTextClassificationTransformer _transformer;
+    readonly IRowScorer _transformer;
 
-    public ScoringRowMapper(LoraTextClassificationTransformer transformer, DataViewSchema inputSchema)
+    public ScoringRowMapper(IRowScorer transformer, DataViewSchema inputSchema)
     {
         _transformer = transformer;
         InputSchema = inputSchema;
@@ -26,7 +27,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
     {
         var columns = dependingColumns.ToList();
         var result = columns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]).ToList();
-        if (columns.Any(c => c.Index >= InputSchema.Count)) result.AddRange(_transformer.TextColumnsOf(InputSchema));
+        if (columns.Any(c => c.Index >= InputSchema.Count)) result.AddRange(_transformer.InputColumnsOf(InputSchema));
         return result.DistinctBy(c => c.Index).ToList();
     }
 
@@ -38,9 +39,9 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
         readonly ScoringRowMapper _mapper;
         readonly DataViewRow _input;
         readonly HashSet<int> _active;
-        readonly Func<(string? text, string? pair)> _readText;
+        readonly Func<ScoringInput> _readInput;
         long _cachedPosition = -1;
-        (string? text, string? pair) _cachedInput;
+        ScoringInput _cachedInput;
         float[] _cached = Array.Empty<float>();
 
         public ScoredRow(ScoringRowMapper mapper, DataViewRow input, HashSet<int> active)
@@ -48,7 +49,7 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
             _mapper = mapper;
             _input = input;
             _active = active;
-            _readText = mapper._transformer.TextReader(input);
+            _readInput = mapper._transformer.InputReader(input);
         }
 
         public override DataViewSchema Schema => _mapper.OutputSchema;
@@ -68,15 +69,15 @@ internal sealed class ScoringRowMapper : IRowToRowMapper
                 ?? throw new InvalidOperationException($"Column '{column.Name}' has type {column.Type}, not {typeof(TValue).Name}.");
         }
 
-        // Score columns of one row share one model call; the cache is keyed by position and text, since a
+        // Score columns of one row share one model call; the cache is keyed by position and input, since a
         // PredictionEngine may reuse a row object for a new example.
         float[] Logits()
         {
-            var (text, pair) = _readText();
-            if (_cachedPosition == _input.Position && _cachedInput == (text, pair) && _cached.Length > 0) return _cached;
-            _cached = _mapper._transformer.Logits(new[] { text }, _mapper._transformer.HasPairColumn ? new[] { pair } : null)[0];
+            var input = _readInput();
+            if (_cachedPosition == _input.Position && _cachedInput == input && _cached.Length > 0) return _cached;
+            _cached = _mapper._transformer.Logits(new[] { input })[0];
             _cachedPosition = _input.Position;
-            _cachedInput = (text, pair);
+            _cachedInput = input;
             return _cached;
         }
     }

@@ -55,6 +55,28 @@ public class BenchmarkSmokeTests
     }
 
     [Fact]
+    public void Each_arrangement_of_the_adapter_set_mode_reports_its_memory_and_times()
+    {
+        using var dir = new TempDir();
+        var common = new[] { "--config", TinyConfig(dir), "--mode", "adapter-set", "--vocab", Path.Combine(SharedData.BertTokenizer, "vocab.txt"),
+            "--batch", "4", "--seq", "12", "--steps", "2", "--json" };
+        lock (Microsoft.ML.LoRA.TorchRandomLock.Sync) AdapterSetBenchmark.Prepare(BenchmarkOptions.Parse(common), dir.File("models"));
+
+        var sides = new[] { "base", "set", "separate" }.ToDictionary(side => side,
+            side => BenchmarkRunner.Run(BenchmarkOptions.Parse(common.Concat(new[] { "--side", side, "--input", dir.File("models") }).ToList())));
+
+        foreach (var (side, result) in sides)
+        {
+            result.Number("peak_rss_mib").Should().BePositive(side);
+            result.Number("rss_loaded_mib").Should().BePositive(side);
+            result.Number("batch_ms").Should().BePositive(side);
+        }
+        sides["set"].Number("adapter_bytes").Should().BePositive();
+        sides["set"].Number("switch_ms").Should().BePositive();
+        sides["set"].Number("mixed_batch_ms").Should().BePositive();
+    }
+
+    [Fact]
     public void The_precision_accuracy_mode_reports_bf16_and_int8_logit_changes_for_each_fixture()
     {
         var result = BenchmarkRunner.Run(BenchmarkOptions.Parse(new[] { "--mode", "precision-accuracy", "--fixtures", Path.Combine(SharedData.Root, "fixtures"), "--json" }));

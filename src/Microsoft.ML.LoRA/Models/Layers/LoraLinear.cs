@@ -200,6 +200,22 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         _weight = null;
     }
 
+    /// <summary>
+    /// Takes the adapter off this layer and returns it, its modules no longer registered here: the layer computes its
+    /// base product alone again, and the adapter keeps its parameters and scaling, so <see cref="Attach"/> can put it
+    /// back. The caller owns what it gets (dispose its modules once it is not needed).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The layer has no adapter, or the adapter is merged into the weight (unmerge it first).</exception>
+    public ILinearAdapter Detach()
+    {
+        var adapter = Required;
+        if (Merged) throw new InvalidOperationException("the adapter is merged into the weight; unmerge it before taking it off");
+        foreach (var (name, _) in adapter.Modules) register_module(name, null!);   // TorchSharp unregisters a name given null
+        DropInt8();
+        _adapter = null;
+        return adapter;
+    }
+
     /// <summary>Sets the scaling factor directly (used when loading adapters with per-module alpha).</summary>
     /// <exception cref="InvalidOperationException">The layer has no adapter.</exception>
     public void SetScaling(double alpha, double scaling)
