@@ -23,8 +23,8 @@ public enum BaseQuantization
     Fp4,
 
     /// <summary>
-    /// 8-bit integers with one scale a row (LLM.int8's vectorwise storage): q = round(127·w / row absmax), 8.03 bits a
-    /// weight for 1024 columns and more.
+    /// 8-bit integers with one fp32 scale a row (LLM.int8's vectorwise storage): q = round(127·w / row absmax),
+    /// 8 + 32/columns bits a weight (8.03 for 1024 columns).
     /// </summary>
     Int8,
 }
