@@ -11,7 +11,11 @@ public sealed record FineTuningReport(
     FineTuning Method,
     IReadOnlyList<string> AdaptedModules,
     IReadOnlyList<string> SavedModules,
-    IReadOnlyList<int> TrainedLayers);
+    IReadOnlyList<int> TrainedLayers)
+{
+    /// <summary>For a LoftQ initialisation, each adapted layer's approximation errors; empty otherwise.</summary>
+    public IReadOnlyDictionary<string, LoftqError> LoftqErrors { get; init; } = new Dictionary<string, LoftqError>();
+}
 
 /// <summary>
 /// Prepares a loaded model for one <see cref="FineTuning"/> method: LoRA goes through <see cref="LoraInjector"/>;
@@ -30,7 +34,7 @@ public static class FineTuningSetup
         if (method.IsLora)
         {
             var injection = LoraInjector.Apply(model, lora);
-            return new FineTuningReport(method, injection.AdaptedModules, injection.SavedModules, Array.Empty<int>());
+            return new FineTuningReport(method, injection.AdaptedModules, injection.SavedModules, Array.Empty<int>()) { LoftqErrors = injection.LoftqErrors };
         }
 
         int layerCount = model.Config.NumLayers;

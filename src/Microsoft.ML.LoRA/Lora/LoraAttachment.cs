@@ -14,9 +14,10 @@ public static class LoraAttachment
     /// (<see cref="DoraAdapter"/>). B starts at zero (and DoRA's magnitude at the weight's row norms), so the output is
     /// unchanged. PiSSA, OLoRA and LoftQ take the factors from the weight instead and leave the rest in it
     /// (<see cref="ResidualInit"/>; <paramref name="loftqBits"/> and <paramref name="loftqIterations"/> are LoftQ's).
+    /// Returns LoftQ's approximation errors for a LoftQ initialisation, else null.
     /// </summary>
     /// <exception cref="InvalidOperationException">The layer already has an adapter.</exception>
-    public static void AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init, bool dora = false,
+    public static LoftqError? AttachAdapter(this LoraLinear layer, int rank, double alpha, double dropout, LoraScaling scaling, LoraInit init, bool dora = false,
         int loftqBits = 4, int loftqIterations = 1)
     {
         // Checked before the adapter is made, so a refused attach draws nothing from the global generator.
@@ -27,6 +28,6 @@ public static class LoraAttachment
         layer.Attach(dora
             ? new DoraAdapter(layer, rank, alpha, dropout, scaling, draw)
             : new LoraAdapter(layer.InFeatures, layer.OutFeatures, rank, alpha, dropout, scaling, draw, layer.Device));
-        if (ResidualInit.Takes(init)) ResidualInit.Apply(layer, init, loftqBits, loftqIterations);
+        return ResidualInit.Takes(init) ? ResidualInit.Apply(layer, init, loftqBits, loftqIterations) : null;
     }
 }

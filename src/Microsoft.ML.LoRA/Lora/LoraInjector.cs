@@ -6,7 +6,18 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.LoRA.Lora;
 
 /// <summary>What injection did: which layers carry adapters and which modules train in full.</summary>
-public sealed record LoraInjectionReport(IReadOnlyList<string> AdaptedModules, IReadOnlyList<string> SavedModules);
+public sealed record LoraInjectionReport(IReadOnlyList<string> AdaptedModules, IReadOnlyList<string> SavedModules)
+{
+    /// <summary>For a LoftQ initialisation, each adapted layer's approximation errors; empty otherwise.</summary>
+    public IReadOnlyDictionary<string, LoftqError> LoftqErrors { get; init; } = new Dictionary<string, LoftqError>();
+}
+
+/// <summary>
+/// How well a LoftQ-initialised layer approximates its full-precision weight W, relative to ‖W‖ (Frobenius):
+/// <see cref="QuantizedOnly"/> is ‖W − Q(W)‖, what a quantized base leaves with a plain initialisation (B = 0);
+/// <see cref="WithAdapter"/> is ‖W − (Q + s·B·A)‖ after LoftQ.
+/// </summary>
+public sealed record LoftqError(double QuantizedOnly, double WithAdapter);
 
 /// <summary>
 /// Model-wide LoRA: freezes every base weight, attaches adapters to the linear layers the options select, and marks
@@ -30,17 +41,19 @@ public static class LoraInjector
             throw new ArgumentException($"'{overlap[0]}' is both a LoRA target and a module to save; choose one.");
 
         foreach (var p in model.parameters()) p.requires_grad = false;
+        var loftqErrors = new Dictionary<string, LoftqError>(StringComparer.Ordinal);
         lock (TorchRandomLock.Sync)   // A's initialisation draws from libtorch's global generator
         {
             TorchScopes.Change(model, () =>
             {
                 foreach (var name in adapted)
-                    linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora,
-                        options.LoftqBits, options.LoftqIterations);
+                    if (linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora,
+                            options.LoftqBits, options.LoftqIterations) is { } error)
+                        loftqErrors[name] = error;
             });
         }
         MarkTrainable(model, saved, options.Bias, adapted);
-        return new LoraInjectionReport(adapted, saved);
+        return new LoraInjectionReport(adapted, saved) { LoftqErrors = loftqErrors };
     }
 
     /// <summary>Every LoRA-capable linear layer of the model, by full module name.</summary>

@@ -159,6 +159,13 @@ public sealed class LoraOptions
     /// <summary>LoftQ's alternating rounds of quantization and SVD (PEFT's <c>loftq_config.loftq_iter</c>). Default 1.</summary>
     public int LoftqIterations { get; set; } = 1;
 
+    /// <summary>
+    /// True when the base is quantized only after the adapters are initialised: LoftQ computes its factors from the
+    /// full-precision weights, so the model loads in fp32, LoftQ runs, and the transformer layers are quantized then.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool QuantizesAfterInit => BaseQuantization != BaseQuantization.None && Init == LoraInit.Loftq;
+
     /// <summary>The quantized-base setting these options describe, or null for a floating-point base.</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public QuantizedBase? QuantizedBase => QuantizedBase.For(BaseQuantization, DoubleQuantization);

@@ -232,6 +232,10 @@ public static class PeftAdapter
             if (layer.HasAdapter && (layer.Adapter is DoraAdapter) != useDora)
                 throw new CheckpointFormatException(weightsPath,
                     $"'{module}' already carries a {(useDora ? "plain LoRA" : "DoRA")} adapter, but this adapter is {(useDora ? "DoRA" : "plain LoRA")}: set UseDora (--dora) to match");
+            if (residualInit == LoraInit.Loftq && layer.IsQuantized)
+                throw new CheckpointFormatException(configPath,
+                    $"init_lora_weights is loftq, whose base is computed from the full-precision weights, but '{module}' is quantized already: " +
+                    "load the base unquantized, load the adapter, then quantize the transformer layers (QuantizedBase.ApplyToLayers)");
             if (layer.HasAdapter && residualInit is not null)
                 throw new CheckpointFormatException(configPath,
                     $"init_lora_weights is {residualInit} (the base weight keeps a residual), so it cannot continue the adapter '{module}' already carries");

@@ -13,8 +13,11 @@ namespace Microsoft.ML.LoRA.Lora;
 /// </summary>
 internal static class ResidualInit
 {
-    /// <summary>Initialises the adapter <paramref name="layer"/> carries by <paramref name="init"/> and stores the residual weight.</summary>
-    public static void Apply(LoraLinear layer, LoraInit init, int loftqBits = 4, int loftqIterations = 1)
+    /// <summary>
+    /// Initialises the adapter <paramref name="layer"/> carries by <paramref name="init"/> and stores the residual weight.
+    /// Returns LoftQ's approximation errors for <see cref="LoraInit.Loftq"/>, else null.
+    /// </summary>
+    public static LoftqError? Apply(LoraLinear layer, LoraInit init, int loftqBits = 4, int loftqIterations = 1)
     {
         var adapter = layer.Adapter ?? throw new InvalidOperationException("the layer has no adapter to initialise");
         int r = adapter.Rank;
@@ -32,7 +35,7 @@ internal static class ResidualInit
             adapter.A.copy_(loftq.A);
             adapter.B.copy_(loftq.B);
             layer.ReplaceBaseWeight(loftq.Base);
-            return;
+            return new LoftqError(loftq.PlainError, loftq.LoftqError);
         }
         Tensor a, b;
         if (init == LoraInit.Pissa)
@@ -54,6 +57,7 @@ internal static class ResidualInit
         adapter.B.copy_(b);
         using Scalar factor = adapter.Scaling;
         layer.ReplaceBaseWeight(weight.sub(b.matmul(a).mul(factor)));
+        return null;
     }
 
     /// <summary>Whether <paramref name="init"/> takes A and B from the weight.</summary>

@@ -66,11 +66,18 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
     LoraTextClassificationTransformer FitSeeded(IDataView input, LabelSet labels, CheckpointFolder folder, string weightsSha, ITextEncoder encoder, MLContextLog log)
     {
         torch.manual_seed(_options.Seed);
-        var model = PretrainedModel.Load(folder, labels.Count, log.Info, _options.Lora.QuantizedBase);
+        var lora = _options.Lora;
+        var model = PretrainedModel.Load(folder, labels.Count, log.Info, lora.QuantizesAfterInit ? null : lora.QuantizedBase);
         try
         {
-            if (_options.Lora.QuantizedBase is { } quantized) log.Info(quantized.Summary(model));
-            var setup = FineTuningSetup.Apply(model, _options.FineTuning, _options.Lora);
+            var setup = FineTuningSetup.Apply(model, _options.FineTuning, lora);
+            if (lora.QuantizesAfterInit) lora.QuantizedBase!.ApplyToLayers(model);
+            if (lora.QuantizedBase is { } quantized)
+                log.Info(quantized.Summary(model) + (lora.QuantizesAfterInit ? " (packed after LoftQ read the full-precision weights)" : ""));
+            if (setup.LoftqErrors.Count > 0)
+                log.Info($"LoftQ initialisation of {setup.LoftqErrors.Count} layers: relative error to the full-precision weights " +
+                    $"{setup.LoftqErrors.Values.Average(e => e.QuantizedOnly):F4} with the quantized weights alone, " +
+                    $"{setup.LoftqErrors.Values.Average(e => e.WithAdapter):F4} with the adapters (mean over layers).");
             if (_options.InitialAdapterPath is { } initial)
             {
                 var continued = InitialAdapter.Apply(model, initial);

@@ -201,7 +201,10 @@ public static class LoraModelFile
         string baseFolder;
         // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training. A merged
         // model's weights already hold the dequantized base with the adapter folded in, and load as they are.
+        // LoftQ recomputes its base from the full-precision weights, so that base is loaded in fp32 and packed afterwards.
         var quantization = manifest.WeightsLayout == LoraModelManifest.LayoutMerged ? null : manifest.Lora.QuantizedBase;
+        var quantizeAfterLoad = quantization is not null && manifest.Lora.QuantizesAfterInit;
+        if (quantizeAfterLoad) quantization = null;
         if (manifest.WeightsLayout == LoraModelManifest.LayoutAdapter)
         {
             baseFolder = LocateBase(manifest, options, file.Path);
@@ -224,6 +227,7 @@ public static class LoraModelFile
         {
             if (manifest.WeightsLayout != LoraModelManifest.LayoutMerged)
                 model.MarkTrainable(LoadFittedWeights(file, manifest, model, scratch.Path));
+            if (quantizeAfterLoad) manifest.Lora.QuantizedBase!.ApplyToLayers(model);
             var config = model.Config;
             var encoder = InFile(file, TokenizerFolder, () => TextEncoders.FromFolder(tokenizerFolder, config, manifest.MaxSequenceLength));
             var info = manifest.ToInfo(baseFolder, tokenizerFiles, options.ScoringPrecision);

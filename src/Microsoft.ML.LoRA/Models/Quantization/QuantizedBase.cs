@@ -49,6 +49,17 @@ public sealed record QuantizedBase(BaseQuantization Kind, bool DoubleQuantizatio
             $"{packed / 1048576.0:N1} MiB instead of {dense / 1048576.0:N1} MiB in fp32 ({packed * 8.0 / Math.Max(1, dense / sizeof(float)):F2} bits per weight).";
     }
 
+    /// <summary>
+    /// Quantizes the linear layers of <paramref name="model"/>'s transformer layers that are not quantized yet, as
+    /// building under <see cref="Building{T}"/> would have: for a model that needed its full-precision weights first
+    /// (LoftQ computes its factors from them).
+    /// </summary>
+    public void ApplyToLayers(nn.Module model)
+    {
+        foreach (var (_, child) in model.named_modules())
+            if (child is Kernels.ILayerStack) Apply(child);
+    }
+
     /// <summary>Quantizes every linear layer of <paramref name="module"/> that is not quantized yet.</summary>
     internal void Apply(nn.Module module)
     {

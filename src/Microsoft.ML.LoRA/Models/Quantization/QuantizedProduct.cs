@@ -63,7 +63,7 @@ internal sealed class QuantizedProduct : IBaseProduct
     static Tensor Product(Tensor x, QuantizedWeight weight, ScalarType? compute)
     {
         using var _ = torch.no_grad();
-        using var dense = weight.Dequantize();
+        using var dense = Scratch.Dequantized(weight);
         if (compute is not ScalarType type || type == x.dtype)
         {
             using var w = dense.dtype == x.dtype ? dense.alias() : dense.to_type(x.dtype);
@@ -73,6 +73,33 @@ internal sealed class QuantizedProduct : IBaseProduct
         using var wc = dense.to_type(type);
         using var yc = F.linear(xc, wc);
         return yc.to_type(x.dtype);
+    }
+
+    /// <summary>
+    /// One fp32 buffer per weight shape and thread that every dequantization of that shape fills in turn: a fresh
+    /// tensor the size of a 7B model's feed-forward weight (180 MB) costs more in first-touch page faults than in
+    /// filling it, while a mapped buffer is filled at memory speed (3-4x faster, see docs/lora-options.md). A product
+    /// reads its buffer before the next dequantization on the thread, and nothing keeps it: the caller gets an alias.
+    /// The buffers live as long as the thread; a model holds one of each of its weight shapes (a few per model).
+    /// </summary>
+    static class Scratch
+    {
+        [ThreadStatic] static Dictionary<(long Rows, long Columns), Tensor>? _buffers;
+
+        public static Tensor Dequantized(QuantizedWeight weight)
+        {
+            var buffers = _buffers ??= new Dictionary<(long, long), Tensor>();
+            var shape = (weight.Rows, weight.Columns);
+            if (!buffers.TryGetValue(shape, out var buffer))
+            {
+                using var scope = torch.NewDisposeScope();
+                buffer = torch.empty(new[] { weight.Rows, weight.Columns }, ScalarType.Float32);
+                scope.Detach(buffer);
+                buffers[shape] = buffer;
+            }
+            weight.DequantizeInto(buffer);
+            return buffer.alias();
+        }
     }
 
     /// <summary>What the node needs besides the input: the packed weight and the compute type.</summary>
@@ -109,7 +136,7 @@ internal sealed class QuantizedProduct : IBaseProduct
                 var call = (Call)ctx.get_data("call");
                 using var _ = torch.no_grad();
                 // y = x·Wᵀ, so dx = dy·W: the weight dequantized again, for this product only.
-                using var dense = call.Weight.Dequantize();
+                using var dense = Scratch.Dequantized(call.Weight);
                 Tensor gradInput;
                 if (call.Compute is ScalarType type && type != gradOutput.dtype)
                 {
