@@ -73,7 +73,7 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
             var setup = FineTuningSetup.Apply(model, _options.FineTuning, lora);
             if (lora.QuantizesAfterInit) lora.QuantizedBase!.ApplyToLayers(model);
             if (lora.QuantizedBase is { } quantized)
-                log.Info(quantized.Summary(model) + (lora.QuantizesAfterInit ? " (packed after LoftQ read the full-precision weights)" : ""));
+                log.Info((lora.QuantizesAfterInit ? "LoftQ read the full-precision weights, then: " : "") + quantized.Summary(model));
             if (setup.LoftqErrors.Count > 0)
                 log.Info($"LoftQ initialisation of {setup.LoftqErrors.Count} layers: relative error to the full-precision weights " +
                     $"{setup.LoftqErrors.Values.Average(e => e.QuantizedOnly):F4} with the quantized weights alone, " +
