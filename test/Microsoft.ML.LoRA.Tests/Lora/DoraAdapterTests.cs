@@ -90,10 +90,10 @@ public class DoraAdapterTests
         using var scope = torch.NewDisposeScope();
         using var __ = torch.no_grad();
         var original = layer.BaseWeight().clone();
-        var unmerged = Logits(model);
+        var unmerged = ProbeLogits.Forward(model);
 
         foreach (var l in LoraInjector.LinearLayers(model).Values) l.Merge();
-        var merged = Logits(model);
+        var merged = ProbeLogits.Forward(model);
         foreach (var l in LoraInjector.LinearLayers(model).Values) l.Unmerge();
 
         merged.sub(unmerged).abs().max().item<float>().Should().BeLessThan(1e-5f);
@@ -128,7 +128,7 @@ public class DoraAdapterTests
         {
             LoraInjector.Apply(model, Options);
             Perturb(model, 6);
-            expected = Values(model);
+            expected = ProbeLogits.Of(model);
             PeftAdapter.Save(model, dir.Path, Options);
         }
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, PeftAdapter.ConfigFile)))!;
@@ -142,7 +142,7 @@ public class DoraAdapterTests
         keys.Should().NotContain(k => k.EndsWith("lora_magnitude_vector.weight", StringComparison.Ordinal), "PEFT stores the magnitude without .weight");
         info.AdaptedModules.Should().HaveCount(4);
         LoraInjector.LinearLayers(loaded).Values.Where(l => l.HasAdapter).Should().OnlyContain(l => l.Adapter is DoraAdapter);
-        Values(loaded).Zip(expected, (a, b) => Math.Abs(a - b)).Max().Should().BeLessThan(1e-6f);
+        ProbeLogits.MaxDifference(ProbeLogits.Of(loaded), expected).Should().BeLessThan(1e-6f);
     }
 
     [Fact]
@@ -198,19 +198,5 @@ public class DoraAdapterTests
         after.Zip(before, (a, b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max()).Max().Should().Be(0f);
         lora.Dispose();
         PipelineStages.LoraStage(loaded).Dispose();
-    }
-
-    static Tensor Logits(SequenceClassifier model)
-    {
-        var ids = torch.tensor(new long[] { 2, 5, 7, 9, 3, 4, 1, 6 }).reshape(2, 4);
-        return model.forward(new ModelInput(ids, torch.ones_like(ids)));
-    }
-
-    static float[] Values(SequenceClassifier model)
-    {
-        model.eval();
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        return Logits(model).flatten().data<float>().ToArray();
     }
 }

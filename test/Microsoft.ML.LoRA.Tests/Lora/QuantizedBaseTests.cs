@@ -22,16 +22,15 @@ public class QuantizedBaseTests(ITestOutputHelper output)
 {
     static readonly QuantizedBase Nf4 = new(BaseQuantization.Nf4, DoubleQuantization: true);
 
-    static float[] Logits(SequenceClassifier model)
+    /// <summary>The bert fixture, seeded alike every time, so that the modules the checkpoint lacks are created alike.</summary>
+    static SequenceClassifier Fixture(QuantizedBase? quantization)
     {
-        model.eval();
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        var ids = torch.tensor(new long[] { 2, 5, 7, 9, 3, 4, 1, 6 }).reshape(2, 4);
-        return model.forward(new ModelInput(ids, torch.ones_like(ids))).flatten().data<float>().ToArray();
+        lock (TorchRandomLock.Sync)   // no other test draws between the seed and the load
+        {
+            torch.manual_seed(11);
+            return PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: quantization);
+        }
     }
-
-    static float MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
 
     [Fact]
     public void A_quantized_layer_multiplies_by_the_dequantized_weight_forward_and_backward_and_keeps_no_weight_parameter()
@@ -61,6 +60,26 @@ public class QuantizedBaseTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Under_bf16_products_a_quantized_layer_multiplies_in_bf16_and_answers_in_the_input_type()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(5);
+        using var layer = new LoraLinear(64, 32);
+        layer.QuantizeBase(Nf4);
+        var x = torch.randn(4, 64);
+        using var _ = torch.no_grad();
+        var fp32 = layer.forward(x);
+
+        layer.ComputeDtype = ScalarType.BFloat16;
+        var bf16 = layer.forward(x);
+        var reference = F.linear(x.to_type(ScalarType.BFloat16), layer.BaseWeight().to_type(ScalarType.BFloat16)).to_type(ScalarType.Float32);
+
+        bf16.dtype.Should().Be(ScalarType.Float32);
+        bf16.sub(fp32).abs().max().item<float>().Should().BeGreaterThan(0, "the product rounds to bf16");
+        bf16.sub(reference).abs().max().item<float>().Should().BeLessThan(1e-6f, "the bias is zero, so the product is all there is");
+    }
+
+    [Fact]
     public void An_adapter_on_a_quantized_layer_trains_and_the_base_gets_no_gradient()
     {
         using var scope = torch.NewDisposeScope();
@@ -87,25 +106,16 @@ public class QuantizedBaseTests(ITestOutputHelper output)
     [Fact]
     public void Quantizing_while_the_model_is_built_gives_the_model_that_quantizing_after_loading_gives()
     {
-        // Seeded alike, so that modules the checkpoint lacks are created alike.
-        SequenceClassifier Load(QuantizedBase? quantization)
-        {
-            lock (TorchRandomLock.Sync)   // no other test draws between the seed and the load
-            {
-                torch.manual_seed(11);
-                return PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: quantization);
-            }
-        }
-        using var built = Load(Nf4);
-        using var after = Load(null);
-        using var dense = Load(null);
+        using var built = Fixture(Nf4);
+        using var after = Fixture(null);
+        using var dense = Fixture(null);
         foreach (var (_, layer) in LoraInjector.LinearLayers(after).Where(l => l.Key.Contains(".layer."))) layer.QuantizeBase(Nf4);
 
         var linears = LoraInjector.LinearLayers(built);
         linears.Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized, "every transformer layer's linear layers");
         linears.Where(l => !l.Key.Contains(".layer.")).Should().OnlyContain(l => !l.Value.IsQuantized, "the pooler and the head stay fp32");
-        Logits(built).Should().Equal(Logits(after));
-        var error = MaxDifference(Logits(built), Logits(dense));
+        ProbeLogits.Of(built).Should().Equal(ProbeLogits.Of(after));
+        var error = ProbeLogits.MaxDifference(ProbeLogits.Of(built), ProbeLogits.Of(dense));
         output.WriteLine($"bert fixture logits, NF4 with double quantization against fp32: max difference {error:G3}");
         error.Should().BeGreaterThan(0).And.BeLessThan(0.5f);
         ParameterCounts.Of(built).Total.Should().Be(ParameterCounts.Of(dense).Total, "packed weights count as the weights they stand for");
@@ -114,7 +124,7 @@ public class QuantizedBaseTests(ITestOutputHelper output)
     [Fact]
     public void A_merged_checkpoint_of_a_quantized_model_holds_the_dense_weights_it_computed_with()
     {
-        using var model = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: Nf4);
+        using var model = Fixture(Nf4);
         LoraInjector.Apply(model, new LoraOptions { Rank = 2, LoraQuery = true, LoraValue = true });
         var tensors = MergedCheckpoint.MergedTensors(model);
         try
@@ -136,30 +146,30 @@ public class QuantizedBaseTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         var options = new LoraOptions { Rank = 8, Alpha = 8, Dropout = 0, LoraQuery = true, LoraValue = true, BaseQuantization = BaseQuantization.Nf4 };
-        using var dense = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2);
-        var reference = Logits(dense);
-        using var plain = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: options.QuantizedBase);
+        using var dense = Fixture(null);
+        var reference = ProbeLogits.Of(dense);
+        using var plain = Fixture(options.QuantizedBase);
         LoraInjector.Apply(plain, options);
         var loftqOptions = options.Clone();
         loftqOptions.Init = LoraInit.Loftq;
         float[] loftqLogits;
         LoraInjectionReport report;
         // LoftQ reads the full-precision weights, so the base is packed after the adapters are initialised.
-        using (var loftq = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2))
+        using (var loftq = Fixture(null))
         {
             report = LoraInjector.Apply(loftq, loftqOptions);
             loftqOptions.QuantizedBase!.ApplyToLayers(loftq);
-            loftqLogits = Logits(loftq);
+            loftqLogits = ProbeLogits.Of(loftq);
             PeftAdapter.Save(loftq, dir.Path, loftqOptions);
         }
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, PeftAdapter.ConfigFile)))!;
-        using var reloaded = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2);
+        using var reloaded = Fixture(null);
         PeftAdapter.Load(reloaded, dir.Path);
         loftqOptions.QuantizedBase!.ApplyToLayers(reloaded);
-        using var quantizedFirst = PretrainedModel.Load(SharedData.Fixture("bert"), numLabels: 2, quantization: loftqOptions.QuantizedBase);
+        using var quantizedFirst = Fixture(loftqOptions.QuantizedBase);
         var intoQuantized = () => PeftAdapter.Load(quantizedFirst, dir.Path);
 
-        float plainError = MaxDifference(Logits(plain), reference), loftqError = MaxDifference(loftqLogits, reference);
+        float plainError = ProbeLogits.MaxDifference(ProbeLogits.Of(plain), reference), loftqError = ProbeLogits.MaxDifference(loftqLogits, reference);
         output.WriteLine($"bert fixture logits against fp32 at the start of a fit on an NF4 base: plain init {plainError:G3}, LoftQ {loftqError:G3}");
         loftqError.Should().BeLessThan(plainError);
         report.LoftqErrors.Keys.Should().BeEquivalentTo(report.AdaptedModules);
@@ -167,7 +177,7 @@ public class QuantizedBaseTests(ITestOutputHelper output)
         config["init_lora_weights"]!.GetValue<string>().Should().Be("loftq");
         config["loftq_config"]!["loftq_bits"]!.GetValue<int>().Should().Be(4);
         config["loftq_config"]!["loftq_iter"]!.GetValue<int>().Should().Be(1);
-        MaxDifference(Logits(reloaded), loftqLogits).Should().BeLessThan(1e-5f, "loading recomputes LoftQ's base as PEFT does");
+        ProbeLogits.MaxDifference(ProbeLogits.Of(reloaded), loftqLogits).Should().BeLessThan(1e-5f, "loading recomputes LoftQ's base as PEFT does");
         LoraInjector.LinearLayers(reloaded).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized);
         intoQuantized.Should().Throw<Microsoft.ML.LoRA.Checkpoints.CheckpointFormatException>().WithMessage("*loftq*full-precision*ApplyToLayers*");
     }

@@ -18,30 +18,19 @@ public class ResidualInitTests
 
     static LoraOptions Options(LoraInit init) => new() { Rank = 4, Alpha = 8, Init = init, LoraQuery = true, LoraValue = true, Dropout = 0 };
 
-    static float[] Values(SequenceClassifier model)
-    {
-        model.eval();
-        using var scope = torch.NewDisposeScope();
-        using var _ = torch.no_grad();
-        var ids = torch.tensor(new long[] { 2, 5, 7, 9, 3, 4, 1, 6 }).reshape(2, 4);
-        return model.forward(new ModelInput(ids, torch.ones_like(ids))).flatten().data<float>().ToArray();
-    }
-
-    static float MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs(x - y)).Max();
-
     [Theory]
     [InlineData(LoraInit.Pissa)]
     [InlineData(LoraInit.Olora)]
     public void The_output_is_unchanged_at_the_start(LoraInit init)
     {
         using var model = Fixture("bert");
-        var before = Values(model);
+        var before = ProbeLogits.Of(model);
 
         LoraInjector.Apply(model, Options(init));
 
         var layer = LoraInjector.LinearLayers(model)["bert.encoder.layer.0.attention.self.query"];
         layer.LoraB.abs().sum().item<float>().Should().BeGreaterThan(0, "B is taken from the weight, not zero");
-        MaxDifference(Values(model), before).Should().BeLessThan(1e-5f);
+        ProbeLogits.MaxDifference(ProbeLogits.Of(model), before).Should().BeLessThan(1e-5f);
     }
 
     [Fact]
@@ -87,7 +76,7 @@ public class ResidualInitTests
                 torch.manual_seed(7);
                 foreach (var layer in LoraInjector.LinearLayers(model).Values.Where(l => l.HasAdapter)) layer.LoraB.add_(torch.randn_like(layer.LoraB).mul_(0.05));
             }
-            expected = Values(model);
+            expected = ProbeLogits.Of(model);
             PeftAdapter.Save(model, dir.Path, Options(init));
         }
         var config = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(dir.Path, PeftAdapter.ConfigFile)))!;
@@ -96,7 +85,7 @@ public class ResidualInitTests
         PeftAdapter.Load(loaded, dir.Path);
 
         config["init_lora_weights"]!.GetValue<string>().Should().Be(peftName);
-        MaxDifference(Values(loaded), expected).Should().BeLessThan(1e-5f);
+        ProbeLogits.MaxDifference(ProbeLogits.Of(loaded), expected).Should().BeLessThan(1e-5f);
     }
 
     [Fact]

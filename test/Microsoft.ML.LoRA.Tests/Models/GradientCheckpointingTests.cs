@@ -18,13 +18,14 @@ public class GradientCheckpointingTests(TinyBertFolder bert) : IClassFixture<Tin
 {
     public static IEnumerable<object[]> Families => SharedData.Families.Select(f => new object[] { f });
 
-    static (double Loss, Dictionary<string, float[]> Grads) Step(string family, bool checkpointing, bool lora, int batch = 4, int seq = 9)
+    static (double Loss, Dictionary<string, float[]> Grads) Step(string family, bool checkpointing, bool lora, int batch = 4, int seq = 9,
+        Microsoft.ML.LoRA.Models.Quantization.QuantizedBase? quantization = null)
     {
         lock (TorchRandomLock.Sync)
         {
             torch.manual_seed(3);
             var config = TransformerConfig.Load(Path.Combine(SharedData.Fixture(family), "config.json"));
-            using var model = ModelFactory.Create(config, numLabels: 3);
+            using var model = ModelFactory.Create(config, numLabels: 3, quantization);
             if (lora) LoraInjector.Apply(model, new LoraOptions { Rank = 4, Alpha = 8, Dropout = 0.1, TargetModules = new[] { "all-linear" } });
             model.UseGradientCheckpointing(checkpointing);
             model.train();
@@ -61,6 +62,20 @@ public class GradientCheckpointingTests(TinyBertFolder bert) : IClassFixture<Tin
 
         ShouldMatch(recomputed, stored);
         stored.Grads.Keys.Should().Contain(k => k.Contains("layer.0") || k.Contains(".h.0."), "the first layer's adapters get gradients through the checkpoint");
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void Over_a_quantized_base_checkpointed_layers_give_the_same_gradients_and_the_adapters_of_the_first_layer_get_them(string family)
+    {
+        var nf4 = new Microsoft.ML.LoRA.Models.Quantization.QuantizedBase(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.Nf4, DoubleQuantization: true);
+        var stored = Step(family, checkpointing: false, lora: true, quantization: nf4);
+        var recomputed = Step(family, checkpointing: true, lora: true, quantization: nf4);
+        var dense = Step(family, checkpointing: false, lora: true);
+
+        ShouldMatch(recomputed, stored);
+        stored.Grads.Keys.Should().Contain(k => (k.Contains("layer.0") || k.Contains(".h.0.")) && k.Contains("lora_A"));
+        stored.Loss.Should().NotBe(dense.Loss, "the base computes with NF4's rounded weights");
     }
 
     [Theory]
