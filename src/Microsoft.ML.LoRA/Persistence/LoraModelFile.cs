@@ -193,9 +193,6 @@ public static class LoraModelFile
     {
         var tokenizerFiles = file.Files(TokenizerFolder).ToDictionary(e => e.Name, file.ReadAllBytes, StringComparer.Ordinal);
         using var scratch = new ScratchFolder();
-        var tokenizerFolder = Path.Combine(scratch.Path, "tokenizer");
-        Directory.CreateDirectory(tokenizerFolder);
-        foreach (var (name, bytes) in tokenizerFiles) File.WriteAllBytes(Path.Combine(tokenizerFolder, name), bytes);
         var labels = manifest.Labels();
         SequenceClassifier model;
         string baseFolder;
@@ -229,7 +226,8 @@ public static class LoraModelFile
                 model.MarkTrainable(LoadFittedWeights(file, manifest, model, scratch.Path));
             if (quantizeAfterLoad) manifest.Lora.QuantizedBase!.ApplyToLayers(model);
             var config = model.Config;
-            var encoder = InFile(file, TokenizerFolder, () => TextEncoders.FromFolder(tokenizerFolder, config, manifest.MaxSequenceLength));
+            // Read from the entries in memory: tokenizer files never go to disk.
+            var encoder = InFile(file, TokenizerFolder, () => TextEncoders.FromFiles(tokenizerFiles, TokenizerFolder.TrimEnd('/'), config, manifest.MaxSequenceLength));
             var info = manifest.ToInfo(baseFolder, tokenizerFiles, options.ScoringPrecision);
             return new LoraTextClassificationTransformer(model, encoder, info);
         }

@@ -115,8 +115,8 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
                         $"Tokenizer folder {folder.Directory} has {(name == TokenizerFiles.VocabJson ? TokenizerFiles.MergesTxt : TokenizerFiles.VocabJson)} but no {name}; byte-level BPE needs both (or tokenizer.json)",
                         folder.PathOf(name));
             source = folder.PathOf(TokenizerFiles.VocabJson);
-            vocab = ReadVocabJson(source);
-            merges = ReadMergesTxt(folder.PathOf(TokenizerFiles.MergesTxt));
+            vocab = ReadVocabJson(folder, TokenizerFiles.VocabJson);
+            merges = ReadMergesTxt(folder, TokenizerFiles.MergesTxt);
         }
         else
         {
@@ -212,21 +212,23 @@ public sealed class ByteLevelBpeTextEncoder : ITextEncoder
         return TokenizerJsonReader.Bool(step, "add_prefix_space");
     }
 
-    internal static Dictionary<string, int> ReadVocabJson(string path)
+    internal static Dictionary<string, int> ReadVocabJson(TokenizerFolder folder, string fileName)
     {
+        var path = folder.PathOf(fileName);
         Dictionary<string, int>? vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(path)); }
+        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(folder.ReadAllText(fileName)); }
         catch (JsonException e) { throw new CheckpointFormatException(path, $"is not a JSON object of token -> id ({e.Message})"); }
         if (vocab is null || vocab.Count == 0) throw new CheckpointFormatException(path, "the vocabulary is empty");
         return new Dictionary<string, int>(vocab, StringComparer.Ordinal);
     }
 
     /// <summary>merges.txt: "a b" a line; "#version" lines and empty lines are skipped.</summary>
-    internal static List<string> ReadMergesTxt(string path)
+    internal static List<string> ReadMergesTxt(TokenizerFolder folder, string fileName)
     {
+        var path = folder.PathOf(fileName);
         var merges = new List<string>();
         int lineNumber = 0;
-        foreach (var raw in File.ReadLines(path, Encoding.UTF8))
+        foreach (var raw in folder.ReadLines(fileName))
         {
             lineNumber++;
             var line = raw.TrimEnd('\r');

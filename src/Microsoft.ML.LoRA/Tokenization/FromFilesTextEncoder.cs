@@ -97,7 +97,7 @@ public sealed class FromFilesTextEncoder : ITextEncoder
     {
         if (folder.Json(TokenizerFiles.TokenizerJson) is { } root) return LoadTokenizerJson(folder, config, maxLength, root);
         foreach (var name in new[] { TokenizerFiles.TokenizerModel, TokenizerFiles.SpmModel })
-            if (folder.Has(name)) return LoadSentencePiece(folder, config, maxLength, folder.PathOf(name));
+            if (folder.Has(name)) return LoadSentencePiece(folder, config, maxLength, name);
         throw TextEncoders.MissingFiles(folder, config);
     }
 
@@ -114,15 +114,20 @@ public sealed class FromFilesTextEncoder : ITextEncoder
             (segment, atStart, ids) => pipeline.Tokenize(segment, atStart, ids), pipeline.CutBefore);
     }
 
-    static FromFilesTextEncoder LoadSentencePiece(TokenizerFolder folder, TransformerConfig config, int maxLength, string path)
+    static FromFilesTextEncoder LoadSentencePiece(TokenizerFolder folder, TransformerConfig config, int maxLength, string fileName)
     {
-        var model = SentencePieceModelFile.Read(path);
+        var path = folder.PathOf(fileName);
+        long length = folder.Length(fileName);
+        if (length > SentencePieceModelFile.MaxBytes)
+            throw new CheckpointFormatException(path, $"is {length} bytes, more than the {SentencePieceModelFile.MaxBytes}-byte limit for a SentencePiece model");
+        var bytes = folder.ReadAllBytes(fileName);
+        var model = SentencePieceModelFile.Read(bytes, path);
         if (model.ModelType is not (SentencePieceModelFile.Unigram or SentencePieceModelFile.Bpe))
             throw new CheckpointFormatException(path, $"trainer_spec.model_type is {model.ModelTypeName}; only Unigram and BPE SentencePiece models are supported");
         SentencePieceTokenizer sentencePiece;
         try
         {
-            using var stream = File.OpenRead(path);
+            using var stream = new MemoryStream(bytes, writable: false);
             sentencePiece = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

@@ -50,12 +50,14 @@ internal sealed class SentencePieceModelFile
     /// <summary>The piece with this id, or null when the id is outside the vocabulary.</summary>
     public string? PieceOf(int id) => id >= 0 && id < Pieces.Count ? Pieces[id].Piece : null;
 
-    public static SentencePieceModelFile Read(string path)
+    /// <summary>
+    /// Reads a model from its bytes (at most <see cref="MaxBytes"/>: the caller checks the size before reading);
+    /// <paramref name="path"/> names it in messages.
+    /// </summary>
+    public static SentencePieceModelFile Read(byte[] data, string path)
     {
-        long length = new FileInfo(path).Length;
-        if (length > MaxBytes) throw new CheckpointFormatException(path, $"is {length} bytes, more than the {MaxBytes}-byte limit for a SentencePiece model");
         var model = new SentencePieceModelFile { Path = path };
-        var reader = new Reader(File.ReadAllBytes(path), path, "ModelProto");
+        var reader = new Reader(data, path, "ModelProto");
         while (reader.Next(out int field, out int wire))
         {
             switch (field)

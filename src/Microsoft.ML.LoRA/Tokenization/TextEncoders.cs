@@ -33,6 +33,22 @@ public static class TextEncoders
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         ArgumentNullException.ThrowIfNull(config);
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"Tokenizer folder not found: {Path.GetFullPath(folder)}");
+        return Create(new TokenizerFolder(folder), config, maxLength);
+    }
+
+    /// <summary>
+    /// Loads the tokenizer from files held in memory by name (a saved model's tokenizer entries), as
+    /// <see cref="FromFolder"/> loads a folder's; <paramref name="label"/> names them in messages.
+    /// </summary>
+    public static ITextEncoder FromFiles(IReadOnlyDictionary<string, byte[]> files, string label, TransformerConfig config, int? maxLength = null)
+    {
+        ArgumentNullException.ThrowIfNull(files);
+        ArgumentNullException.ThrowIfNull(config);
+        return Create(new TokenizerFolder(label, files), config, maxLength);
+    }
+
+    static ITextEncoder Create(TokenizerFolder files, TransformerConfig config, int? maxLength)
+    {
         int limit = ModelMaxLength(config);
         // A tokenizer read from the checkpoint's files knows its special tokens only once read; it checks the minimum itself.
         int minimum = config.Tokenizer is TokenizerKind.Gpt2ByteLevelBpe or TokenizerKind.FromFiles ? 1 : 2;
@@ -43,7 +59,6 @@ public static class TextEncoders
         if (length < minimum)
             throw new ArgumentOutOfRangeException(nameof(maxLength), length,
                 $"maxLength must be at least {minimum} for a {config.ModelType} model{(minimum > 1 ? " (room for its special tokens)" : "")}; its limit is {limit} tokens ({LimitReason(config)})");
-        var files = new TokenizerFolder(folder);
         return config.Tokenizer switch
         {
             TokenizerKind.WordPiece => WordPieceTextEncoder.Load(files, config, length),

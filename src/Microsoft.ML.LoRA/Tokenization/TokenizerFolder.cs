@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.LoRA.Checkpoints;
@@ -5,21 +6,62 @@ using Microsoft.ML.LoRA.Checkpoints;
 namespace Microsoft.ML.LoRA.Tokenization;
 
 /// <summary>
-/// The tokenizer files of one model folder, with the JSON ones parsed on first use. Settings are looked up the way
-/// transformers does: <c>tokenizer_config.json</c> first, then <c>special_tokens_map.json</c>.
+/// The tokenizer files of one model folder, or of a model file's tokenizer entries held in memory, with the JSON ones
+/// parsed on first use. Settings are looked up the way transformers does: <c>tokenizer_config.json</c> first, then
+/// <c>special_tokens_map.json</c>. The readers reach the files only through this class, so where they come from does
+/// not matter to them.
 /// </summary>
 internal sealed class TokenizerFolder
 {
     readonly Dictionary<string, JsonObject?> _json = new();
+    readonly IReadOnlyDictionary<string, byte[]>? _inMemory;
 
     public TokenizerFolder(string directory) => Directory = Path.GetFullPath(directory);
 
-    /// <summary>Full path of the folder.</summary>
+    /// <summary>
+    /// Files held in memory by name (a saved model's tokenizer entries), reported as <paramref name="label"/>/name in
+    /// messages.
+    /// </summary>
+    public TokenizerFolder(string label, IReadOnlyDictionary<string, byte[]> files)
+    {
+        Directory = label;
+        _inMemory = files;
+    }
+
+    /// <summary>Full path of the folder (or, in memory, the label it is reported as).</summary>
     public string Directory { get; }
 
-    public string PathOf(string fileName) => Path.Combine(Directory, fileName);
+    public string PathOf(string fileName) => _inMemory is null ? Path.Combine(Directory, fileName) : Directory + "/" + fileName;
 
-    public bool Has(string fileName) => File.Exists(PathOf(fileName));
+    public bool Has(string fileName) => _inMemory?.ContainsKey(fileName) ?? File.Exists(PathOf(fileName));
+
+    /// <summary>The file's bytes.</summary>
+    public byte[] ReadAllBytes(string fileName) => _inMemory is null ? File.ReadAllBytes(PathOf(fileName)) : Required(fileName);
+
+    /// <summary>The file's text (UTF-8, a byte order mark skipped).</summary>
+    public string ReadAllText(string fileName)
+    {
+        using var reader = OpenText(fileName);
+        return reader.ReadToEnd();
+    }
+
+    /// <summary>The file's lines (UTF-8, a byte order mark skipped), read as they are enumerated.</summary>
+    public IEnumerable<string> ReadLines(string fileName)
+    {
+        using var reader = OpenText(fileName);
+        while (reader.ReadLine() is { } line) yield return line;
+    }
+
+    /// <summary>The file's size in bytes.</summary>
+    public long Length(string fileName) => _inMemory is null ? new FileInfo(PathOf(fileName)).Length : Required(fileName).Length;
+
+    StreamReader OpenText(string fileName) => _inMemory is null
+        ? new StreamReader(PathOf(fileName), Encoding.UTF8, detectEncodingFromByteOrderMarks: true)
+        : new StreamReader(new MemoryStream(Required(fileName), writable: false), Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+
+    byte[] Required(string fileName) => _inMemory!.TryGetValue(fileName, out var bytes)
+        ? bytes
+        : throw new FileNotFoundException($"{PathOf(fileName)} is not among the tokenizer files", PathOf(fileName));
 
     /// <summary>The parsed JSON object of a file in the folder, or null when the folder lacks the file.</summary>
     public JsonObject? Json(string fileName)
@@ -27,10 +69,10 @@ internal sealed class TokenizerFolder
         if (_json.TryGetValue(fileName, out var cached)) return cached;
         var path = PathOf(fileName);
         JsonObject? result = null;
-        if (File.Exists(path))
+        if (Has(fileName))
         {
             JsonNode? node;
-            try { node = JsonNode.Parse(File.ReadAllText(path)); }
+            try { node = JsonNode.Parse(ReadAllText(fileName)); }
             catch (JsonException e) { throw new CheckpointFormatException(path, $"not valid JSON ({e.Message})"); }
             result = node as JsonObject ?? throw new CheckpointFormatException(path, "is not a JSON object");
         }

@@ -112,7 +112,7 @@ public sealed class WordPieceTextEncoder : ITextEncoder
         else if (folder.Has(TokenizerFiles.VocabTxt))
         {
             source = folder.PathOf(TokenizerFiles.VocabTxt);
-            vocab = ReadVocabTxt(source);
+            vocab = ReadVocabTxt(folder, TokenizerFiles.VocabTxt);
         }
         else
         {
@@ -172,11 +172,12 @@ public sealed class WordPieceTextEncoder : ITextEncoder
     }
 
     /// <summary>Reads vocab.txt as Hugging Face does: id = line index, trailing whitespace trimmed, a repeated token keeps its last id.</summary>
-    internal static Dictionary<string, int> ReadVocabTxt(string path)
+    internal static Dictionary<string, int> ReadVocabTxt(TokenizerFolder folder, string fileName)
     {
+        var path = folder.PathOf(fileName);
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         int index = 0;
-        foreach (var line in File.ReadLines(path, Encoding.UTF8))
+        foreach (var line in folder.ReadLines(fileName))
         {
             vocab[line.TrimEnd()] = index;
             index++;
