@@ -198,7 +198,7 @@ internal sealed class TrainCommand : CliCommand
         {
             if (resumeInto is null)
             {
-                run.WriteJson(run.Staged("options.json"), RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options));
+                run.WriteJson(run.Staged("options.json"), RunSettings.Describe(Environment.GetCommandLineArgs(), selection, maxRows, options, _task.IsRegression(parseResult)));
                 run.WriteJson(run.Staged(RunFolder.ResumeName), new ResumeRecord(arguments, Environment.CurrentDirectory, DateTime.UtcNow));
                 log.Write($"Training {options.ModelPath} on {selection.DataPath}; run folder {run.Path}");
             }

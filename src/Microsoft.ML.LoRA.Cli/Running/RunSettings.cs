@@ -8,6 +8,7 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 /// <summary>options.json: the command line and every setting a run used, so it can be reproduced.</summary>
 internal sealed record RunSettings(
     IReadOnlyList<string> CommandLine,
+    string Task,
     string Model,
     string Data,
     string? Validation,
@@ -35,8 +36,9 @@ internal sealed record RunSettings(
     bool LengthBucketing,
     string Library)
 {
-    public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o) => new(
-        commandLine, o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
+    /// <summary>The settings of a run; <paramref name="regression"/> for <c>--task regression</c>.</summary>
+    public static RunSettings Describe(IReadOnlyList<string> commandLine, DataSelection data, int? maxRows, LoraTextClassifierOptions o, bool regression) => new(
+        commandLine, regression ? "regression" : "classification", o.ModelPath, Path.GetFullPath(data.DataPath), data.ValidationPath is null ? null : Path.GetFullPath(data.ValidationPath),
         data.ValidationFraction, maxRows, data.FileOptions.TextColumn ?? "(auto)", data.FileOptions.TextPairColumn, data.FileOptions.LabelColumn ?? "(auto)",
         o.FineTuning, o.InitialAdapterPath is null ? null : Path.GetFullPath(o.InitialAdapterPath), o.Lora, o.Epochs, o.BatchSize, o.LearningRate, o.MaxSequenceLength, o.WarmupFraction, o.WeightDecay, o.MaxGradientNorm,
         o.GradientAccumulationSteps, o.EarlyStoppingPatience, o.Seed, o.Threads, o.Precision, o.GradientCheckpointing, o.LengthBucketing,

@@ -29,6 +29,8 @@ public class RegressionRunTests
         using var metrics = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "metrics.json")));
         var root = metrics.RootElement;
         root.GetProperty("task").GetString().Should().Be("regression");
+        using (var options = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "options.json"))))
+            options.RootElement.GetProperty("task").GetString().Should().Be("regression", "options.json records the task, so the run can be repeated");
         root.GetProperty("rowsScored").GetInt64().Should().Be(24);
         foreach (var figure in Figures) root.GetProperty(figure).ValueKind.Should().Be(JsonValueKind.Number, figure);
         root.GetProperty("rmse").GetDouble().Should().BeGreaterThan(0);

@@ -20,6 +20,7 @@ public class TrainRunTests(TrainedRun run) : IClassFixture<TrainedRun>
         foreach (var file in new[] { "model.zip", "options.json", "metrics.json", "history.json", "training.png", "log.txt" })
             File.Exists(Path.Combine(run.Folder, file)).Should().BeTrue(file);
         using var options = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.Folder, "options.json")));
+        options.RootElement.GetProperty("task").GetString().Should().Be("classification");
         options.RootElement.GetProperty("epochs").GetInt32().Should().Be(2);
         options.RootElement.GetProperty("seed").GetInt32().Should().Be(7);
         options.RootElement.GetProperty("lora").GetProperty("rank").GetInt32().Should().Be(4);
