@@ -106,21 +106,25 @@ internal sealed class PredictCommand : CliCommand
         var rows = pair
             ? ml.Data.CreateEnumerable<PairPrediction>(scored, reuseRowObject: true)
             : ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: true);
+        return WriteLines(rows, p => p is PairPrediction q ? q.TextPair : null, p => p.Text, (p, row) => json
+            ? JsonSerializer.Serialize(new { row, predicted = p.PredictedLabel, probabilities = classes.Select((c, i) => (c, p.Score[i])).ToDictionary(x => x.c, x => x.Item2) })
+            : string.Join('\t', new[] { row.ToString(CultureInfo.InvariantCulture), p.PredictedLabel }.Concat(p.Score.Select(s => s.ToString("R", CultureInfo.InvariantCulture)))),
+            writer, cancellationToken);
+    }
+
+    /// <summary>
+    /// The loop both writers share: one line per row from <paramref name="line"/> (given the row and its index), counting
+    /// the rows and those whose text (or text pair) is empty; returns both counts.
+    /// </summary>
+    static (long Rows, long EmptyTexts) WriteLines<T>(IEnumerable<T> rows, Func<T, string?> pairText, Func<T, string> text, Func<T, long, string> line,
+        TextWriter writer, CancellationToken cancellationToken)
+    {
         long row = 0, empty = 0;
         foreach (var p in rows)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (string.IsNullOrWhiteSpace(p.Text) || (p is PairPrediction q && string.IsNullOrWhiteSpace(q.TextPair))) empty++;
-            if (json)
-            {
-                var probabilities = classes.Select((c, i) => (c, p.Score[i])).ToDictionary(x => x.c, x => x.Item2);
-                writer.WriteLine(JsonSerializer.Serialize(new { row, predicted = p.PredictedLabel, probabilities }));
-            }
-            else
-            {
-                writer.WriteLine(string.Join('\t', new[] { row.ToString(CultureInfo.InvariantCulture), p.PredictedLabel }
-                    .Concat(p.Score.Select(s => s.ToString("R", CultureInfo.InvariantCulture)))));
-            }
+            if (string.IsNullOrWhiteSpace(text(p)) || (pairText(p) is { } pair && string.IsNullOrWhiteSpace(pair))) empty++;
+            writer.WriteLine(line(p, row));
             row++;
         }
         writer.Flush();
@@ -146,18 +150,10 @@ internal sealed class PredictCommand : CliCommand
         var rows = pair
             ? ml.Data.CreateEnumerable<PairScorePrediction>(scored, reuseRowObject: true)
             : ml.Data.CreateEnumerable<ScorePrediction>(scored, reuseRowObject: true);
-        long row = 0, empty = 0;
-        foreach (var p in rows)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (string.IsNullOrWhiteSpace(p.Text) || (p is PairScorePrediction q && string.IsNullOrWhiteSpace(q.TextPair))) empty++;
-            writer.WriteLine(json
-                ? JsonSerializer.Serialize(new { row, score = p.Score })
-                : $"{row.ToString(CultureInfo.InvariantCulture)}\t{p.Score.ToString("R", CultureInfo.InvariantCulture)}");
-            row++;
-        }
-        writer.Flush();
-        return (row, empty);
+        return WriteLines(rows, p => p is PairScorePrediction q ? q.TextPair : null, p => p.Text, (p, row) => json
+            ? JsonSerializer.Serialize(new { row, score = p.Score })
+            : $"{row.ToString(CultureInfo.InvariantCulture)}\t{p.Score.ToString("R", CultureInfo.InvariantCulture)}",
+            writer, cancellationToken);
     }
 
     /// <summary>
