@@ -30,6 +30,12 @@ internal sealed class ExportOnnxCommand : CliCommand
         HelpName = "fp32|fp16|int8", DefaultValueFactory = _ => "fp32",
     }.AcceptOnlyFromAmong("fp32", "fp16", "int8");
 
+    readonly Option<bool> _externalData = new("--external-data")
+    {
+        Description = "Store the weights in model.onnx.data beside model.onnx (ONNX external data) [default: only when they " +
+                      "exceed the 2 GB a single model.onnx holds]",
+    };
+
     public override string Name => "export-onnx";
 
     public override string Description =>
@@ -42,6 +48,7 @@ internal sealed class ExportOnnxCommand : CliCommand
         command.Options.Add(_output);
         command.Options.Add(_opset);
         command.Options.Add(_precision);
+        command.Options.Add(_externalData);
     }
 
     protected override Task<int> ExecuteAsync(ParseResult parseResult, CliContext context, CancellationToken cancellationToken)
@@ -50,6 +57,7 @@ internal sealed class ExportOnnxCommand : CliCommand
         {
             Opset = parseResult.GetValue(_opset),
             Precision = parseResult.GetValue(_precision) switch { "int8" => OnnxPrecision.Int8, "fp16" => OnnxPrecision.Float16, _ => OnnxPrecision.Float32 },
+            ExternalData = parseResult.GetValue(_externalData) ? true : null,
         };
         OnnxExport.CheckOptions(options);   // before the model loads
         var model = _model.Load(new MLContext(), parseResult, out _);
@@ -58,7 +66,8 @@ internal sealed class ExportOnnxCommand : CliCommand
             var folder = parseResult.GetValue(_output)!;
             var result = OnnxExport.Export(model, folder, options);
             context.Out.WriteLine($"Wrote {result.ModelPath} ({OnnxExport.PrecisionName(options.Precision)}, opset {options.Opset}, " +
-                $"{result.ModelBytes / 1048576.0:0.0} MB; inputs {string.Join(", ", result.Inputs)}; {result.Labels.Count} labels) " +
+                $"{result.ModelBytes / 1048576.0:0.0} MB{(result.ExternalDataPath is { } data ? $", weights in {Path.GetFileName(data)}" : "")}; " +
+                $"inputs {string.Join(", ", result.Inputs)}; {result.Labels.Count} labels) " +
                 $"with {(result.TokenizerFiles.Count > 0 ? string.Join(", ", result.TokenizerFiles) : "no tokenizer files")}, " +
                 $"{OnnxExport.ConfigFileName} and {OnnxExport.DescriptionFileName}.");
             return Task.FromResult(ExitCodes.Success);

@@ -33,6 +33,13 @@ public sealed record OnnxExportOptions
 
     /// <summary>Weight precision (default fp32).</summary>
     public OnnxPrecision Precision { get; init; } = OnnxPrecision.Float32;
+
+    /// <summary>
+    /// Store the weights in <c>model.onnx.data</c> beside <c>model.onnx</c> (ONNX external data; every tensor of 1 KiB
+    /// or more). Null (default): only when the weights would not fit the 2 GB a single model.onnx can hold. ONNX
+    /// Runtime and ML.NET's ApplyOnnxModel read the file from the model's folder, so keep the two together.
+    /// </summary>
+    public bool? ExternalData { get; init; }
 }
 
 /// <summary>What <see cref="OnnxExport"/> wrote.</summary>
@@ -40,10 +47,14 @@ public sealed record OnnxExportOptions
 /// <param name="ModelPath">Its model.onnx.</param>
 /// <param name="Inputs">The graph's inputs in order (input_ids, attention_mask, and token_type_ids where the family reads them).</param>
 /// <param name="Labels">The label names, in logit order.</param>
-/// <param name="ModelBytes">Size of model.onnx.</param>
+/// <param name="ModelBytes">Size of model.onnx, and of model.onnx.data where the weights are stored there.</param>
 /// <param name="TokenizerFiles">The tokenizer files written beside it (none for a model without a tokenizer).</param>
 public sealed record OnnxExportResult(string Folder, string ModelPath, IReadOnlyList<string> Inputs, IReadOnlyList<string> Labels, long ModelBytes,
-    IReadOnlyList<string> TokenizerFiles);
+    IReadOnlyList<string> TokenizerFiles)
+{
+    /// <summary>The external data file (model.onnx.data) when the weights are stored outside model.onnx, else null.</summary>
+    public string? ExternalDataPath { get; init; }
+}
 
 /// <summary>
 /// Writes a model as an ONNX graph with its adapters folded into the weights, for scoring with ONNX Runtime and no
@@ -60,8 +71,14 @@ public static class OnnxExport
     /// <summary>Opsets the exporter writes: 17 (LayerNormalization) to 21.</summary>
     public const int MinOpset = 17, MaxOpset = 21;
 
-    /// <summary>Largest model.onnx written: protobuf's 2 GB limit, less room for the graph (external data is not written).</summary>
+    /// <summary>Largest model.onnx written with the weights inside: protobuf's 2 GB limit, less room for the graph.</summary>
     public const long MaxModelBytes = int.MaxValue - (64L << 20);
+
+    /// <summary>The external data file beside model.onnx (<see cref="OnnxExportOptions.ExternalData"/>).</summary>
+    public const string ExternalDataFileName = "model.onnx.data";
+
+    /// <summary>Tensors of at least this many bytes go to the external data file (the ONNX tools' default).</summary>
+    const long ExternalDataThreshold = 1024;
 
     /// <summary>Exports the LoRA stage of a fitted or loaded pipeline (<c>mlContext.Model.LoadWithLora</c>) into <paramref name="folder"/>.</summary>
     /// <exception cref="NotSupportedException">The family or an option cannot be exported (the message says which and why).</exception>
@@ -124,9 +141,10 @@ public static class OnnxExport
         var graph = new OnnxGraph(options.Opset);
         var layers = new OnnxLayers(graph, MergedWeights(model), options.Precision == OnnxPrecision.Int8, options.Precision == OnnxPrecision.Float16);
         OnnxFamilyGraphs.Build(layers, config, labels.Count);
-        if (graph.InitializerBytes > MaxModelBytes)
-            throw new NotSupportedException($"the model's weights take {graph.InitializerBytes / (1 << 20)} MB; a single model.onnx holds at most 2 GB " +
-                "and the exporter does not write ONNX external data yet");
+        bool external = options.ExternalData ?? graph.InitializerBytes > MaxModelBytes;
+        if (!external && graph.InitializerBytes > MaxModelBytes)
+            throw new NotSupportedException($"the model's weights take {graph.InitializerBytes / (1 << 20)} MB; a single model.onnx holds at most 2 GB: " +
+                "leave ExternalData unset (or true) to store them in model.onnx.data beside it");
 
         var description = Description(config, labels, maxLength, options, tokenizerFiles.Count > 0, textColumn, pairColumn);
         var metadata = new Dictionary<string, string>
@@ -137,12 +155,20 @@ public static class OnnxExport
         };
         Directory.CreateDirectory(folder);
         var modelPath = Path.Combine(folder, ModelFileName);
-        AtomicFile.Write(modelPath, s => graph.WriteModel(s, $"{config.Family}_classifier", ProducerVersion, metadata));
+        var dataPath = Path.Combine(folder, ExternalDataFileName);
+        // The data first: model.onnx, written last, is what makes the export complete.
+        if (external) AtomicFile.Write(dataPath, s => graph.WriteExternalData(s, ExternalDataThreshold));
+        else if (File.Exists(dataPath)) File.Delete(dataPath);   // an earlier export's, which this model.onnx does not use
+        AtomicFile.Write(modelPath, s => graph.WriteModel(s, $"{config.Family}_classifier", ProducerVersion, metadata,
+            external ? ExternalDataFileName : null, ExternalDataThreshold));
         foreach (var (name, content) in tokenizerFiles) AtomicFile.Write(Path.Combine(folder, name), s => s.Write(content));
         AtomicFile.WriteAllText(Path.Combine(folder, ConfigFileName), config.ToJson(labels).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         AtomicFile.WriteAllText(Path.Combine(folder, DescriptionFileName), description.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return new OnnxExportResult(Path.GetFullPath(folder), Path.GetFullPath(modelPath), OnnxFamilyGraphs.Inputs(config), labels.ToArray(), new FileInfo(modelPath).Length,
-            tokenizerFiles.Keys.Order(StringComparer.Ordinal).ToArray());
+        return new OnnxExportResult(Path.GetFullPath(folder), Path.GetFullPath(modelPath), OnnxFamilyGraphs.Inputs(config), labels.ToArray(),
+            new FileInfo(modelPath).Length + (external ? new FileInfo(dataPath).Length : 0), tokenizerFiles.Keys.Order(StringComparer.Ordinal).ToArray())
+        {
+            ExternalDataPath = external ? Path.GetFullPath(dataPath) : null,
+        };
     }
 
     /// <summary>The precision's name on the command line and in lora-onnx.json: fp32, fp16, int8.</summary>

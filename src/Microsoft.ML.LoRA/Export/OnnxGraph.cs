@@ -179,13 +179,54 @@ internal sealed class OnnxGraph
             });
         }));
 
+    /// <summary>Where ONNX external data puts each initializer's bytes: its offset in the data file, or -1 inside the model.</summary>
+    long[] ExternalOffsets(long threshold)
+    {
+        var offsets = new long[_initializers.Count];
+        long end = 0;
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            long length = RawBytes(_initializers[i].Data).Length;
+            if (length < threshold) { offsets[i] = -1; continue; }
+            offsets[i] = (end + ExternalAlignment - 1) / ExternalAlignment * ExternalAlignment;
+            end = offsets[i] + length;
+        }
+        return offsets;
+    }
+
+    /// <summary>Each externally stored tensor starts at a multiple of this (page size, so a reader may map it).</summary>
+    const long ExternalAlignment = 4096;
+
+    /// <summary>
+    /// Writes the external data file of <see cref="WriteModel"/> with the same <paramref name="threshold"/>: every
+    /// initializer of at least that many bytes at its aligned offset, zeros between.
+    /// </summary>
+    public void WriteExternalData(Stream stream, long threshold)
+    {
+        var offsets = ExternalOffsets(threshold);
+        long position = 0;
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            if (offsets[i] < 0) continue;
+            if (offsets[i] > position) stream.Write(new byte[offsets[i] - position]);
+            var raw = RawBytes(_initializers[i].Data);
+            stream.Write(raw);
+            position = offsets[i] + raw.Length;
+        }
+    }
+
     /// <summary>
     /// Writes the ModelProto to <paramref name="stream"/>: IR version for the opset, the default-domain opset import,
     /// the graph, and <paramref name="metadata"/> as metadata_props. Initializer data goes straight from the arrays to
-    /// the stream (the graph's size is computed first), so writing costs no copy of the weights.
+    /// the stream (the graph's size is computed first), so writing costs no copy of the weights. With
+    /// <paramref name="externalData"/> (a file name beside the model), initializers of at least
+    /// <paramref name="threshold"/> bytes are stored there instead (ONNX external data: <c>data_location</c> EXTERNAL and
+    /// location / offset / length entries), as <see cref="WriteExternalData"/> writes them.
     /// </summary>
-    public void WriteModel(Stream stream, string graphName, string producerVersion, IReadOnlyDictionary<string, string> metadata)
+    public void WriteModel(Stream stream, string graphName, string producerVersion, IReadOnlyDictionary<string, string> metadata,
+        string? externalData = null, long threshold = 1024)
     {
+        var offsets = externalData is null ? null : ExternalOffsets(threshold);
         var head = new ProtoWriter();
         foreach (var node in _nodes) head.Message(1, node);                 // GraphProto.node
         head.String(2, graphName);                                          // GraphProto.name
@@ -193,10 +234,19 @@ internal sealed class OnnxGraph
         foreach (var (name, type, dims) in _inputs) tail.Message(11, ValueInfo(name, type, dims));
         foreach (var (name, type, dims) in _outputs) tail.Message(12, ValueInfo(name, type, dims));
         // GraphProto.initializer 5: TensorProto { dims 1, data_type 2, name 8, raw_data 9 }
-        var tensors = _initializers.Select(i =>
+        // external: TensorProto.external_data 13 { key 1, value 2 } and data_location 14 = EXTERNAL (1), no raw_data.
+        var tensors = _initializers.Select((i, index) =>
         {
             var header = new ProtoWriter().PackedInt64(1, i.Dims).Int64(2, (long)i.Type).String(8, i.Name);
             long rawLength = RawBytes(i.Data).Length;
+            if (offsets is not null && offsets[index] >= 0)
+            {
+                header.Message(13, e => e.String(1, "location").String(2, externalData!))
+                    .Message(13, e => e.String(1, "offset").String(2, offsets[index].ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .Message(13, e => e.String(1, "length").String(2, rawLength.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+                    .Int64(14, 1);
+                return (Header: header, i.Data, RawLength: -1L, Length: header.Length);
+            }
             return (Header: header, i.Data, RawLength: rawLength, Length: header.Length + ProtoWriter.FieldSize(9, rawLength));
         }).ToList();
         long graphLength = head.Length + tensors.Sum(t => ProtoWriter.FieldSize(5, t.Length)) + tail.Length;
@@ -215,6 +265,7 @@ internal sealed class OnnxGraph
         {
             ProtoWriter.WriteFieldHeader(stream, 5, t.Length);
             t.Header.WriteTo(stream);
+            if (t.RawLength < 0) continue;   // stored in the external data file
             ProtoWriter.WriteFieldHeader(stream, 9, t.RawLength);
             stream.Write(RawBytes(t.Data));
         }

@@ -56,6 +56,35 @@ public class OnnxExportParityTests
     }
 
     [Theory]
+    [InlineData("bert")]
+    [InlineData("gpt2")]
+    public void Weights_stored_as_external_data_beside_the_graph_score_exactly_as_inside_it(string family)
+    {
+        var fixture = SharedData.Fixture(family);
+        var cases = LogitsCases.Load(Path.Combine(fixture, "cases.json"));
+        using var model = PretrainedModel.Load(fixture);
+        PeftAdapter.Load(model, Path.Combine(fixture, "adapter"));
+        using var dir = new TempDir();
+        var inside = OnnxExport.Export(model, model.Config.Labels, dir.File("inside"));
+
+        var outside = OnnxExport.Export(model, model.Config.Labels, dir.File("outside"), new OnnxExportOptions { ExternalData = true });
+
+        inside.ExternalDataPath.Should().BeNull("small weights stay in model.onnx by default");
+        outside.ExternalDataPath.Should().Be(Path.Combine(dir.File("outside"), OnnxExport.ExternalDataFileName));
+        new FileInfo(outside.ModelPath).Length.Should().BeLessThan(new FileInfo(inside.ModelPath).Length / 4, "the weights moved out");
+        outside.ModelBytes.Should().BeGreaterThan(new FileInfo(outside.ModelPath).Length, "the size counts the data file");
+        using (var fromInside = OnnxTextClassifier.Load(dir.File("inside")))
+        using (var fromOutside = OnnxTextClassifier.Load(dir.File("outside")))
+            fromOutside.Logits(cases.InputIds, cases.AttentionMask, cases.TokenTypeIds).SelectMany(r => r).Should()
+                .Equal(fromInside.Logits(cases.InputIds, cases.AttentionMask, cases.TokenTypeIds).SelectMany(r => r), "the same weights, read from the data file");
+
+        var again = OnnxExport.Export(model, model.Config.Labels, dir.File("outside"), new OnnxExportOptions { ExternalData = false });
+
+        again.ExternalDataPath.Should().BeNull();
+        File.Exists(Path.Combine(dir.File("outside"), OnnxExport.ExternalDataFileName)).Should().BeFalse("an earlier export's data file is not left beside a model that does not use it");
+    }
+
+    [Theory]
     [MemberData(nameof(Fixtures))]
     public void Fp16_and_int8_exports_load_with_every_optimization_and_fp16_stays_near_fp32(string fixture)
     {
