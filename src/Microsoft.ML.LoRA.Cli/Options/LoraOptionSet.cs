@@ -110,14 +110,13 @@ internal sealed class LoraOptionSet
         },
     };
 
-    public Option<int> LoftqBits { get; } = new("--loftq-bits")
+    public Option<int?> LoftqBits { get; } = new("--loftq-bits")
     {
-        Description = "LoftQ's quantization (PEFT's loftq_bits): 4 (NF4) or 8 (int8); with --init loftq",
+        Description = "LoftQ's quantization (PEFT's loftq_bits): 4 (NF4) or 8 (int8); with --init loftq [default: the base's: 8 with --quantize int8, else 4]",
         HelpName = "4|8",
-        DefaultValueFactory = _ => Defaults.LoftqBits,
         CustomParser = result => result.Tokens.Count > 0 && result.Tokens[^1].Value is "4" or "8"
             ? int.Parse(result.Tokens[^1].Value, System.Globalization.CultureInfo.InvariantCulture)
-            : Fail(result, $"--loftq-bits: '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}' is not 4 or 8.", 4),
+            : Fail<int?>(result, $"--loftq-bits: '{(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "")}' is not 4 or 8.", null),
     };
 
     public Option<int> LoftqIterations { get; } = new("--loftq-iter")

@@ -32,7 +32,7 @@ internal static class AdaptationAdapter
             TorchScopes.Change(carrier, () =>
             {
                 foreach (var name in adapted)
-                    targets[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init, loftqBits: options.LoftqBits, loftqIterations: options.LoftqIterations);
+                    targets[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init, loftqBits: options.EffectiveLoftqBits, loftqIterations: options.LoftqIterations);
             });
         }
         var carrierParameters = carrier.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);

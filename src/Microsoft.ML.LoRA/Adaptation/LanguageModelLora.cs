@@ -34,7 +34,7 @@ internal static class LanguageModelLora
             TorchScopes.Change(model, () =>
             {
                 foreach (var name in adapted)
-                    linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init, loftqBits: options.LoftqBits, loftqIterations: options.LoftqIterations);
+                    linears[name].AttachAdapter(options.Rank, options.Alpha, options.Dropout, options.Scaling, options.Init, loftqBits: options.EffectiveLoftqBits, loftqIterations: options.LoftqIterations);
             });
         }
         foreach (var (name, p) in model.named_parameters())

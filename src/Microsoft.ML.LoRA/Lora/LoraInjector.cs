@@ -48,7 +48,7 @@ public static class LoraInjector
             {
                 foreach (var name in adapted)
                     if (linears[name].AttachAdapter(options.RankFor(name), options.AlphaFor(name), options.Dropout, options.Scaling, options.Init, options.UseDora,
-                            options.LoftqBits, options.LoftqIterations) is { } error)
+                            options.EffectiveLoftqBits, options.LoftqIterations) is { } error)
                         loftqErrors[name] = error;
             });
         }

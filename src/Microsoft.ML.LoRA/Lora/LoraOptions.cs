@@ -153,8 +153,15 @@ public sealed class LoraOptions
     /// </summary>
     public bool DoubleQuantization { get; set; }
 
-    /// <summary>LoftQ's quantization (PEFT's <c>loftq_config.loftq_bits</c>): 4 (NF4) or 8 (int8). Default 4.</summary>
-    public int LoftqBits { get; set; } = 4;
+    /// <summary>
+    /// LoftQ's quantization (PEFT's <c>loftq_config.loftq_bits</c>): 4 (NF4) or 8 (int8). Null (default): the base's
+    /// (8 for an Int8 base, else 4); see <see cref="EffectiveLoftqBits"/>.
+    /// </summary>
+    public int? LoftqBits { get; set; }
+
+    /// <summary>The bits LoftQ quantizes to: <see cref="LoftqBits"/>, else 8 for an Int8 base and 4 otherwise.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public int EffectiveLoftqBits => LoftqBits ?? (BaseQuantization == BaseQuantization.Int8 ? 8 : 4);
 
     /// <summary>LoftQ's alternating rounds of quantization and SVD (PEFT's <c>loftq_config.loftq_iter</c>). Default 1.</summary>
     public int LoftqIterations { get; set; } = 1;
@@ -209,11 +216,11 @@ public sealed class LoraOptions
             throw new ArgumentException($"DoubleQuantization quantizes the block scales of a 4-bit base; it needs BaseQuantization Nf4 or Fp4 (got {BaseQuantization}).", nameof(DoubleQuantization));
         if (Init == LoraInit.Loftq)
         {
-            if (LoftqBits is not (4 or 8)) throw new ArgumentException($"LoftqBits must be 4 (NF4) or 8 (int8) (got {LoftqBits}).", nameof(LoftqBits));
+            if (EffectiveLoftqBits is not (4 or 8)) throw new ArgumentException($"LoftqBits must be 4 (NF4) or 8 (int8) (got {LoftqBits}).", nameof(LoftqBits));
             if (LoftqIterations < 1) throw new ArgumentException($"LoftqIterations must be at least 1 (got {LoftqIterations}).", nameof(LoftqIterations));
-            var matching = LoftqBits == 4 ? BaseQuantization.Nf4 : BaseQuantization.Int8;
+            var matching = EffectiveLoftqBits == 4 ? BaseQuantization.Nf4 : BaseQuantization.Int8;
             if (BaseQuantization != BaseQuantization.None && BaseQuantization != matching)
-                throw new ArgumentException($"LoftQ with {LoftqBits} bits approximates a {matching} base; the base is {BaseQuantization}. Set LoftqBits to match (4 for Nf4, 8 for Int8) or another base.", nameof(LoftqBits));
+                throw new ArgumentException($"LoftQ with {EffectiveLoftqBits} bits approximates a {matching} base; the base is {BaseQuantization}. Set LoftqBits to match (4 for Nf4, 8 for Int8) or another base.", nameof(LoftqBits));
         }
         if (UseDora && Init is LoraInit.Pissa or LoraInit.Olora or LoraInit.Loftq)
             throw new ArgumentException($"Init = {Init} with UseDora is not supported: choose DoRA or the {Init} initialisation.", nameof(Init));

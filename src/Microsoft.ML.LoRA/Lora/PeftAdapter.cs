@@ -76,7 +76,7 @@ public static class PeftAdapter
                 _ => true,
             },
             ["loftq_config"] = options.Init == LoraInit.Loftq
-                ? new JsonObject { ["loftq_bits"] = options.LoftqBits, ["loftq_iter"] = options.LoftqIterations }
+                ? new JsonObject { ["loftq_bits"] = options.EffectiveLoftqBits, ["loftq_iter"] = options.LoftqIterations }
                 : new JsonObject(),
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),

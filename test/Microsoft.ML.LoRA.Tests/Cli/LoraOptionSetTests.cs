@@ -74,6 +74,9 @@ public class LoraOptionSetTests
         (options.BaseQuantization, options.DoubleQuantization).Should().Be((Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.Nf4, true));
         (options.Init, options.LoftqBits, options.LoftqIterations).Should().Be((LoraInit.Loftq, 4, 3));
         Read(NoTargetsMeans.LibraryDefault).BaseQuantization.Should().Be(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.None);
+        var int8 = Read(NoTargetsMeans.LibraryDefault, "--quantize", "int8", "--init", "loftq");
+        (int8.LoftqBits, int8.EffectiveLoftqBits).Should().Be(((int?)null, 8), "LoftQ follows an int8 base unless told otherwise");
+        int8.Validate();
     }
 
     [Theory]
