@@ -2,6 +2,7 @@ using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Hub;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Quantization;
 using Microsoft.ML.LoRA.Tokenization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -74,14 +75,18 @@ public sealed class LoraAdapterSet : IDisposable
     /// <param name="maxSequenceLength">Most tokens per text; default: 256 or the model's limit if lower (as training).</param>
     /// <param name="batchSize">Texts per model batch when scoring.</param>
     /// <param name="hub">Where to find a Hub id (cache, endpoint, token); default: the environment's.</param>
+    /// <param name="quantization">
+    /// Keep the base's transformer layers quantized (QLoRA's base: one packed base under every adapter); adapters
+    /// trained on a quantized base score as they did in training only over the same quantization.
+    /// </param>
     public static LoraAdapterSet Open(string baseModelPath, int? numLabels = null, int? maxSequenceLength = null, int batchSize = 32,
-        HubOptions? hub = null)
+        HubOptions? hub = null, QuantizedBase? quantization = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(baseModelPath);
         var folder = CheckpointFolder.Open(Path.GetFullPath(ModelLocator.Resolve(baseModelPath, hub)));
         var encoder = TextEncoders.FromFolder(folder.Directory, folder.Config,
             maxSequenceLength ?? Math.Min(256, TextEncoders.ModelMaxLength(folder.Config)));
-        var model = PretrainedModel.Load(folder, numLabels);
+        var model = PretrainedModel.Load(folder, numLabels, quantization: quantization);
         try { return new LoraAdapterSet(model, encoder, batchSize); }
         catch
         {

@@ -91,6 +91,25 @@ public class LoraAdapterSetTests(DistilBertAdapterFolders folders) : IClassFixtu
     }
 
     [Fact]
+    public void Over_an_NF4_base_each_adapter_scores_as_it_does_loaded_alone_over_the_same_quantized_base()
+    {
+        var nf4 = new Microsoft.ML.LoRA.Models.Quantization.QuantizedBase(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.Nf4, DoubleQuantization: true);
+        using var set = new LoraAdapterSet(PretrainedModel.Load(DistilBertAdapterFolders.Base, quantization: nf4), new TokenIdsEncoder(), batchSize: 3);
+        set.Add("peft", DistilBertAdapterFolders.Peft);
+        set.Add("dora", folders.Dora);
+
+        foreach (var name in new[] { "peft", "dora", "peft" })
+        {
+            using var alone = PretrainedModel.Load(DistilBertAdapterFolders.Base, quantization: nf4);
+            PeftAdapter.Load(alone, FolderOf(name));
+            var expected = new ClassifierScorer(alone, new TokenIdsEncoder(), batchSize: 3).Logits(Texts.ToArray<string?>());
+            LogitsCases.MaxAbsDifference(set.Logits(name, Texts), expected).Should().BeLessThan(1e-5, name);
+        }
+        LogitsCases.MaxAbsDifference(set.Logits("peft", Texts), LoadedAlone(DistilBertAdapterFolders.Peft, Texts))
+            .Should().BeGreaterThan(0, "the base is NF4, not the fp32 one");
+    }
+
+    [Fact]
     public void The_fixtures_peft_adapter_reproduces_its_reference_logits_in_the_set()
     {
         using var set = SetOfThree();
