@@ -14,6 +14,12 @@ public static class PretrainedModel
     /// </summary>
     public static SequenceClassifier Load(CheckpointFolder folder, int? numLabels = null, Action<string>? log = null, QuantizedBase? quantization = null)
     {
+        // A checkpoint saved in a quantized format (bitsandbytes' packed weights with absmax / quant_map tensors, GPTQ,
+        // AWQ) holds no float weights to read; say so rather than report its tensors' shapes.
+        if (folder.Config.Raw["quantization_config"] is System.Text.Json.Nodes.JsonObject saved)
+            throw new CheckpointFormatException(folder.Config.Source,
+                $"the checkpoint was saved quantized ({saved["quant_method"]?.ToString() ?? "quantization_config"}), which this library does not read: " +
+                "load the original (fp32, fp16 or bf16) checkpoint, and keep its base quantized in memory with LoraOptions.BaseQuantization (--quantize nf4)");
         var model = ModelFactory.Create(folder.Config, numLabels ?? folder.Config.NumLabels, quantization);
         try
         {
