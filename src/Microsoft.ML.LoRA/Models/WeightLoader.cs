@@ -37,9 +37,8 @@ public static class WeightLoader
 
         using (torch.no_grad())
         {
-            foreach (var (name, parameter) in model.named_parameters())
+            foreach (var (name, expected, store) in Targets(model))
             {
-                if (LoraLinear.IsAdapterParameter(name)) continue;
                 var creatable = layout.CreatableModules.FirstOrDefault(m => name.StartsWith(m + ".", StringComparison.Ordinal));
                 var stored = Candidates(name, prefix).FirstOrDefault(available.Contains);
                 if (stored is null)
@@ -50,21 +49,20 @@ public static class WeightLoader
                 }
                 used.Add(stored);
                 var shape = source.Shape(stored);
-                if (!shape.SequenceEqual(parameter.shape))
+                if (!shape.SequenceEqual(expected))
                 {
                     if (creatable is not null && layout.HeadModules.Any(h => name.StartsWith(h + ".", StringComparison.Ordinal)))
                     {
                         created.Add(creatable);
                         continue;
                     }
-                    mismatched.Add($"'{stored}' is [{string.Join(", ", shape)}] in the checkpoint but the config implies [{string.Join(", ", parameter.shape)}]");
+                    mismatched.Add($"'{stored}' is [{string.Join(", ", shape)}] in the checkpoint but the config implies [{string.Join(", ", expected)}]");
                     continue;
                 }
                 using var value = source.ReadFloat32(stored);
-                parameter.copy_(value);
+                store(value);
                 loaded++;
             }
-            loaded += LoadQuantized(model, source, prefix, available, used, missing, mismatched);
         }
 
         if (missing.Count > 0)
@@ -92,37 +90,24 @@ public static class WeightLoader
     }
 
     /// <summary>
-    /// Fills the linear layers whose base is quantized (they hold no <c>weight</c> parameter): each weight is read,
-    /// packed and released in turn, so a quantized model never holds its weights in fp32 at once. Returns how many.
+    /// Every base tensor the checkpoint fills, by Hugging Face name: its shape as stored and how it is stored. The
+    /// base parameters are copied into; a linear layer whose base is quantized (it holds no <c>weight</c> parameter)
+    /// packs its weight as it is read, so a quantized model never holds its weights in fp32 at once.
     /// </summary>
-    static int LoadQuantized(SequenceClassifier model, ITensorSource source, string prefix, HashSet<string> available,
-        HashSet<string> used, List<string> missing, List<string> mismatched)
+    static IEnumerable<(string Name, long[] Shape, Action<Tensor> Store)> Targets(SequenceClassifier model)
     {
-        int loaded = 0;
+        foreach (var (name, parameter) in model.named_parameters())
+            if (!LoraLinear.IsAdapterParameter(name)) yield return (name, parameter.shape, value => parameter.copy_(value));
         foreach (var (module, child) in model.named_modules())
         {
             if (child is not LoraLinear { IsQuantized: true } layer) continue;
-            var name = module + ".weight";
-            var stored = Candidates(name, prefix).FirstOrDefault(available.Contains);
-            if (stored is null)
+            var shape = layer.FanInFanOut ? new[] { layer.InFeatures, layer.OutFeatures } : new[] { layer.OutFeatures, layer.InFeatures };
+            yield return (module + ".weight", shape, value =>
             {
-                missing.Add(name);
-                continue;
-            }
-            used.Add(stored);
-            var expected = layer.FanInFanOut ? new[] { layer.InFeatures, layer.OutFeatures } : new[] { layer.OutFeatures, layer.InFeatures };
-            var shape = source.Shape(stored);
-            if (!shape.SequenceEqual(expected))
-            {
-                mismatched.Add($"'{stored}' is [{string.Join(", ", shape)}] in the checkpoint but the config implies [{string.Join(", ", expected)}]");
-                continue;
-            }
-            using var value = source.ReadFloat32(stored);
-            using var dense = layer.FanInFanOut ? value.t().contiguous() : value.alias();
-            layer.ReplaceBaseWeight(dense);
-            loaded++;
+                using var dense = layer.FanInFanOut ? value.t().contiguous() : value.alias();
+                layer.ReplaceBaseWeight(dense);
+            });
         }
-        return loaded;
     }
 
     /// <summary>Names under which a parameter may be stored.</summary>
