@@ -132,7 +132,6 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         set
         {
             _computeDtype = value;
-            DropInt8();
             if (_quantized is { } quantized) { quantized.Compute = value; return; }
             _product.Dispose();
             _product = value is ScalarType compute ? new CastProduct(this, compute) : new DenseProduct(this);
