@@ -167,11 +167,19 @@ public sealed class LoraOptions
     public int LoftqIterations { get; set; } = 1;
 
     /// <summary>
-    /// True when the base is quantized only after the adapters are initialised: LoftQ computes its factors from the
-    /// full-precision weights, so the model loads in fp32, LoftQ runs, and the transformer layers are quantized then.
+    /// The quantization a model is loaded with (packed layer by layer as it is built and read), or null: none, or
+    /// <see cref="QuantizedAfterInit"/>.
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool QuantizesAfterInit => BaseQuantization != BaseQuantization.None && Init == LoraInit.Loftq;
+    public QuantizedBase? QuantizedWhileLoading => Init == LoraInit.Loftq ? null : QuantizedBase;
+
+    /// <summary>
+    /// The quantization applied once the adapters are initialised (<see cref="QuantizedBase.ApplyToLayers"/>), or null:
+    /// LoftQ computes its factors from the full-precision weights, so with LoftQ the model loads in fp32, LoftQ runs,
+    /// and the transformer layers are packed then.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public QuantizedBase? QuantizedAfterInit => Init == LoraInit.Loftq ? QuantizedBase : null;
 
     /// <summary>The quantized-base setting these options describe, or null for a floating-point base.</summary>
     [System.Text.Json.Serialization.JsonIgnore]

@@ -67,13 +67,13 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
     {
         torch.manual_seed(_options.Seed);
         var lora = _options.Lora;
-        var model = PretrainedModel.Load(folder, labels.Count, log.Info, lora.QuantizesAfterInit ? null : lora.QuantizedBase);
+        var model = PretrainedModel.Load(folder, labels.Count, log.Info, lora.QuantizedWhileLoading);
         try
         {
             var setup = FineTuningSetup.Apply(model, _options.FineTuning, lora);
-            if (lora.QuantizesAfterInit) lora.QuantizedBase!.ApplyToLayers(model);
+            lora.QuantizedAfterInit?.ApplyToLayers(model);
             if (lora.QuantizedBase is { } quantized)
-                log.Info((lora.QuantizesAfterInit ? "LoftQ read the full-precision weights, then: " : "") + quantized.Summary(model));
+                log.Info((lora.QuantizedAfterInit is null ? "" : "LoftQ read the full-precision weights, then: ") + quantized.Summary(model));
             if (setup.LoftqErrors.Count > 0)
                 log.Info($"LoftQ initialisation of {setup.LoftqErrors.Count} layers: relative error to the full-precision weights " +
                     $"{setup.LoftqErrors.Values.Average(e => e.QuantizedOnly):F4} with the quantized weights alone, " +

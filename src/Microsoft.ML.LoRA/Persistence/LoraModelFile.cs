@@ -196,12 +196,11 @@ public static class LoraModelFile
         var labels = manifest.Labels();
         SequenceClassifier model;
         string baseFolder;
-        // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training. A merged
-        // model's weights already hold the dequantized base with the adapter folded in, and load as they are.
-        // LoftQ recomputes its base from the full-precision weights, so that base is loaded in fp32 and packed afterwards.
-        var quantization = manifest.WeightsLayout == LoraModelManifest.LayoutMerged ? null : manifest.Lora.QuantizedBase;
-        var quantizeAfterLoad = quantization is not null && manifest.Lora.QuantizesAfterInit;
-        if (quantizeAfterLoad) quantization = null;
+        // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training (LoftQ's
+        // after its adapters are loaded). A merged model's weights already hold the dequantized base with the adapter
+        // folded in, and load as they are.
+        bool merged = manifest.WeightsLayout == LoraModelManifest.LayoutMerged;
+        var quantization = merged ? null : manifest.Lora.QuantizedWhileLoading;
         if (manifest.WeightsLayout == LoraModelManifest.LayoutAdapter)
         {
             baseFolder = LocateBase(manifest, options, file.Path);
@@ -222,9 +221,9 @@ public static class LoraModelFile
         }
         try
         {
-            if (manifest.WeightsLayout != LoraModelManifest.LayoutMerged)
+            if (!merged)
                 model.MarkTrainable(LoadFittedWeights(file, manifest, model, scratch.Path));
-            if (quantizeAfterLoad) manifest.Lora.QuantizedBase!.ApplyToLayers(model);
+            if (!merged) manifest.Lora.QuantizedAfterInit?.ApplyToLayers(model);
             var config = model.Config;
             // Read from the entries in memory: tokenizer files never go to disk.
             var encoder = InFile(file, TokenizerFolder, () => TextEncoders.FromFiles(tokenizerFiles, TokenizerFolder.TrimEnd('/'), config, manifest.MaxSequenceLength));
