@@ -99,15 +99,11 @@ internal sealed class LoraOptionSet
                       "plus the update approximates the weight; see --loftq-bits)",
         HelpName = "kaiming|gaussian|pissa|olora|loftq",
         DefaultValueFactory = _ => Defaults.Init,
-        CustomParser = result => (result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "") switch
+        CustomParser = OneOf("--init", "kaiming, gaussian, pissa, olora or loftq", LoraInit.KaimingUniform, new Dictionary<string, LoraInit>
         {
-            "kaiming" or "kaiming-uniform" => LoraInit.KaimingUniform,
-            "gaussian" => LoraInit.Gaussian,
-            "pissa" => LoraInit.Pissa,
-            "olora" => LoraInit.Olora,
-            "loftq" => LoraInit.Loftq,
-            var other => Fail(result, $"--init: '{other}' is not kaiming, gaussian, pissa, olora or loftq.", LoraInit.KaimingUniform),
-        },
+            ["kaiming"] = LoraInit.KaimingUniform, ["kaiming-uniform"] = LoraInit.KaimingUniform, ["gaussian"] = LoraInit.Gaussian,
+            ["pissa"] = LoraInit.Pissa, ["olora"] = LoraInit.Olora, ["loftq"] = LoraInit.Loftq,
+        }),
     };
 
     public Option<int?> LoftqBits { get; } = new("--loftq-bits")
@@ -133,14 +129,10 @@ internal sealed class LoraOptionSet
                       "int8 (per row), or none. Adapters, head, embeddings and norms stay fp32",
         HelpName = "none|nf4|fp4|int8",
         DefaultValueFactory = _ => Defaults.BaseQuantization,
-        CustomParser = result => (result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "") switch
+        CustomParser = OneOf("--quantize", "none, nf4, fp4 or int8", BaseQuantization.None, new Dictionary<string, BaseQuantization>
         {
-            "none" => BaseQuantization.None,
-            "nf4" => BaseQuantization.Nf4,
-            "fp4" => BaseQuantization.Fp4,
-            "int8" => BaseQuantization.Int8,
-            var other => Fail(result, $"--quantize: '{other}' is not none, nf4, fp4 or int8.", BaseQuantization.None),
-        },
+            ["none"] = BaseQuantization.None, ["nf4"] = BaseQuantization.Nf4, ["fp4"] = BaseQuantization.Fp4, ["int8"] = BaseQuantization.Int8,
+        }),
     };
 
     public Option<bool> DoubleQuantization { get; } = new("--double-quant")
@@ -179,6 +171,16 @@ internal sealed class LoraOptionSet
         options.BaseQuantization = parseResult.GetResult(Quantize) is null ? Defaults.BaseQuantization : parseResult.GetValue(Quantize);
         options.DoubleQuantization = parseResult.GetResult(DoubleQuantization) is not null && parseResult.GetValue(DoubleQuantization);
     }
+
+    /// <summary>
+    /// A parser for one of <paramref name="words"/> (case-insensitive; the last token counts); anything else is a parse
+    /// error saying the value is not one of <paramref name="shown"/>.
+    /// </summary>
+    static Func<ArgumentResult, T> OneOf<T>(string option, string shown, T fallback, IReadOnlyDictionary<string, T> words) => result =>
+    {
+        var word = result.Tokens.Count > 0 ? result.Tokens[^1].Value.ToLowerInvariant() : "";
+        return words.TryGetValue(word, out var value) ? value : Fail(result, $"{option}: '{word}' is not {shown}.", fallback);
+    };
 
     static T Fail<T>(ArgumentResult result, string message, T fallback)
     {

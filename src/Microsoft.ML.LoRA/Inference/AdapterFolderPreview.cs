@@ -14,8 +14,6 @@ namespace Microsoft.ML.LoRA.Inference;
 /// </summary>
 internal sealed class AdapterFolderPreview
 {
-    const string KeyPrefix = "base_model.model.";
-
     AdapterFolderPreview(string? baseChangingInit, IReadOnlyList<(string Entry, string Parameter, long[] Shape)> baseTensors)
     {
         BaseChangingInit = baseChangingInit;
@@ -42,8 +40,7 @@ internal sealed class AdapterFolderPreview
         if (File.Exists(weightsPath))
             foreach (var entry in SafeTensorsFile.Open(weightsPath).Entries)
             {
-                var key = entry.Name.StartsWith(KeyPrefix, StringComparison.Ordinal) ? entry.Name[KeyPrefix.Length..] : entry.Name;
-                key = key.Replace(".modules_to_save.default.", ".", StringComparison.Ordinal);
+                var key = PeftAdapter.ModelKey(entry.Name);
                 // lora_A, lora_B, lora_magnitude_vector (stored without ".weight"), lora_embedding_*: the adapter's own
                 if (!key.Contains("lora_", StringComparison.Ordinal)) tensors.Add((entry.Name, key, entry.Shape));
             }

@@ -178,8 +178,7 @@ public static class PeftAdapter
 
         foreach (var entry in file.Entries)
         {
-            var key = entry.Name.StartsWith(KeyPrefix, StringComparison.Ordinal) ? entry.Name[KeyPrefix.Length..] : entry.Name;
-            key = Regex.Replace(key, @"\.(lora_[AB])\.default\.weight$", ".$1.weight");
+            var key = Regex.Replace(ModelKey(entry.Name), @"\.(lora_[AB])\.default\.weight$", ".$1.weight");
             if (key.EndsWith(".lora_A.weight", StringComparison.Ordinal))
             {
                 var module = key[..^".lora_A.weight".Length];
@@ -201,7 +200,6 @@ public static class PeftAdapter
             }
             else
             {
-                key = key.Replace(".modules_to_save.default.", ".");
                 if (!parameters.TryGetValue(key, out var target))
                     throw new CheckpointFormatException(weightsPath, $"'{entry.Name}' names '{key}', which this {model.Config.ModelType} model does not have");
                 CopyChecked(file, entry.Name, target, weightsPath);
@@ -297,6 +295,17 @@ public static class PeftAdapter
         if (bits is not (4 or 8)) throw new CheckpointFormatException(configPath, $"loftq_config.loftq_bits is {bits}; LoftQ quantizes to 4 (NF4) or 8 bits");
         if (iterations < 1) throw new CheckpointFormatException(configPath, $"loftq_config.loftq_iter is {iterations}; it must be at least 1");
         return (bits, iterations);
+    }
+
+    /// <summary>
+    /// The model name an adapter file's key stands for: PEFT's <c>base_model.model.</c> prefix dropped, and a saved
+    /// module's <c>.modules_to_save.default.</c> wrapper unwrapped (a head saved as PEFT saves it names the head's own
+    /// parameter).
+    /// </summary>
+    internal static string ModelKey(string key)
+    {
+        var name = key.StartsWith(KeyPrefix, StringComparison.Ordinal) ? key[KeyPrefix.Length..] : key;
+        return name.Replace(".modules_to_save.default.", ".", StringComparison.Ordinal);
     }
 
     static void CopyChecked(SafeTensorsFile file, string name, Tensor target, string path)
