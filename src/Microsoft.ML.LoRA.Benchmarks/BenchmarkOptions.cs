@@ -33,7 +33,7 @@ public enum BenchmarkMode
     MlnetAnchor,
     /// <summary>Scoring one model with TorchSharp (fp32, int8) and with ONNX Runtime on its exports (fp32, int8).</summary>
     Onnx,
-    /// <summary>Training steps on a quantized base (QLoRA: --quantize nf4|fp4|int8|none, --double-quant): peak RSS and seconds per step.</summary>
+    /// <summary>Training steps on a quantized base (QLoRA: --quantize nf4|fp4|int8|bf16|fp16|none, --double-quant): peak RSS and seconds per step.</summary>
     Qlora,
     /// <summary>Peak memory of many adapters on one base (LoraAdapterSet) against one model per adapter, and the cost of switching.</summary>
     AdapterSet,
@@ -159,7 +159,9 @@ public sealed record BenchmarkOptions
                     "nf4" => Models.Quantization.BaseQuantization.Nf4,
                     "fp4" => Models.Quantization.BaseQuantization.Fp4,
                     "int8" => Models.Quantization.BaseQuantization.Int8,
-                    var q => throw new ArgumentException($"--quantize '{q}' is not none, nf4, fp4 or int8"),
+                    "bf16" => Models.Quantization.BaseQuantization.BFloat16,
+                    "fp16" => Models.Quantization.BaseQuantization.Float16,
+                    var q => throw new ArgumentException($"--quantize '{q}' is not none, nf4, fp4, int8, bf16 or fp16"),
                 } },
                 "--double-quant" => o with { DoubleQuant = true },
                 _ => throw new ArgumentException($"unknown option '{name}'"),
@@ -198,7 +200,7 @@ public sealed record BenchmarkOptions
         "usage: Microsoft.ML.LoRA.Benchmarks --config <config.json> --mode lora|full|step-ratio|infer-merged|padding|onnx [--batch 32] [--seq 128]\n" +
         "         [--steps 10] [--warmup 2] [--threads 2] [--interop-threads N] [--omp-wait passive|active|default] [--rank 8] [--alpha 16] [--bf16] [--json]\n" +
         "       padding: --data imdb/test.csv.gz --vocab vocab.txt [--samples 512] [--max-length 256]\n" +
-        "       qlora: --config llama.json --quantize nf4|fp4|int8|none [--double-quant] --batch 1 --seq 128 --checkpointing --steps 2 --warmup 0\n" +
+        "       qlora: --config llama.json --quantize nf4|fp4|int8|bf16|fp16|none [--double-quant] --batch 1 --seq 128 --checkpointing --steps 2 --warmup 0\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode precision-accuracy --fixtures ../shared/fixtures [--config config.json]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode matmul [--threads 2] [--steps 20] [--bf16]\n" +
         "       Microsoft.ML.LoRA.Benchmarks --mode report --input results.jsonl [--output chart.png]\n" +

@@ -9,7 +9,8 @@ namespace Microsoft.ML.LoRA.Benchmarks;
 
 /// <summary>
 /// QLoRA's memory headline: a model built from a config with random weights, its transformer linear layers kept
-/// quantized (--quantize nf4|fp4|int8, --double-quant; or none for the fp32 base it is compared with), LoRA on query
+/// quantized (--quantize nf4|fp4|int8, --double-quant; bf16|fp16 as a half-precision checkpoint's frozen weights are
+/// kept; or none for the fp32 base it is compared with), LoRA on query
 /// and value (q_proj, v_proj for LLaMA), then training steps on one synthetic batch. Each layer is quantized as soon as
 /// it is built, so the fp32 model never exists whole. Reports peak RSS after building and after the steps, and seconds
 /// per step. One configuration per process, so the peak belongs to it alone.

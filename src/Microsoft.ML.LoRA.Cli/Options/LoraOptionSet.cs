@@ -126,12 +126,14 @@ internal sealed class LoraOptionSet
     public Option<BaseQuantization> Quantize { get; } = new("--quantize")
     {
         Description = "Keep the frozen base's transformer linear weights quantized in memory (QLoRA): nf4 or fp4 (blocks of 64), " +
-                      "int8 (per row), or none. Adapters, head, embeddings and norms stay fp32",
-        HelpName = "none|nf4|fp4|int8",
+                      "int8 (per row), bf16 or fp16 (16 bits), or none (a bf16/fp16 checkpoint still keeps its own 16 bits under " +
+                      "LoRA). Adapters, head, embeddings and norms stay fp32",
+        HelpName = "none|nf4|fp4|int8|bf16|fp16",
         DefaultValueFactory = _ => Defaults.BaseQuantization,
-        CustomParser = OneOf("--quantize", "none, nf4, fp4 or int8", BaseQuantization.None, new Dictionary<string, BaseQuantization>
+        CustomParser = OneOf("--quantize", "none, nf4, fp4, int8, bf16 or fp16", BaseQuantization.None, new Dictionary<string, BaseQuantization>
         {
             ["none"] = BaseQuantization.None, ["nf4"] = BaseQuantization.Nf4, ["fp4"] = BaseQuantization.Fp4, ["int8"] = BaseQuantization.Int8,
+            ["bf16"] = BaseQuantization.BFloat16, ["fp16"] = BaseQuantization.Float16,
         }),
     };
 

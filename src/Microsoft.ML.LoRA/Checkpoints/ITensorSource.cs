@@ -11,6 +11,9 @@ public interface ITensorSource : IDisposable
     /// <summary>The stored shape of a tensor.</summary>
     long[] Shape(string name);
 
+    /// <summary>The element type a tensor is stored with (<see cref="ReadFloat32"/> converts from it).</summary>
+    ScalarType StoredType(string name);
+
     /// <summary>Reads a tensor as float32 on the CPU; the caller disposes it.</summary>
     Tensor ReadFloat32(string name);
 

@@ -98,7 +98,7 @@ public sealed class PyTorchBinSource : ITensorSource
     /// <inheritdoc/>
     public long[] Shape(string name) => Tensor(name).Shape.ToArray();
 
-    /// <summary>The element type a tensor is stored with.</summary>
+    /// <inheritdoc/>
     public ScalarType StoredType(string name) => Tensor(name).Storage.ElementType.ScalarType;
 
     /// <inheritdoc/>

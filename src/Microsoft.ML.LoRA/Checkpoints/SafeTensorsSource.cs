@@ -44,6 +44,9 @@ public sealed class SafeTensorsSource : ITensorSource
     public long[] Shape(string name) => FileHolding(name)[name].Shape;
 
     /// <inheritdoc/>
+    public ScalarType StoredType(string name) => SafeTensorsFile.ToScalarType(FileHolding(name)[name].DType);
+
+    /// <inheritdoc/>
     public Tensor ReadFloat32(string name) => FileHolding(name).ReadFloat32(name);
 
     SafeTensorsFile FileHolding(string name) =>

@@ -49,6 +49,8 @@ internal sealed class ShardedTensorSource : ITensorSource
 
     public long[] Shape(string name) => SourceOf(name).Shape(name);
 
+    public ScalarType StoredType(string name) => SourceOf(name).StoredType(name);
+
     public Tensor ReadFloat32(string name) => SourceOf(name).ReadFloat32(name);
 
     public void Dispose()

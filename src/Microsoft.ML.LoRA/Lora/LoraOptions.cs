@@ -139,10 +139,12 @@ public sealed class LoraOptions
     /// <summary>
     /// QLoRA's frozen base: the linear layers of the transformer layers keep their weights quantized in memory
     /// (<see cref="BaseQuantization.Nf4"/> or <see cref="BaseQuantization.Fp4"/> in blocks of 64, or
-    /// <see cref="BaseQuantization.Int8"/> per row) and dequantize them for each product, forward and backward. The
-    /// adapters, the head, embeddings and norms stay in floating point. The quantized weights live in memory only: a
-    /// saved model refers to the base checkpoint and quantizes it again when it loads, so it predicts as it did in
-    /// training. Default <see cref="BaseQuantization.None"/>.
+    /// <see cref="BaseQuantization.Int8"/> per row, or <see cref="BaseQuantization.BFloat16"/> /
+    /// <see cref="BaseQuantization.Float16"/> in 16 bits) and dequantize them for each product, forward and backward.
+    /// The adapters, the head, embeddings and norms stay in floating point. The quantized weights live in memory only:
+    /// a saved model refers to the base checkpoint and quantizes it again when it loads, so it predicts as it did in
+    /// training. Default <see cref="BaseQuantization.None"/>: no rounding; a bf16 or fp16 checkpoint then still keeps
+    /// its frozen weights in their own 16 bits where the fit leaves them unchanged (<see cref="BaseStorageWhileLoading"/>).
     /// </summary>
     public BaseQuantization BaseQuantization { get; set; } = BaseQuantization.None;
 
@@ -172,6 +174,22 @@ public sealed class LoraOptions
     /// </summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public QuantizedBase? QuantizedWhileLoading => Init == LoraInit.Loftq ? null : QuantizedBase;
+
+    /// <summary>
+    /// How a model for a <paramref name="fineTuning"/> fit over <paramref name="folder"/> keeps its transformer layers'
+    /// linear weights while it loads: <see cref="QuantizedWhileLoading"/> when a quantization is chosen; otherwise, for
+    /// a bf16 or fp16 checkpoint, that 16-bit type (<see cref="QuantizedBase.StoredSixteenBit"/>: half of fp32's
+    /// memory, the same products) when the fit leaves those weights as the checkpoint has them, that is LoRA or
+    /// head-only fine-tuning with an initialisation that does not rewrite the base (not PiSSA, OLoRA or LoftQ) and
+    /// the default <see cref="ModulesToSave"/>; else null (fp32).
+    /// </summary>
+    public QuantizedBase? BaseStorageWhileLoading(Checkpoints.CheckpointFolder folder, FineTuning fineTuning)
+    {
+        if (QuantizedWhileLoading is { } quantized) return quantized;
+        bool keepsCheckpointWeights = fineTuning.Method is FineTuningMethod.Lora or FineTuningMethod.HeadOnly
+            && Init is not (LoraInit.Pissa or LoraInit.Olora or LoraInit.Loftq) && ModulesToSave is null;
+        return keepsCheckpointWeights ? QuantizedBase.StoredSixteenBit(folder) : null;
+    }
 
     /// <summary>
     /// The quantization applied once the adapters are initialised (<see cref="QuantizedBase.ApplyToLayers"/>), or null:
@@ -219,7 +237,7 @@ public sealed class LoraOptions
         if (Rank <= 0) throw new ArgumentException($"LoRA rank must be positive (got {Rank}).", nameof(Rank));
         if (Alpha <= 0 || double.IsNaN(Alpha) || double.IsInfinity(Alpha)) throw new ArgumentException($"LoRA alpha must be a positive number (got {Alpha}).", nameof(Alpha));
         if (Dropout < 0 || Dropout >= 1 || double.IsNaN(Dropout)) throw new ArgumentException($"LoRA dropout must be in [0, 1) (got {Dropout}).", nameof(Dropout));
-        if (!Enum.IsDefined(BaseQuantization)) throw new ArgumentException($"BaseQuantization {BaseQuantization} is not one of None, Nf4, Fp4, Int8.", nameof(BaseQuantization));
+        if (!Enum.IsDefined(BaseQuantization)) throw new ArgumentException($"BaseQuantization {BaseQuantization} is not one of {string.Join(", ", Enum.GetNames<BaseQuantization>())}.", nameof(BaseQuantization));
         if (DoubleQuantization && BaseQuantization is not (BaseQuantization.Nf4 or BaseQuantization.Fp4))
             throw new ArgumentException($"DoubleQuantization quantizes the block scales of a 4-bit base; it needs BaseQuantization Nf4 or Fp4 (got {BaseQuantization}).", nameof(DoubleQuantization));
         if (Init == LoraInit.Loftq)

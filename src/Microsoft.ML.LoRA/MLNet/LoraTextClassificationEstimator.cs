@@ -67,13 +67,14 @@ public sealed class LoraTextClassificationEstimator : IEstimator<LoraTextClassif
     {
         torch.manual_seed(_options.Seed);
         var lora = _options.Lora;
-        var model = PretrainedModel.Load(folder, labels.Count, log.Info, lora.QuantizedWhileLoading);
+        var storage = lora.BaseStorageWhileLoading(folder, _options.FineTuning);
+        var model = PretrainedModel.Load(folder, labels.Count, log.Info, storage);
         try
         {
             var setup = FineTuningSetup.Apply(model, _options.FineTuning, lora);
             lora.QuantizedAfterInit?.ApplyToLayers(model);
-            if (lora.QuantizedBase is { } quantized)
-                log.Info((lora.QuantizedAfterInit is null ? "" : "LoftQ read the full-precision weights, then: ") + quantized.Summary(model));
+            if ((storage ?? lora.QuantizedAfterInit) is { } kept)
+                log.Info((lora.QuantizedAfterInit is null ? "" : "LoftQ read the full-precision weights, then: ") + kept.Summary(model));
             if (setup.LoftqErrors.Count > 0)
                 log.Info($"LoftQ initialisation of {setup.LoftqErrors.Count} layers: relative error to the full-precision weights " +
                     $"{setup.LoftqErrors.Values.Average(e => e.QuantizedOnly):F4} with the quantized weights alone, " +

@@ -6,6 +6,7 @@ using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.MLNet;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Models.Quantization;
 using Microsoft.ML.LoRA.Tokenization;
 
 namespace Microsoft.ML.LoRA.Persistence;
@@ -197,10 +198,10 @@ public static class LoraModelFile
         SequenceClassifier model;
         string baseFolder;
         // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training (LoftQ's
-        // after its adapters are loaded). A merged model's weights already hold the dequantized base with the adapter
-        // folded in, and load as they are.
+        // after its adapters are loaded), and a bf16 checkpoint kept in 16 bits in training is kept so again. A merged
+        // model's weights already hold the dequantized base with the adapter folded in, and load as they are.
         bool merged = manifest.WeightsLayout == LoraModelManifest.LayoutMerged;
-        var quantization = merged ? null : manifest.Lora.QuantizedWhileLoading;
+        QuantizedBase? Storage(CheckpointFolder folder) => merged ? null : manifest.Lora.BaseStorageWhileLoading(folder, manifest.FineTuning);
         if (manifest.WeightsLayout == LoraModelManifest.LayoutAdapter)
         {
             baseFolder = LocateBase(manifest, options, file.Path);
@@ -211,13 +212,17 @@ public static class LoraModelFile
                     $"The base checkpoint at {folder.Directory} is not the one this model was trained on: its weights hash to " +
                     $"{sha[..16]}..., the model expects {manifest.BaseModelWeightsSha256[..16]}.... Restore the original " +
                     "checkpoint, pass LoraLoadOptions.BaseModelPath pointing at it, or save the model with EmbedBaseModel = true.");
-            model = PretrainedModel.Load(folder, labels.Count, quantization: quantization);
+            model = PretrainedModel.Load(folder, labels.Count, quantization: Storage(folder));
         }
         else
         {
             file.ExtractFolder(BaseFolder, Path.Combine(scratch.Path, "base"));
             baseFolder = manifest.BaseModelFolder;
-            model = InFile(file, BaseFolder, () => PretrainedModel.Load(Path.Combine(scratch.Path, "base"), labels.Count, quantization: quantization));
+            model = InFile(file, BaseFolder, () =>
+            {
+                var folder = CheckpointFolder.Open(Path.Combine(scratch.Path, "base"));
+                return PretrainedModel.Load(folder, labels.Count, quantization: Storage(folder));
+            });
         }
         try
         {

@@ -77,6 +77,8 @@ public class LoraOptionSetTests
         var int8 = Read(NoTargetsMeans.LibraryDefault, "--quantize", "int8", "--init", "loftq");
         (int8.LoftqBits, int8.EffectiveLoftqBits).Should().Be(((int?)null, 8), "LoftQ follows an int8 base unless told otherwise");
         int8.Validate();
+        Read(NoTargetsMeans.LibraryDefault, "--quantize", "bf16").BaseQuantization.Should().Be(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.BFloat16);
+        Read(NoTargetsMeans.LibraryDefault, "--quantize", "fp16").BaseQuantization.Should().Be(Microsoft.ML.LoRA.Models.Quantization.BaseQuantization.Float16);
     }
 
     [Theory]

@@ -2,7 +2,8 @@ namespace Microsoft.ML.LoRA.Models.Quantization;
 
 /// <summary>
 /// How a frozen base weight is stored while an adapter trains over it (QLoRA keeps it in 4 bits and dequantizes it
-/// for every product). The formats are those of bitsandbytes, which PEFT's QLoRA and LoftQ use.
+/// for every product). The 4- and 8-bit formats are those of bitsandbytes, which PEFT's QLoRA and LoftQ use; the
+/// 16-bit ones keep a bf16 or fp16 checkpoint's weights as the checkpoint stores them.
 /// </summary>
 public enum BaseQuantization
 {
@@ -27,4 +28,14 @@ public enum BaseQuantization
     /// 8 + 32/columns bits a weight (8.03 for 1024 columns).
     /// </summary>
     Int8,
+
+    /// <summary>
+    /// bfloat16, 16 bits a weight: a bf16 checkpoint's weights exactly as stored (widening them to fp32 for a product
+    /// is exact), an fp32 checkpoint's rounded to the nearest bf16. Half of fp32's memory with none of a 4-bit
+    /// format's rounding; no block scales.
+    /// </summary>
+    BFloat16,
+
+    /// <summary>IEEE half precision, 16 bits a weight: an fp16 checkpoint's weights exactly as stored, as <see cref="BFloat16"/> for bf16.</summary>
+    Float16,
 }

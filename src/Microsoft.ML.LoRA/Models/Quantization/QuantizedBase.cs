@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.LoRA.Models.Quantization;
 
 /// <summary>
-/// How the frozen linear layers of a model's transformer layers are kept in memory (QLoRA's quantized base):
-/// <see cref="Kind"/> the number format, <see cref="DoubleQuantization"/> whether the 4-bit formats' block scales are
+/// How the frozen linear layers of a model's transformer layers are kept in memory (QLoRA's quantized base, or a
+/// half-precision checkpoint's own 16 bits): <see cref="Kind"/> the number format, <see cref="DoubleQuantization"/> whether the 4-bit formats' block scales are
 /// quantized again. The embeddings, norms, the pooler and the head stay in floating point, as bitsandbytes leaves
 /// everything but the transformer's linear layers.
 /// </summary>
@@ -14,6 +14,27 @@ public sealed record QuantizedBase(BaseQuantization Kind, bool DoubleQuantizatio
     /// <summary>The setting for <paramref name="kind"/>, or null for <see cref="BaseQuantization.None"/>.</summary>
     public static QuantizedBase? For(BaseQuantization kind, bool doubleQuantization) =>
         kind == BaseQuantization.None ? null : new QuantizedBase(kind, doubleQuantization);
+
+    /// <summary>
+    /// The 16-bit storage that keeps <paramref name="folder"/>'s weights as its checkpoint stores them:
+    /// <see cref="BaseQuantization.BFloat16"/> when every floating-point matrix in it is bf16,
+    /// <see cref="BaseQuantization.Float16"/> when every one is fp16, else null (an fp32 checkpoint, or mixed types).
+    /// Widening such a weight to fp32 for a product is exact, so a frozen base kept this way computes what the fp32
+    /// copy would, in half the memory.
+    /// </summary>
+    public static QuantizedBase? StoredSixteenBit(Checkpoints.CheckpointFolder folder)
+    {
+        using var weights = folder.OpenWeights();
+        var types = weights.Names.Where(n => weights.Shape(n).Length == 2).Select(weights.StoredType)
+            .Where(t => t is ScalarType.Float32 or ScalarType.Float64 or ScalarType.BFloat16 or ScalarType.Float16)
+            .Distinct().ToList();
+        return types switch
+        {
+            [ScalarType.BFloat16] => new QuantizedBase(BaseQuantization.BFloat16),
+            [ScalarType.Float16] => new QuantizedBase(BaseQuantization.Float16),
+            _ => null,
+        };
+    }
 
     [ThreadStatic] static QuantizedBase? _building;
 

@@ -5,7 +5,8 @@ namespace Microsoft.ML.LoRA.Models.Quantization;
 
 /// <summary>
 /// A 2-D weight [rows, columns] kept quantized as bitsandbytes keeps a QLoRA base: NF4 or FP4 codes two to a byte
-/// with one scale a block of 64 weights (the scales double-quantized on request), or int8 codes with one scale a row.
+/// with one scale a block of 64 weights (the scales double-quantized on request), or int8 codes with one scale a row;
+/// or in a 16-bit floating type (bf16, fp16) without scales, as a half-precision checkpoint stores it.
 /// <see cref="Dequantize()"/> gives the fp32 weight back; it runs for every product with a frozen base, so it fills the
 /// new tensor's memory directly with vector loops (one 512-bit permutation a 16 weights on AVX-512) split between
 /// torch's intra-op thread count of .NET threads.
@@ -19,8 +20,8 @@ internal sealed unsafe class QuantizedWeight : IDisposable
     /// <summary>Elements per thread below which dequantizing or quantizing stays on fewer threads.</summary>
     const long ElementsPerPart = 1 << 18;
 
-    readonly Tensor _codes;                 // uint8 [(n + 1) / 2] for 4 bits, int8 [n] for Int8
-    readonly Tensor _scales;                // fp32 [blocks] or [rows]; uint8 [blocks] when double-quantized
+    readonly Tensor _codes;                 // uint8 [(n + 1) / 2] for 4 bits, int8 [n] for Int8, bf16/fp16 [rows, columns]
+    readonly Tensor? _scales;               // fp32 [blocks] or [rows]; uint8 [blocks] when double-quantized; none for 16 bits
     readonly Tensor? _secondAbsmax;         // fp32 [blocks / 256, rounded up] when double-quantized
     readonly float _offset;                 // the mean subtracted from the block maxima when double-quantized
     readonly byte* _codeData, _scaleData;
@@ -28,12 +29,12 @@ internal sealed unsafe class QuantizedWeight : IDisposable
     bool _disposed;
 
     QuantizedWeight(BaseQuantization kind, long rows, long columns, bool doubleQuantization, int blockSize,
-        Tensor codes, Tensor scales, Tensor? secondAbsmax, float offset)
+        Tensor codes, Tensor? scales, Tensor? secondAbsmax, float offset)
     {
         (Kind, Rows, Columns, DoubleQuantization, BlockSize) = (kind, rows, columns, doubleQuantization, blockSize);
         (_codes, _scales, _secondAbsmax, _offset) = (codes, scales, secondAbsmax, offset);
         _codeData = TensorMemory.Address(codes);
-        _scaleData = TensorMemory.Address(scales);
+        _scaleData = scales is null ? null : TensorMemory.Address(scales);
         _secondData = secondAbsmax is null ? null : (float*)TensorMemory.Address(secondAbsmax);
     }
 
@@ -49,18 +50,31 @@ internal sealed unsafe class QuantizedWeight : IDisposable
     /// <summary>Whether the 4-bit block maxima are themselves quantized to 8 bits (QLoRA's double quantization).</summary>
     public bool DoubleQuantization { get; }
 
-    /// <summary>Weights per scale: the 4-bit block size (64 by default), or for <see cref="BaseQuantization.Int8"/> the row length.</summary>
+    /// <summary>Weights per scale: the 4-bit block size (64 by default), or for <see cref="BaseQuantization.Int8"/> and the 16-bit types the row length.</summary>
     public int BlockSize { get; }
 
     /// <summary>The number of 4-bit blocks (scales), or of rows for <see cref="BaseQuantization.Int8"/>.</summary>
-    long ScaleCount => Kind == BaseQuantization.Int8 ? Rows : (Rows * Columns + BlockSize - 1) / BlockSize;
+    long ScaleCount => Kind switch
+    {
+        BaseQuantization.Int8 => Rows,
+        BaseQuantization.Nf4 or BaseQuantization.Fp4 => (Rows * Columns + BlockSize - 1) / BlockSize,
+        _ => 0,
+    };
+
+    /// <summary>The floating type a 16-bit format keeps its weights in, or null for the quantized formats.</summary>
+    internal static ScalarType? SixteenBitType(BaseQuantization kind) => kind switch
+    {
+        BaseQuantization.BFloat16 => ScalarType.BFloat16,
+        BaseQuantization.Float16 => ScalarType.Float16,
+        _ => null,
+    };
 
     /// <summary>
     /// The bytes the weight occupies: codes, scales, and with double quantization the second-level maxima and the
-    /// mean (4 bytes). NF4 with blocks of 64: 4.5 bits a weight, 4.127 double-quantized; Int8: 8 + 32/columns.
+    /// mean (4 bytes). NF4 with blocks of 64: 4.5 bits a weight, 4.127 double-quantized; Int8: 8 + 32/columns; 16 for bf16 and fp16.
     /// </summary>
     public long StorageBytes =>
-        _codes.numel() * _codes.ElementSize + _scales.numel() * _scales.ElementSize
+        _codes.numel() * _codes.ElementSize + (_scales is null ? 0 : _scales.numel() * _scales.ElementSize)
         + (_secondAbsmax is null ? 0 : _secondAbsmax.numel() * _secondAbsmax.ElementSize + sizeof(float));
 
     /// <summary><see cref="StorageBytes"/> in bits per weight.</summary>
@@ -72,11 +86,12 @@ internal sealed unsafe class QuantizedWeight : IDisposable
     /// <paramref name="blockSize"/> (a multiple of 16; bitsandbytes uses 64), each block's absolute maximum is its
     /// scale and each value goes to the code of the level nearest value/absmax; <paramref name="doubleQuantization"/>
     /// then stores the scales in 8 bits (<see cref="Quantization.DoubleQuantization"/>). For Int8 each row's absolute
-    /// maximum is its scale, and the block size does not apply.
+    /// maximum is its scale; BFloat16 and Float16 round each value to that type (a weight already in it is kept as it
+    /// is). The block size applies to the 4-bit formats only.
     /// </summary>
     /// <exception cref="ArgumentException">
     /// The weight is not 2-D, is empty or not floating point; <paramref name="kind"/> is None; double quantization was
-    /// asked for Int8; or the block size is not a positive multiple of 16.
+    /// asked for another format than NF4 or FP4; or the block size is not a positive multiple of 16.
     /// </exception>
     public static QuantizedWeight Quantize(Tensor weight, BaseQuantization kind, bool doubleQuantization = false, int blockSize = 64) =>
         Quantize(weight, kind, doubleQuantization, blockSize, QuantizationKernels.Best);
@@ -88,9 +103,10 @@ internal sealed unsafe class QuantizedWeight : IDisposable
         if (weight.numel() == 0) throw new ArgumentException("the weight is empty", nameof(weight));
         if (!weight.is_floating_point()) throw new ArgumentException($"the weight is {weight.dtype}, not a floating type", nameof(weight));
         if (kind == BaseQuantization.None) throw new ArgumentException("BaseQuantization.None keeps the weight dense: there is nothing to quantize", nameof(kind));
-        if (kind == BaseQuantization.Int8 && doubleQuantization)
-            throw new ArgumentException("double quantization applies to the block maxima of NF4 and FP4; Int8 keeps one fp32 scale a row", nameof(doubleQuantization));
-        if (kind != BaseQuantization.Int8 && (blockSize <= 0 || blockSize % 16 != 0))
+        bool fourBit = kind is BaseQuantization.Nf4 or BaseQuantization.Fp4;
+        if (!fourBit && doubleQuantization)
+            throw new ArgumentException($"double quantization applies to the block maxima of NF4 and FP4; {kind} has no block maxima", nameof(doubleQuantization));
+        if (fourBit && (blockSize <= 0 || blockSize % 16 != 0))
             throw new ArgumentException($"the block size must be a positive multiple of 16 (bitsandbytes uses 64), not {blockSize}", nameof(blockSize));
         if (!Enum.IsDefined(kind)) throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a quantization format");
         QuantizationKernels.Require(kernel);
@@ -98,6 +114,16 @@ internal sealed unsafe class QuantizedWeight : IDisposable
         long rows = weight.shape[0], columns = weight.shape[1], n = rows * columns;
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
+        if (SixteenBitType(kind) is ScalarType half)
+        {
+            // Converted straight into memory of its own (a weight in the type already is copied, not shared), with no
+            // temporary beside it: a model's weights pass through here one after another while it loads.
+            var kept = torch.empty(new[] { rows, columns }, half);
+            kept.copy_(weight);
+            var sixteen = new QuantizedWeight(kind, rows, columns, false, checked((int)columns), kept, null, null, 0f);
+            scope.Detach(kept);
+            return sixteen;
+        }
         var w = weight.detach().to(DeviceType.CPU).to_type(ScalarType.Float32).contiguous();
         var x = (float*)TensorMemory.Address(w);
         if (kind == BaseQuantization.Int8)
@@ -150,6 +176,7 @@ internal sealed unsafe class QuantizedWeight : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         QuantizationKernels.Require(kernel);
+        if (SixteenBitType(Kind) is not null) return _codes.to_type(ScalarType.Float32);
         var weight = torch.empty(new[] { Rows, Columns }, ScalarType.Float32);
         try
         {
@@ -182,6 +209,13 @@ internal sealed unsafe class QuantizedWeight : IDisposable
         if (destination.dtype != ScalarType.Float32) throw new ArgumentException($"the destination is {destination.dtype}, not Float32", nameof(destination));
         long n = Rows * Columns;
         if (destination.numel() != n) throw new ArgumentException($"the destination has {destination.numel()} elements, not {Rows} x {Columns}", nameof(destination));
+        if (SixteenBitType(Kind) is not null)
+        {
+            // Widening bf16 or fp16 to fp32 is exact; torch's conversion is vectorized and spread over its threads.
+            using var rows = destination.view(Rows, Columns);
+            rows.copy_(_codes);
+            return;
+        }
         var to = (float*)TensorMemory.Address(destination);
         bool streaming = kernel != QuantizationKernel.Scalar && n * sizeof(float) >= StreamingBytes && (long)to % 64 == 0
             && (Kind != BaseQuantization.Int8 || Columns % 16 == 0);
@@ -223,11 +257,12 @@ internal sealed unsafe class QuantizedWeight : IDisposable
 
     /// <summary>
     /// Each block's scale as <see cref="Dequantize()"/> uses it (for a double-quantized weight, read back from 8 bits),
-    /// or each row's for Int8.
+    /// or each row's for Int8; none for the 16-bit types.
     /// </summary>
     internal float[] Scales()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_scales is null) return Array.Empty<float>();
         if (Kind == BaseQuantization.Int8 || !DoubleQuantization) return _scales.data<float>().ToArray();
         var result = new float[ScaleCount];
         fixed (float* map = CodeBooks.Dynamic8Bit)
@@ -261,7 +296,7 @@ internal sealed unsafe class QuantizedWeight : IDisposable
         if (_disposed) return;
         _disposed = true;
         _codes.Dispose();
-        _scales.Dispose();
+        _scales?.Dispose();
         _secondAbsmax?.Dispose();
     }
 }
