@@ -8,11 +8,12 @@ using TorchSharp;
 namespace Microsoft.ML.LoRA.Benchmarks;
 
 /// <summary>
-/// Scoring speed of one model four ways, on the same synthetic batch: our TorchSharp scoring in fp32 and in int8
+/// Scoring speed of one model six ways, on the same synthetic batch: our TorchSharp scoring in fp32 and in int8
 /// (<see cref="Int8Scoring"/>), and ONNX Runtime on the fp32 and int8 exports (<see cref="OnnxExport"/>; all graph
-/// optimizations, as many intra-op threads as libtorch has). The model is built from --config with random weights
+/// optimizations, as many intra-op threads as libtorch has), each also with its sequence axis fixed to the batch's
+/// length (<see cref="OnnxScoringOptions.FixedSequenceLength"/>: fused residual LayerNorms). The model is built from --config with random weights
 /// and a LoRA adapter on query and value whose B is random, so the export merges a real update. Rounds interleave
-/// the four (one machine load per round); each figure is the median over rounds. The logit differences against
+/// the six (one machine load per round); each figure is the median over rounds. The logit differences against
 /// TorchSharp fp32 come with it.
 /// </summary>
 public static class OnnxBenchmark
@@ -39,8 +40,12 @@ public static class OnnxBenchmark
             var scoring = new OnnxScoringOptions { IntraOpThreads = torch.get_num_threads() };
             using var ortFp32 = OnnxTextClassifier.Load(fp32Folder, scoring);
             using var ortInt8 = OnnxTextClassifier.Load(int8Folder, scoring);
-
             int rows = (int)batch.Size, seq = (int)batch.Length;
+            // The same graphs with the sequence axis fixed to the batch's length, so ONNX Runtime fuses the residual LayerNorms.
+            var fixedLength = scoring with { FixedSequenceLength = seq };
+            using var ortFp32Fixed = OnnxTextClassifier.Load(fp32Folder, fixedLength);
+            using var ortInt8Fixed = OnnxTextClassifier.Load(int8Folder, fixedLength);
+
             var ids = batch.Input.InputIds.data<long>().ToArray();
             var mask = batch.Input.AttentionMask.data<long>().ToArray();
             var types = batch.Input.TokenTypeIds?.data<long>().ToArray();
@@ -59,6 +64,8 @@ public static class OnnxBenchmark
                 ("torch_fp32", TorchLogits, () => model.UseForScoring(ComputePrecision.Float32)),
                 ("ort_fp32", () => ortFp32.Run(rows, seq, ids, mask, types), () => { }),
                 ("ort_int8", () => ortInt8.Run(rows, seq, ids, mask, types), () => { }),
+                ("ort_fp32_fixed_seq", () => ortFp32Fixed.Run(rows, seq, ids, mask, types), () => { }),
+                ("ort_int8_fixed_seq", () => ortInt8Fixed.Run(rows, seq, ids, mask, types), () => { }),
             };
             if (Int8Scoring.IsAvailable) variants.Insert(1, ("torch_int8", TorchLogits, () => model.UseForScoring(ComputePrecision.Int8)));
 

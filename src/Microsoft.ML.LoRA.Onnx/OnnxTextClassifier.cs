@@ -24,6 +24,15 @@ public sealed record OnnxScoringOptions
 
     /// <summary>Most tokens per example; default: the length the model was trained with (lora-onnx.json).</summary>
     public int? MaxSequenceLength { get; init; }
+
+    /// <summary>
+    /// Pads every batch to exactly this many tokens (longer texts are cut to it) and tells ONNX Runtime so, fixing the
+    /// graph's <c>sequence</c> axis before it optimizes the graph. Its optimizer then fuses each residual Add and
+    /// LayerNormalization into one SkipLayerNormalization kernel, a fusion it makes only where the sequence length is
+    /// known. Worth it where the texts are about this long; shorter texts then cost the full length. Default null:
+    /// each batch is padded to its own longest text, and the graph keeps its dynamic axes.
+    /// </summary>
+    public int? FixedSequenceLength { get; init; }
 }
 
 /// <summary>
@@ -36,14 +45,16 @@ public sealed class OnnxTextClassifier : IDisposable
     readonly InferenceSession _session;
     readonly ITextEncoder? _encoder;
     readonly int _batchSize;
+    readonly int? _fixedLength;
 
-    OnnxTextClassifier(string folder, OnnxModelDescription description, InferenceSession session, ITextEncoder? encoder, int batchSize)
+    OnnxTextClassifier(string folder, OnnxModelDescription description, InferenceSession session, ITextEncoder? encoder, int batchSize, int? fixedLength)
     {
         Folder = folder;
         Description = description;
         _session = session;
         _encoder = encoder;
         _batchSize = batchSize;
+        _fixedLength = fixedLength;
     }
 
     /// <summary>The export folder.</summary>
@@ -65,22 +76,30 @@ public sealed class OnnxTextClassifier : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(folder);
         options ??= new();
         ArgumentOutOfRangeException.ThrowIfLessThan(options.BatchSize, 1, nameof(options.BatchSize));
+        if (options.FixedSequenceLength is int fixedLength) ArgumentOutOfRangeException.ThrowIfLessThan(fixedLength, 1, nameof(options.FixedSequenceLength));
         var description = OnnxModelDescription.Load(folder);
         var modelPath = Path.Combine(folder, OnnxModelDescription.ModelFileName);
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath} not found", modelPath);
-        var encoder = description.TokenizerConfig is null ? null : description.CreateTextEncoder(folder, options.MaxSequenceLength);
+        var encoder = description.TokenizerConfig is null ? null : description.CreateTextEncoder(folder, options.FixedSequenceLength ?? options.MaxSequenceLength);
         using var sessionOptions = CreateSessionOptions(options);
         var session = new InferenceSession(modelPath, sessionOptions);
-        return new OnnxTextClassifier(Path.GetFullPath(folder), description, session, encoder, options.BatchSize);
+        return new OnnxTextClassifier(Path.GetFullPath(folder), description, session, encoder, options.BatchSize, options.FixedSequenceLength);
     }
+
+    /// <summary>The name of the exported graph's sequence axis (its inputs are [batch, sequence]).</summary>
+    internal const string SequenceAxis = "sequence";
 
     internal static SessionOptions CreateSessionOptions(OnnxScoringOptions options)
     {
         var sessionOptions = new SessionOptions { GraphOptimizationLevel = options.OptimizationLevel };
         if (options.IntraOpThreads > 0) sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
         sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.SpinWait ? "1" : "0");
+        if (options.FixedSequenceLength is int length) sessionOptions.AddFreeDimensionOverrideByName(SequenceAxis, length);
         return sessionOptions;
     }
+
+    /// <summary>The sequence length this scorer runs at, if fixed (<see cref="OnnxScoringOptions.FixedSequenceLength"/>).</summary>
+    public int? FixedSequenceLength => _fixedLength;
 
     /// <summary>Softmax probabilities of one text (or text pair), in <see cref="Labels"/> order.</summary>
     public float[] PredictProbabilities(string? text, string? pair = null) => Softmax(Logits(new[] { text }, pair is null ? null : new[] { pair })[0]);
@@ -120,13 +139,15 @@ public sealed class OnnxTextClassifier : IDisposable
         if (inputIds.Any(r => r.Length != seq) || attentionMask.Length != inputIds.Length || attentionMask.Any(r => r.Length != seq)
             || (tokenTypeIds is not null && (tokenTypeIds.Length != inputIds.Length || tokenTypeIds.Any(r => r.Length != seq))))
             throw new ArgumentException("input ids, attention mask and token type ids must be rows of one length");
+        if (_fixedLength is int fixedLength && seq != fixedLength)
+            throw new ArgumentException($"this scorer runs at a fixed sequence length of {fixedLength} tokens (OnnxScoringOptions.FixedSequenceLength); the rows have {seq}");
         return Run(inputIds.Length, seq, inputIds.SelectMany(r => r).ToArray(), attentionMask.SelectMany(r => r).ToArray(),
             tokenTypeIds?.SelectMany(r => r).ToArray());
     }
 
     float[][] Run(EncodedText[] rows, int padId)
     {
-        int seq = rows.Max(r => r.Length);
+        int seq = _fixedLength ?? rows.Max(r => r.Length);
         var ids = new long[rows.Length * seq];
         var mask = new long[rows.Length * seq];
         var types = new long[rows.Length * seq];
