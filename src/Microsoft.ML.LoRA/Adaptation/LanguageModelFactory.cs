@@ -1,19 +1,21 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Adaptation;
 
 /// <summary>
 /// Builds the language model of a config's family, with freshly initialised weights. Domain adaptation is optional
-/// for a family: one that has a language-model head here (one line below) can be adapted; others are refused.
+/// for a family: one with a language-model head here can be adapted; others are refused. The family folders sit below
+/// this layer and cannot name it, so a family's head is added here, keyed by its descriptor in <see cref="ModelFamilies"/>.
 /// </summary>
 internal static class LanguageModelFactory
 {
-    static readonly Dictionary<string, (LanguageModelObjective Objective, Func<TransformerConfig, bool, LanguageModel> Create)> ByFamily = new()
+    static readonly Dictionary<ModelFamily, (LanguageModelObjective Objective, Func<TransformerConfig, bool, LanguageModel> Create)> ByFamily = new()
     {
-        ["bert"] = (LanguageModelObjective.MaskedLanguageModel, (config, pooler) => new BertForMaskedLM(config, pooler)),
-        ["distilbert"] = (LanguageModelObjective.MaskedLanguageModel, (config, _) => new DistilBertForMaskedLM(config)),
-        ["roberta"] = (LanguageModelObjective.MaskedLanguageModel, (config, _) => new RobertaForMaskedLM(config)),
-        ["gpt2"] = (LanguageModelObjective.CausalLanguageModel, (config, _) => new Gpt2LMHeadModel(config)),
+        [ModelFamilies.Get<BertFamily>()] = (LanguageModelObjective.MaskedLanguageModel, (config, pooler) => new BertForMaskedLM(config, pooler)),
+        [ModelFamilies.Get<DistilBertFamily>()] = (LanguageModelObjective.MaskedLanguageModel, (config, _) => new DistilBertForMaskedLM(config)),
+        [ModelFamilies.Get<RobertaFamily>()] = (LanguageModelObjective.MaskedLanguageModel, (config, _) => new RobertaForMaskedLM(config)),
+        [ModelFamilies.Get<Gpt2Family>()] = (LanguageModelObjective.CausalLanguageModel, (config, _) => new Gpt2LMHeadModel(config)),
     };
 
     /// <summary>Masked or causal language modelling, as the family was pre-trained.</summary>
@@ -34,6 +36,6 @@ internal static class LanguageModelFactory
     }
 
     static (LanguageModelObjective Objective, Func<TransformerConfig, bool, LanguageModel> Create) Entry(TransformerConfig config) =>
-        ByFamily.TryGetValue(config.Family, out var entry) ? entry
+        ModelFamilies.Find(config.Family) is { } family && ByFamily.TryGetValue(family, out var entry) ? entry
             : throw new NotSupportedException($"model family {config.Family} has no language model here");
 }

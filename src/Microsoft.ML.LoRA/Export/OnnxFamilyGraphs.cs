@@ -13,15 +13,33 @@ internal static class OnnxFamilyGraphs
 {
     public const string InputIds = "input_ids", AttentionMask = "attention_mask", TokenTypeIds = "token_type_ids", Logits = "logits";
 
-    /// <summary>The families the exporter writes (config <see cref="TransformerConfig.Family"/> names).</summary>
-    public static readonly IReadOnlyList<string> Supported = new[] { "bert", "distilbert", "roberta", "gpt2", "deberta-v2 (v2, v3)", "llama (llama, mistral, qwen2)" };
+    /// <summary>
+    /// Writes a family's forward pass into the graph from its inputs (<paramref name="types"/> null for a family that
+    /// reads no token types) and returns the name of its logits.
+    /// </summary>
+    delegate string GraphWriter(OnnxLayers layers, TransformerConfig config, string ids, string mask, string? types);
+
+    /// <summary>
+    /// The writer of each exportable family, keyed by its descriptor in <see cref="ModelFamilies"/>. The family folders
+    /// sit below this layer and cannot name it, so a family becomes exportable here: its writer below and one line.
+    /// </summary>
+    static readonly IReadOnlyDictionary<ModelFamily, GraphWriter> Writers = new Dictionary<ModelFamily, GraphWriter>
+    {
+        [ModelFamilies.Get<BertFamily>()] = Bert,
+        [ModelFamilies.Get<DistilBertFamily>()] = (l, config, ids, mask, _) => DistilBert(l, config, ids, mask),
+        [ModelFamilies.Get<RobertaFamily>()] = Roberta,
+        [ModelFamilies.Get<Gpt2Family>()] = (l, config, ids, mask, _) => Gpt2(l, config, ids, mask),
+        [ModelFamilies.Get<DebertaV2Family>()] = Deberta,
+        [ModelFamilies.Get<LlamaFamily>()] = (l, config, ids, mask, _) => Llama(l, config, ids, mask),
+    };
+
+    /// <summary>The families the exporter writes, in registry order, with their model types where they read more than their name.</summary>
+    public static readonly IReadOnlyList<string> Supported = ModelFamilies.All.Where(Writers.ContainsKey)
+        .Select(f => f.ModelTypes.SequenceEqual(new[] { f.Name }) ? f.Name : $"{f.Name} ({string.Join(", ", f.ModelTypes)})").ToArray();
 
     /// <summary>Whether a family is exportable, and if not, why.</summary>
-    public static string? Refusal(TransformerConfig config) => config.Family switch
-    {
-        "bert" or "distilbert" or "roberta" or "gpt2" or "llama" or "deberta-v2" => null,
-        _ => $"the {config.Family} family cannot be exported to ONNX",
-    };
+    public static string? Refusal(TransformerConfig config) =>
+        ModelFamilies.Find(config.Family) is { } family && Writers.ContainsKey(family) ? null : $"the {config.Family} family cannot be exported to ONNX";
 
     /// <summary>The graph's input names, in order.</summary>
     public static IReadOnlyList<string> Inputs(TransformerConfig config) =>
@@ -35,15 +53,7 @@ internal static class OnnxFamilyGraphs
         var ids = g.Input(InputIds, OnnxType.Int64, "batch", "sequence");
         var mask = g.Input(AttentionMask, OnnxType.Int64, "batch", "sequence");
         var types = config.TakesTokenTypes ? g.Input(TokenTypeIds, OnnxType.Int64, "batch", "sequence") : null;
-        string logits = config.Family switch
-        {
-            "bert" => Bert(layers, config, ids, mask, types),
-            "roberta" => Roberta(layers, config, ids, mask, types),
-            "distilbert" => DistilBert(layers, config, ids, mask),
-            "llama" => Llama(layers, config, ids, mask),
-            "deberta-v2" => Deberta(layers, config, ids, mask, types),
-            _ => Gpt2(layers, config, ids, mask),
-        };
+        string logits = Writers[ModelFamilies.Of(config)](layers, config, ids, mask, types);
         g.Output(logits, Logits, OnnxType.Float, "batch", (long)labels);
         var unused = layers.Unused.ToList();
         if (unused.Count > 0)

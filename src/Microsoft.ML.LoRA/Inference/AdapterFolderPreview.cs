@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Lora;
+using Microsoft.ML.LoRA.Models;
 
 namespace Microsoft.ML.LoRA.Inference;
 
@@ -41,8 +42,9 @@ internal sealed class AdapterFolderPreview
             foreach (var entry in SafeTensorsFile.Open(weightsPath).Entries)
             {
                 var key = PeftAdapter.ModelKey(entry.Name);
-                // lora_A, lora_B, lora_magnitude_vector (stored without ".weight"), lora_embedding_*: the adapter's own
-                if (!key.Contains("lora_", StringComparison.Ordinal)) tensors.Add((entry.Name, key, entry.Shape));
+                // Keys of adapter kinds this library does not read (PEFT's lora_embedding_*) name no base parameter,
+                // so the set passes over them, and PeftAdapter.Load refuses them.
+                if (!LoraLinear.IsAdapterParameter(key)) tensors.Add((entry.Name, key, entry.Shape));
             }
         return new AdapterFolderPreview(init, tensors);
     }

@@ -30,8 +30,16 @@ public static class ModelFamilies
 
     /// <summary>The family called <paramref name="name"/> ("bert", "gpt2", ...).</summary>
     public static ModelFamily Named(string name) =>
-        All.FirstOrDefault(f => f.Name == name)
-        ?? throw new NotSupportedException($"model family '{name}' is not supported (supported: {string.Join(", ", All.Select(f => f.Name))})");
+        Find(name) ?? throw new NotSupportedException($"model family '{name}' is not supported (supported: {string.Join(", ", All.Select(f => f.Name))})");
+
+    /// <summary>The family called <paramref name="name"/>, or null when none is.</summary>
+    internal static ModelFamily? Find(string name) => All.FirstOrDefault(f => f.Name == name);
+
+    /// <summary>
+    /// The registered descriptor of type <typeparamref name="TFamily"/>. The layers above the models (ONNX export,
+    /// domain adaptation) key what they add to a family by this object, so they name no family by string.
+    /// </summary>
+    internal static TFamily Get<TFamily>() where TFamily : ModelFamily => All.OfType<TFamily>().Single();
 
     /// <summary>
     /// Makes every family's config dialect known to <see cref="ConfigDialects"/> before any config is read: the

@@ -8,7 +8,9 @@ namespace Microsoft.ML.LoRA.Models;
 /// how its config.json is read (and with it the tokenizer convention, token types, position limit and weight layout
 /// the layers below need), where its modules live and what each LoRA switch means (<see cref="Layout"/>), and how its
 /// sequence classifier is built. Each family is one folder under Models/Families with one of these;
-/// <see cref="ModelFamilies"/> lists them.
+/// <see cref="ModelFamilies"/> lists them. What needs the layers above the models (its ONNX graph writer, its
+/// language model for domain adaptation) is registered there by this object, in Export's <c>OnnxFamilyGraphs</c> and
+/// Adaptation's <c>LanguageModelFactory</c>.
 /// </summary>
 public abstract class ModelFamily : IConfigDialect
 {

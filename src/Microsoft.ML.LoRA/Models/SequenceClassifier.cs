@@ -1,6 +1,8 @@
 using Microsoft.ML.LoRA.Checkpoints;
+using Microsoft.ML.LoRA.Models.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
+using Dropout = Microsoft.ML.LoRA.Models.Kernels.Dropout;
 
 namespace Microsoft.ML.LoRA.Models;
 
@@ -47,6 +49,33 @@ public abstract class SequenceClassifier : nn.Module<ModelInput, Tensor>
     public void MarkTrainable(IReadOnlySet<string> names)
     {
         foreach (var (name, p) in named_parameters()) p.requires_grad = names.Contains(name);
+    }
+
+    /// <summary>
+    /// Creates the linear layer from the hidden state to the labels and registers it as <paramref name="name"/>
+    /// (Hugging Face's <c>classifier</c> or <c>score</c>). Called after the modules before it are created and
+    /// registered, so it draws its initial weights and lists its parameters last, where Hugging Face's classes do.
+    /// </summary>
+    private protected LoraLinear AddLabelLayer(string name, bool hasBias = true)
+    {
+        var layer = new LoraLinear(Config.HiddenSize, NumLabels, hasBias: hasBias);
+        register_module(name, layer);
+        return layer;
+    }
+
+    /// <summary>An encoder head's last step: dropout at the config's classifier dropout, then <paramref name="classifier"/>.</summary>
+    private protected Tensor Classify(LoraLinear classifier, Tensor features)
+    {
+        using var dropped = Dropout.Apply(features, Config.ClassifierDropout, training);
+        return classifier.forward(dropped);
+    }
+
+    /// <summary>A decoder head: <paramref name="score"/> over the hidden state of each example's last real token.</summary>
+    private protected static Tensor ScoreLastRealToken(TransformerModel model, LoraLinear score, ModelInput input)
+    {
+        using var state = model.LastRealTokenState(input);
+        using var last = state.squeeze(1);
+        return score.forward(last);
     }
 
     /// <summary>True when the model reads token type ids (BERT's segment embeddings).</summary>

@@ -174,20 +174,30 @@ public sealed class FromFilesTextEncoder : ITextEncoder
         string? tokenizerClass = folder.Json(TokenizerFiles.TokenizerConfigJson)?["tokenizer_class"] is JsonValue v
             && v.TryGetValue<string>(out var name) ? name : null;
         if (tokenizerClass is not null && tokenizerClass.EndsWith("Fast", StringComparison.Ordinal)) tokenizerClass = tokenizerClass[..^4];
-        return tokenizerClass switch
+        return (tokenizerClass ?? AutoTokenizerClass(config.ModelType)) switch
         {
             "LlamaTokenizer" or "CodeLlamaTokenizer" or "GemmaTokenizer" => Convention.Llama,
             "DebertaV2Tokenizer" => Convention.Deberta,
             "Qwen2Tokenizer" => Convention.Qwen2,
-            null => config.ModelType switch
-            {
-                "deberta-v2" => Convention.Deberta,
-                "qwen2" => Convention.Qwen2,
-                _ => sentencePiece ? Convention.Llama : Convention.None,
-            },
             _ => sentencePiece ? Convention.Llama : Convention.None,
         };
     }
+
+    /// <summary>
+    /// The tokenizer class Hugging Face's AutoTokenizer takes for a <c>model_type</c> whose tokenizer_config.json names
+    /// none (DeBERTa-v3's do not), where that class lays special tokens out otherwise than the files alone say.
+    /// </summary>
+    /// <remarks>
+    /// A tokenizer's fact, as in transformers (its tokenizer mapping, not the model's config class), so it stays in
+    /// this layer rather than on the family descriptor: the ONNX scorer tokenizes an export with this assembly alone,
+    /// without the library and so without the families, and an export records the model type, not a tokenizer class.
+    /// </remarks>
+    static string? AutoTokenizerClass(string modelType) => modelType switch
+    {
+        "deberta-v2" => "DebertaV2Tokenizer",
+        "qwen2" => "Qwen2Tokenizer",
+        _ => null,
+    };
 
     /// <summary>The named special tokens, the added tokens and the ids derived from them, for one checkpoint.</summary>
     sealed class SpecialTokens

@@ -38,6 +38,17 @@ public abstract class TransformerLayer : nn.Module<Tensor, Tensor?, Tensor>
     /// <summary>The position-wise rest of the layer on the attention sublayer's output [.., hidden]: same shape out.</summary>
     protected internal abstract Tensor FeedForward(Tensor attended);
 
+    /// <summary>
+    /// <paramref name="h"/> + <paramref name="block"/>(<paramref name="norm"/>(<paramref name="h"/>)): the
+    /// position-wise half of a pre-norm layer, its feed-forward read through its own norm and added to the residual.
+    /// </summary>
+    protected static Tensor PreNormResidual(nn.Module<Tensor, Tensor> norm, nn.Module<Tensor, Tensor> block, Tensor h)
+    {
+        using var normed = norm.forward(h);
+        using var output = block.forward(normed);
+        return output.add(h, Scalars.One);
+    }
+
     /// <summary>The layer's output at every position of <paramref name="x"/>.</summary>
     public override Tensor forward(Tensor x, Tensor? mask) => Rows(x, x, mask);
 

@@ -52,6 +52,7 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     bool _adapterEnabled = true;
 
     static readonly string[] AdapterSegments = AdapterNames.All.Select(n => "." + n + ".").ToArray();
+    static readonly string[] AdapterEndings = AdapterNames.All.Select(n => "." + n).ToArray();
 
     /// <summary>Creates the layer with HF-style initialisation: weight ~ N(0, initStd), bias = 0.</summary>
     public LoraLinear(long inFeatures, long outFeatures, bool hasBias = true, bool fanInFanOut = false, double initStd = 0.02)
@@ -140,10 +141,12 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// True for the name of an adapter's parameter (<c>...lora_A.weight</c>, <c>...lora_B.weight</c>, any name of
-    /// <see cref="AdapterNames.All"/> as a module of the name) rather than a base parameter. The one such test: saving,
-    /// loading, counting and merging all ask it.
+    /// <see cref="AdapterNames.All"/> as a module of the name, or ending the name as PEFT's files store DoRA's
+    /// <c>...lora_magnitude_vector</c>) rather than a base parameter. The one such test: saving, loading, counting,
+    /// merging and previewing an adapter file all ask it.
     /// </summary>
-    public static bool IsAdapterParameter(string name) => AdapterSegments.Any(s => name.Contains(s, StringComparison.Ordinal));
+    public static bool IsAdapterParameter(string name) =>
+        AdapterSegments.Any(s => name.Contains(s, StringComparison.Ordinal)) || AdapterEndings.Any(e => name.EndsWith(e, StringComparison.Ordinal));
 
     /// <summary>
     /// Attaches <paramref name="adapter"/>, registering its modules on this layer under their own names. An adapter

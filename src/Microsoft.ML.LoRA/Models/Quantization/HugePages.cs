@@ -5,10 +5,9 @@ namespace Microsoft.ML.LoRA.Models.Quantization;
 /// <summary>
 /// Asks Linux to back a large, freshly allocated and not yet touched buffer with 2 MiB pages
 /// (madvise(MADV_HUGEPAGE), what libtorch does itself when THP_MEM_ALLOC_ENABLE=1). A dequantized weight of tens of
-/// megabytes is mapped afresh for every product, and faulting it in 4 KiB at a time costs about twice the time of
-/// filling it: measured on a 4096 x 11008 fp32 weight, 45 ms with 4 KiB pages, 19 ms with 2 MiB ones. Only advice:
-/// where the kernel does not use such pages (transparent huge pages set to never), or on other systems, nothing
-/// changes.
+/// megabytes is mapped afresh for every product, and faulting it in 4 KiB at a time costs more than filling it
+/// (measured: docs/benchmarks.md, "Why the kernels are built as they are"). Only advice: where the kernel does not
+/// use such pages (transparent huge pages set to never), or on other systems, nothing changes.
 /// </summary>
 internal static class HugePages
 {

@@ -179,16 +179,14 @@ public sealed class BertForSequenceClassification : SequenceClassifier
     public BertForSequenceClassification(TransformerConfig config, int numLabels) : base("BertForSequenceClassification", config, numLabels)
     {
         bert = new BertModel(config, addPooler: true);
-        classifier = new LoraLinear(config.HiddenSize, numLabels);
         register_module("bert", bert);
-        register_module("classifier", classifier);
+        classifier = AddLabelLayer("classifier");
     }
 
     public override Tensor forward(ModelInput input)
     {
         using var first = bert.FirstTokenState(input);
         using var pooled = bert.Pool(first);
-        using var dropped = Dropout.Apply(pooled, Config.ClassifierDropout, training);
-        return classifier.forward(dropped);
+        return Classify(classifier, pooled);
     }
 }

@@ -470,17 +470,15 @@ public sealed class DebertaV2ForSequenceClassification : SequenceClassifier
         var settings = DebertaV2Settings.Of(config);
         deberta = new DebertaV2Model(config, settings);
         pooler = new ContextPooler(config, settings);
-        classifier = new LoraLinear(config.HiddenSize, numLabels);
         register_module("deberta", deberta);
         register_module("pooler", pooler);
-        register_module("classifier", classifier);
+        classifier = AddLabelLayer("classifier");
     }
 
     public override Tensor forward(ModelInput input)
     {
         using var first = deberta.FirstTokenState(input);
         using var pooled = pooler.forward(first);
-        using var dropped = Dropout.Apply(pooled, Config.ClassifierDropout, training);
-        return classifier.forward(dropped);
+        return Classify(classifier, pooled);
     }
 }

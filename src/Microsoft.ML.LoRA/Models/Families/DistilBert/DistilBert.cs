@@ -76,10 +76,9 @@ public sealed class DistilBertForSequenceClassification : SequenceClassifier
     {
         distilbert = new DistilBertModel(config);
         pre_classifier = new LoraLinear(config.HiddenSize, config.HiddenSize);
-        classifier = new LoraLinear(config.HiddenSize, numLabels);
         register_module("distilbert", distilbert);
         register_module("pre_classifier", pre_classifier);
-        register_module("classifier", classifier);
+        classifier = AddLabelLayer("classifier");
     }
 
     public override Tensor forward(ModelInput input)
@@ -88,7 +87,6 @@ public sealed class DistilBertForSequenceClassification : SequenceClassifier
         using var first = state.select(1, 0);
         using var projected = pre_classifier.forward(first);
         using var activated = F.relu(projected);
-        using var dropped = Dropout.Apply(activated, Config.ClassifierDropout, training);
-        return classifier.forward(dropped);
+        return Classify(classifier, activated);
     }
 }

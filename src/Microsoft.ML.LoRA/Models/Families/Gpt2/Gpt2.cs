@@ -104,12 +104,7 @@ public sealed class Gpt2Block : TransformerLayer
         return a.add(rows, Scalars.One);
     }
 
-    protected internal override Tensor FeedForward(Tensor h)
-    {
-        using var n2 = ln_2.forward(h);
-        using var m = mlp.forward(n2);
-        return m.add(h, Scalars.One);
-    }
+    protected internal override Tensor FeedForward(Tensor h) => PreNormResidual(ln_2, mlp, h);
 }
 
 /// <summary>Token and position embeddings, the blocks and the final LayerNorm (HF: GPT2Model, the "transformer." prefix).</summary>
@@ -158,15 +153,9 @@ public sealed class Gpt2ForSequenceClassification : SequenceClassifier
     public Gpt2ForSequenceClassification(TransformerConfig config, int numLabels) : base("GPT2ForSequenceClassification", config, numLabels)
     {
         transformer = new Gpt2Model(config);
-        score = new LoraLinear(config.HiddenSize, numLabels, hasBias: false);
         register_module("transformer", transformer);
-        register_module("score", score);
+        score = AddLabelLayer("score", hasBias: false);
     }
 
-    public override Tensor forward(ModelInput input)
-    {
-        using var state = transformer.LastRealTokenState(input);
-        using var last = state.squeeze(1);
-        return score.forward(last);
-    }
+    public override Tensor forward(ModelInput input) => ScoreLastRealToken(transformer, score, input);
 }

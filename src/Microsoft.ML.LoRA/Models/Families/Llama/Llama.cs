@@ -209,12 +209,7 @@ public sealed class LlamaDecoderLayer : TransformerLayer
         return attended.add(rows, Scalars.One);
     }
 
-    protected internal override Tensor FeedForward(Tensor h)
-    {
-        using var normed = post_attention_layernorm.forward(h);
-        using var m = mlp.forward(normed);
-        return m.add(h, Scalars.One);
-    }
+    protected internal override Tensor FeedForward(Tensor h) => PreNormResidual(post_attention_layernorm, mlp, h);
 }
 
 /// <summary>Token embeddings, the decoder layers and the final RMSNorm (HF: LlamaModel, the "model." prefix).</summary>
@@ -264,9 +259,8 @@ public sealed class LlamaForSequenceClassification : SequenceClassifier
     public LlamaForSequenceClassification(TransformerConfig config, int numLabels) : base(ClassName(config.ModelType), config, numLabels)
     {
         model = new LlamaModel(config);
-        score = new LoraLinear(config.HiddenSize, numLabels, hasBias: false);
         register_module("model", model);
-        register_module("score", score);
+        score = AddLabelLayer("score", hasBias: false);
     }
 
     /// <summary>Hugging Face's class for the model type (LlamaForSequenceClassification, ...).</summary>
@@ -277,10 +271,5 @@ public sealed class LlamaForSequenceClassification : SequenceClassifier
         _ => "LlamaForSequenceClassification",
     };
 
-    public override Tensor forward(ModelInput input)
-    {
-        using var state = model.LastRealTokenState(input);
-        using var last = state.squeeze(1);
-        return score.forward(last);
-    }
+    public override Tensor forward(ModelInput input) => ScoreLastRealToken(model, score, input);
 }
