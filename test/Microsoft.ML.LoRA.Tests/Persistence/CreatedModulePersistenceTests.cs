@@ -39,9 +39,28 @@ public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task One_model_file_predicts_identically_in_fresh_processes(bool poolerTrained)
+    public Task One_model_file_predicts_identically_in_fresh_processes(bool poolerTrained) =>
+        PredictsIdenticallyInFreshProcesses(poolerTrained ? runs.TrainedFolder : runs.FrozenFolder);
+
+    /// <summary>
+    /// Head-only and full fine-tuning save other weights than LoRA (the head with the created pooler; every changed
+    /// weight): the file alone must give the same predictions in fresh processes and the metrics training reported.
+    /// </summary>
+    [Theory]
+    [InlineData("head")]
+    [InlineData("full")]
+    public async Task A_head_only_or_full_fit_predicts_identically_in_fresh_processes_and_as_training_scored(string method)
     {
-        var model = Path.Combine(poolerTrained ? runs.TrainedFolder : runs.FrozenFolder, "model.zip");
+        var folder = runs.MethodFolder(method);
+        runs.ByMethod(method).ExitCode.Should().Be(0, runs.ByMethod(method).Stderr);
+
+        await PredictsIdenticallyInFreshProcesses(folder);
+        await EvaluateReproducesTraining(folder);
+    }
+
+    async Task PredictsIdenticallyInFreshProcesses(string runFolder)
+    {
+        var model = Path.Combine(runFolder, "model.zip");
 
         var first = await ProcessRun.Lora("predict", "--model", model, "--data", runs.Test);
         var second = await ProcessRun.Lora("predict", "--model", model, "--data", runs.Test);
@@ -64,11 +83,17 @@ public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<
         .ToList();
 
     [Fact]
-    public async Task Evaluate_in_a_fresh_process_reproduces_the_accuracy_training_reported()
-    {
-        var trained = JsonNode.Parse(File.ReadAllText(Path.Combine(runs.TrainedFolder, "metrics.json")))!;
+    public Task Evaluate_in_a_fresh_process_reproduces_the_accuracy_training_reported() => EvaluateReproducesTraining(runs.TrainedFolder);
 
-        var evaluated = await ProcessRun.Lora("evaluate", "--model", Path.Combine(runs.TrainedFolder, "model.zip"), "--data", runs.Test, "--json");
+    /// <summary>
+    /// The saved file scored in a fresh process gives the validation metrics training computed on the model in memory:
+    /// a weight that trained but was not saved (or was drawn again at load) would change the log-loss.
+    /// </summary>
+    async Task EvaluateReproducesTraining(string runFolder)
+    {
+        var trained = JsonNode.Parse(File.ReadAllText(Path.Combine(runFolder, "metrics.json")))!;
+
+        var evaluated = await ProcessRun.Lora("evaluate", "--model", Path.Combine(runFolder, "model.zip"), "--data", runs.Test, "--json");
 
         evaluated.ExitCode.Should().Be(0, evaluated.Stderr);
         var metrics = JsonNode.Parse(evaluated.Stdout)!;
@@ -88,28 +113,43 @@ public class CreatedModulePersistenceTests(PoolerlessRuns runs) : IClassFixture<
     }
 }
 
-/// <summary>Two short runs of <c>lora train</c> on the pre-trained masked-LM BERT: pooler trained (default) and pooler frozen.</summary>
+/// <summary>
+/// Short runs of <c>lora train</c> on the pre-trained masked-LM BERT: LoRA with the pooler trained (default) and frozen,
+/// head-only and full fine-tuning.
+/// </summary>
 public sealed class PoolerlessRuns : IDisposable
 {
     readonly TempDir _dir = new();
     public string Test { get; }
     public string TrainedFolder => Path.Combine(_dir.Path, "trained");
     public string FrozenFolder => Path.Combine(_dir.Path, "frozen");
+    public string MethodFolder(string method) => Path.Combine(_dir.Path, method);
     public CliResult Trained { get; }
     public CliResult Frozen { get; }
+    public CliResult Head { get; }
+    public CliResult Full { get; }
+
+    public CliResult ByMethod(string method) => method switch
+    {
+        "head" => Head,
+        "full" => Full,
+        _ => throw new ArgumentOutOfRangeException(nameof(method), method, "head or full"),
+    };
 
     public PoolerlessRuns()
     {
         string Write(string name, IEnumerable<TextData.LabeledText> rows) => TextData.WriteTsv(Path.Combine(_dir.Path, name), rows);
         var train = Write("train.tsv", TextData.Balanced(TextData.SmsSpam(0, 2000), 40));
         Test = Write("test.tsv", TextData.Balanced(TextData.SmsSpam(3000, 2000), 30));
-        string[] Args(string output, params string[] extra) => new[]
+        string[] Args(string output, string learningRate, params string[] extra) => new[]
         {
             "train", "--model", SharedData.PretrainedBert, "--data", train, "--validation", Test, "--epochs", "1",
-            "--max-length", "32", "--learning-rate", "2e-3", "--seed", "5", "--output", output, "--json",
+            "--max-length", "32", "--learning-rate", learningRate, "--seed", "5", "--output", output, "--json",
         }.Concat(extra).ToArray();
-        Trained = CliRun.Lora(Args(TrainedFolder));
-        Frozen = CliRun.Lora(Args(FrozenFolder, "--modules-to-save", "classifier"));
+        Trained = CliRun.Lora(Args(TrainedFolder, "2e-3"));
+        Frozen = CliRun.Lora(Args(FrozenFolder, "2e-3", "--modules-to-save", "classifier"));
+        Head = CliRun.Lora(Args(MethodFolder("head"), "2e-3", "--method", "head"));
+        Full = CliRun.Lora(Args(MethodFolder("full"), "1e-4", "--method", "full"));
     }
 
     public void Dispose() => _dir.Dispose();
