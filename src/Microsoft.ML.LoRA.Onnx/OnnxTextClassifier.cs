@@ -29,10 +29,11 @@ public sealed record OnnxScoringOptions
     /// Pads every batch to exactly this many tokens (longer texts are cut to it) and tells ONNX Runtime so, fixing the
     /// graph's <c>sequence</c> axis before it optimizes the graph. Its optimizer then fuses each residual Add and
     /// LayerNormalization into one SkipLayerNormalization kernel, a fusion it makes only where the sequence length is
-    /// known. Worth it where the texts are about this long; shorter texts then cost the full length. Default null:
-    /// each batch is padded to its own longest text, and the graph keeps its dynamic axes.
+    /// known. Not offered publicly: on the CPUs measured the fused graph scored slower than the dynamic one
+    /// (docs/deployment.md); kept for the benchmark and the tests that show it. Null: each batch is padded to its own
+    /// longest text, and the graph keeps its dynamic axes.
     /// </summary>
-    public int? FixedSequenceLength { get; init; }
+    internal int? FixedSequenceLength { get; init; }
 }
 
 /// <summary>
@@ -99,7 +100,7 @@ public sealed class OnnxTextClassifier : IDisposable
     }
 
     /// <summary>The sequence length this scorer runs at, if fixed (<see cref="OnnxScoringOptions.FixedSequenceLength"/>).</summary>
-    public int? FixedSequenceLength => _fixedLength;
+    internal int? FixedSequenceLength => _fixedLength;
 
     /// <summary>Softmax probabilities of one text (or text pair), in <see cref="Labels"/> order.</summary>
     public float[] PredictProbabilities(string? text, string? pair = null) => Softmax(Logits(new[] { text }, pair is null ? null : new[] { pair })[0]);
