@@ -49,11 +49,14 @@ internal sealed class EvaluateCommand : CliCommand
             var rows = loaded.Validation ?? loaded.Train;
             var file = loaded.ValidationFile?.Path ?? loaded.Source.File.Path;
             var source = loaded.Validation is null || loaded.ValidationFile is not null ? file : $"the validation share of {file}";
+            Exception? Named(Exception e) =>
+                ErrorMapping.NameTextLoaderFailure(e, file)
+                ?? ErrorMapping.NameNonFiniteScore(e, parseResult.GetValue(_model.Model)!, source, "Nothing was evaluated.");
             if (PipelineStages.LoraStage(model).Info.Task == ClassifierTask.Regression)
             {
                 RegressionReport regression;
                 try { (regression, _) = RegressionReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation", source); }
-                catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
+                catch (Exception e) when (Named(e) is { } named) { throw named; }
                 if (parseResult.GetValue(_output.Json)) JsonOutput.Write(context.Out, regression);
                 else RegressionReport.Print(context.Console, regression, $"Metrics on {Path.GetFileName(file)}");
                 return Task.FromResult(ExitCodes.Success);
@@ -61,7 +64,7 @@ internal sealed class EvaluateCommand : CliCommand
             EvaluationReport report;
             MulticlassClassificationMetrics metrics;
             try { (report, metrics) = EvaluationReport.Evaluate(ml, model, rows, loaded.Validation is null ? "data" : "validation", source); }
-            catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
+            catch (Exception e) when (Named(e) is { } named) { throw named; }
             if (parseResult.GetValue(_output.Json)) JsonOutput.Write(context.Out, report);
             else Results.Print(context.Console, report, metrics, $"Metrics on {Path.GetFileName(file)}");
             return Task.FromResult(ExitCodes.Success);

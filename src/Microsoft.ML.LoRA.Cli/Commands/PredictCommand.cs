@@ -85,7 +85,12 @@ internal sealed class PredictCommand : CliCommand
                     : writer => Write(ml, scored, classes, json, writer, cancellationToken);
                 (written, emptyTexts) = path is null ? write(context.Out) : WriteFile(path, write);
             }
-            catch (Exception e) when (ErrorMapping.NameTextLoaderFailure(e, file) is { } named) { throw named; }
+            catch (Exception e) when ((ErrorMapping.NameTextLoaderFailure(e, file)
+                ?? ErrorMapping.NameNonFiniteScore(e, parseResult.GetValue(_model.Model)!, file,
+                    path is null ? "The predictions written to standard output stop before that row." : $"{path} was left as it was.")) is { } named)
+            {
+                throw named;
+            }
             if (written == 0) context.Error.WriteLine($"{file} has no data rows; no predictions were written.");
             else if (path is not null) context.Error.WriteLine($"Wrote {written:N0} predictions to {path}.");
             if (emptyTexts > 0)

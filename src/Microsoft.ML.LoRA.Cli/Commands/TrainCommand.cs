@@ -247,6 +247,7 @@ internal sealed class TrainCommand : CliCommand
             if (history.Cancelled) log.Write("Training was cancelled; the model holds the best (or last) weights reached.");
             AtomicFile.WriteAllText(run.Staged("log.txt"), string.Join(Environment.NewLine, log.Lines) + Environment.NewLine);
             run.Commit(CrashPoint.Hit);
+            CrashPoint.Hit("committed");
 
             if (json)
                 JsonOutput.Write(context.Out, new { runFolder = run.Path, model = run.ModelFile, metrics = report, history });

@@ -89,6 +89,21 @@ internal static class ErrorMapping
         return null;
     }
 
+    /// <summary>
+    /// When <paramref name="exception"/> is (or wraps) the model's <see cref="NonFiniteScoreException"/> raised while the
+    /// rows of <paramref name="data"/> were scored, an <see cref="InvalidDataException"/> (exit 4) whose message names
+    /// <paramref name="model"/>, the first such row and <paramref name="outcome"/> (what was not done); otherwise null.
+    /// </summary>
+    public static InvalidDataException? NameNonFiniteScore(Exception exception, string model, string data, string outcome)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+            if (e is NonFiniteScoreException score)
+                return new InvalidDataException(
+                    $"{model}: the model produced a non-finite score ({score.Value}) for data row {score.Example + 1} of {data} " +
+                    $"(counting from 1), the first such row; {NonFiniteScoreException.Causes}. {outcome}", exception);
+        return null;
+    }
+
     static readonly string[] TextLoaderMessages = { "Stream reading encountered exception", "Parsing failed with an exception" };
 
     /// <summary>The message without .NET's " (Parameter 'name')", which names a C# parameter, not an option.</summary>

@@ -15,14 +15,15 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 /// <para>Every row read is accounted for: <see cref="RowsRead"/> = <see cref="RowsScored"/> + <see cref="RowsSkipped"/>.
 /// A row is skipped only when it has no label (an empty label cell); <see cref="Skipped"/> says why, by reason.</para>
 /// <para>The top-line figures are honest about every row with a label: <see cref="MicroAccuracy"/> and
-/// <see cref="MacroAccuracy"/> count a row whose label the model was never trained on (<see cref="UnseenLabels"/>), and a
-/// row whose scores are not finite (<see cref="NonFiniteScoreRows"/>), as wrong. Macro accuracy is the mean recall over
-/// the classes present in the rows, each unseen label being one more class with recall 0.</para>
-/// <para>ML.NET's multiclass evaluator leaves both kinds of row out; what it computes on the rows that remain (known
-/// label, finite scores) is reported as it is: <see cref="LogLoss"/>, <see cref="LogLossReduction"/>,
-/// <see cref="PerClass"/>, <see cref="ConfusionMatrix"/> and <see cref="KnownLabels"/> (its micro and macro accuracy).
-/// Without unseen labels or non-finite scores, <see cref="MicroAccuracy"/> and <see cref="MacroAccuracy"/> are exactly
-/// ML.NET's.</para>
+/// <see cref="MacroAccuracy"/> count a row whose label the model was never trained on (<see cref="UnseenLabels"/>) as
+/// wrong. Macro accuracy is the mean recall over the classes present in the rows, each unseen label being one more class
+/// with recall 0.</para>
+/// <para>ML.NET's multiclass evaluator leaves those rows out; what it computes on the rows that remain (known label) is
+/// reported as it is: <see cref="LogLoss"/>, <see cref="LogLossReduction"/>, <see cref="PerClass"/>,
+/// <see cref="ConfusionMatrix"/> and <see cref="KnownLabels"/> (its micro and macro accuracy). Without unseen labels,
+/// <see cref="MicroAccuracy"/> and <see cref="MacroAccuracy"/> are exactly ML.NET's.</para>
+/// <para>There is no report when a score is not finite: scoring stops with a
+/// <see cref="Inference.NonFiniteScoreException"/> naming the first such row.</para>
 /// </remarks>
 /// <param name="EvaluatedOn">"data", "validation" or "training".</param>
 /// <param name="RowsRead">Every row of the evaluated data.</param>
@@ -30,13 +31,12 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 /// <param name="RowsSkipped">The rows left out of every figure (no label).</param>
 /// <param name="Skipped">Why rows were skipped, one entry per reason with rows.</param>
 /// <param name="UnseenLabels">The labels the model was not trained on, with their rows (counted wrong) and what the
-/// model predicted for them (rows with finite scores).</param>
-/// <param name="NonFiniteScoreRows">Rows with a known label whose scores held NaN or infinity (counted wrong).</param>
+/// model predicted for them.</param>
 /// <param name="EmptyTextRows">Rows whose text (or second text) is empty or blank; they are scored as they are.</param>
 /// <param name="Rows">The same as <see cref="RowsScored"/> (kept for scripts that read it).</param>
 /// <param name="MicroAccuracy">Right predictions over <see cref="RowsScored"/>.</param>
 /// <param name="MacroAccuracy">Mean recall over the known classes present and the unseen labels (recall 0).</param>
-/// <param name="LogLoss">ML.NET's log-loss on the rows with a known label and finite scores; null without such rows.</param>
+/// <param name="LogLoss">ML.NET's log-loss on the rows with a known label; null without such rows.</param>
 /// <param name="LogLossReduction">ML.NET's log-loss reduction on the same rows; null where undefined.</param>
 /// <param name="KnownLabels">ML.NET's row count and accuracies on the same rows.</param>
 /// <param name="Classes">The model's classes, in score order.</param>
@@ -50,7 +50,6 @@ internal sealed record EvaluationReport(
     long RowsSkipped,
     IReadOnlyList<SkippedRows> Skipped,
     IReadOnlyList<UnseenLabel> UnseenLabels,
-    long NonFiniteScoreRows,
     long EmptyTextRows,
     long Rows,
     double MicroAccuracy,
@@ -72,9 +71,9 @@ internal sealed record EvaluationReport(
     internal const string ScoreColumn = "Score";
     const string PredictedLabelColumn = "PredictedLabel";
 
-    /// <summary>True when some rows were skipped, had an unseen label, non-finite scores or an empty text.</summary>
+    /// <summary>True when some rows were skipped, had an unseen label or an empty text.</summary>
     [JsonIgnore]
-    public bool HasRowsToReport => RowsSkipped > 0 || UnseenLabels.Count > 0 || NonFiniteScoreRows > 0 || EmptyTextRows > 0;
+    public bool HasRowsToReport => RowsSkipped > 0 || UnseenLabels.Count > 0 || EmptyTextRows > 0;
 
     /// <summary>
     /// Scores <paramref name="data"/> (text label column) with the pipeline up to its LoRA stage (where Label and
@@ -115,7 +114,6 @@ internal sealed record EvaluationReport(
             tally.NoLabel,
             tally.NoLabel > 0 ? new[] { new SkippedRows(NoLabel, tally.NoLabel) } : Array.Empty<SkippedRows>(),
             tally.UnseenLabels(classes),
-            tally.NonFinite,
             EmptyTexts.Count(data),
             tally.Scored,
             tally.MicroAccuracy,
@@ -142,7 +140,6 @@ internal sealed record EvaluationReport(
 
         public long Read { get; private set; }
         public long NoLabel { get; private set; }
-        public long NonFinite { get; private set; }
         public long Scored => Read - NoLabel;
 
         public double MicroAccuracy => Scored > 0 ? (double)_correct.Sum() / Scored : 0;
@@ -204,27 +201,23 @@ internal sealed record EvaluationReport(
                     if (rawValue.Span.IsWhiteSpace()) { tally.NoLabel++; continue; }
                     var name = rawValue.ToString();
                     var entry = tally._unseen.TryGetValue(name, out var e) ? e : (0L, new long[classCount]);
-                    if (assigned >= 0) entry.Item2[assigned]++;
+                    entry.Item2[assigned]++;
                     tally._unseen[name] = (entry.Item1 + 1, entry.Item2);
                     continue;
                 }
                 int actual = (int)key - 1;
                 tally._support[actual]++;
-                if (assigned < 0) tally.NonFinite++;
-                else if (assigned == actual) tally._correct[actual]++;
+                if (assigned == actual) tally._correct[actual]++;
             }
             return tally;
         }
 
-        /// <summary>The first class with the highest score, as ML.NET's evaluator picks it; -1 when a score is not finite.</summary>
+        /// <summary>The first class with the highest score, as ML.NET's evaluator picks it (scores are finite: see <see cref="Inference.NonFiniteScoreException"/>).</summary>
         static int ArgMax(float[] scores)
         {
-            int best = -1;
-            for (int i = 0; i < scores.Length; i++)
-            {
-                if (!float.IsFinite(scores[i])) return -1;
-                if (best < 0 || scores[i] > scores[best]) best = i;
-            }
+            int best = 0;
+            for (int i = 1; i < scores.Length; i++)
+                if (scores[i] > scores[best]) best = i;
             return best;
         }
     }
@@ -236,5 +229,5 @@ internal sealed record SkippedRows(string Reason, long Rows);
 /// <summary>A label the model was not trained on: its rows (all counted wrong) and the classes predicted for them.</summary>
 internal sealed record UnseenLabel(string Label, long Rows, IReadOnlyDictionary<string, long> PredictedAs);
 
-/// <summary>ML.NET's own figures on the rows with a known label and finite scores (null without such rows).</summary>
+/// <summary>ML.NET's own figures on the rows with a known label (null without such rows).</summary>
 internal sealed record KnownLabelMetrics(long Rows, double? MicroAccuracy, double? MacroAccuracy);

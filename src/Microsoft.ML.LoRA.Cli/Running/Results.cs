@@ -7,8 +7,8 @@ namespace Microsoft.ML.LoRA.Cli.Running;
 
 /// <summary>
 /// The tables train and evaluate print: metrics (accuracy over every labelled row, then ML.NET's figures on the rows
-/// with a known label), what happened to the rows when some were skipped, had a label the model was not trained on,
-/// non-finite scores or an empty text, per-class precision/recall/F1 and the confusion matrix.
+/// with a known label), what happened to the rows when some were skipped, had a label the model was not trained on
+/// or an empty text, per-class precision/recall/F1 and the confusion matrix.
 /// </summary>
 internal static class Results
 {
@@ -51,7 +51,6 @@ internal static class Results
         foreach (var skipped in report.Skipped) Row($"Skipped: {skipped.Reason}", skipped.Rows);
         long unseen = report.UnseenLabels.Sum(u => u.Rows);
         if (unseen > 0) Row($"Label not seen in training ({report.UnseenLabels.Count} labels), counted wrong", unseen);
-        if (report.NonFiniteScoreRows > 0) Row("Scores not finite, counted wrong", report.NonFiniteScoreRows);
         if (report.EmptyTextRows > 0) Row("Empty text (scored as it is)", report.EmptyTextRows);
         return table;
     }

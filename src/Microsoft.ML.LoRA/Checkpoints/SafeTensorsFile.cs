@@ -29,7 +29,13 @@ public sealed class SafeTensorsFile
 
     readonly Dictionary<string, SafeTensorsEntry> _entries;
 
-    /// <summary>Path of the file.</summary>
+    /// <summary>The stream the data is read from, when the file was opened from one (null: the file at <see cref="Path"/>).</summary>
+    readonly Stream? _stream;
+
+    /// <summary>Where the file starts in <see cref="_stream"/>, or, for a forward-only stream, how far it has been read.</summary>
+    long _streamAt;
+
+    /// <summary>Path of the file (for a file opened from a stream, the name it was given, as messages say it).</summary>
     public string Path { get; }
 
     /// <summary>Offset in the file where the data section starts.</summary>
@@ -41,13 +47,15 @@ public sealed class SafeTensorsFile
     /// <summary>The optional <c>__metadata__</c> string map.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    SafeTensorsFile(string path, long dataOffset, List<SafeTensorsEntry> entries, Dictionary<string, string> metadata)
+    SafeTensorsFile(string path, long dataOffset, List<SafeTensorsEntry> entries, Dictionary<string, string> metadata, Stream? stream, long streamAt)
     {
         Path = path;
         DataOffset = dataOffset;
         Entries = entries;
         Metadata = metadata;
         _entries = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        _stream = stream;
+        _streamAt = streamAt;
     }
 
     /// <summary>Opens and validates the header of a safetensors file. Tensor data is read on demand.</summary>
@@ -57,21 +65,49 @@ public sealed class SafeTensorsFile
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors file not found: {path}", path);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        long length = stream.Length;
+        return ReadHeader(path, stream, stream.Length, keep: false);
+    }
+
+    /// <summary>
+    /// Reads and validates the header of the safetensors file of <paramref name="length"/> bytes that
+    /// <paramref name="stream"/> holds from its current position (an entry of an archive, a file in memory); its tensors
+    /// are then read from the stream, which the caller keeps open while they are and disposes after. From a seekable
+    /// stream tensors are read in any order; from a forward-only one, in the order they are stored
+    /// (<see cref="SafeTensorsEntry.Begin"/>), the bytes between them skipped. Not for several threads at once.
+    /// </summary>
+    /// <param name="stream">The file's bytes, from its first.</param>
+    /// <param name="name">What the file is, as messages name it.</param>
+    /// <param name="length">The file's length in bytes.</param>
+    /// <exception cref="CheckpointFormatException">The file is not a well-formed safetensors file.</exception>
+    public static SafeTensorsFile Open(Stream stream, string name, long length)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return ReadHeader(name, stream, length, keep: true);
+    }
+
+    static SafeTensorsFile ReadHeader(string path, Stream stream, long length, bool keep)
+    {
+        long origin = stream.CanSeek ? stream.Position : 0;
         if (length < 8)
             throw new CheckpointFormatException(path, $"file is {length} bytes long; a safetensors file starts with an 8-byte header length");
         Span<byte> prefix = stackalloc byte[8];
-        stream.ReadExactly(prefix);
+        ReadExactly(path, stream, prefix);
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (headerLength > MaxHeaderBytes)
             throw new CheckpointFormatException(path, $"header length {headerLength} exceeds the {MaxHeaderBytes}-byte limit of the safetensors format");
         if ((long)headerLength > length - 8)
             throw new CheckpointFormatException(path, $"header length {headerLength} runs past the end of the file ({length} bytes, so at most {length - 8} header bytes)");
         var header = new byte[headerLength];
-        stream.ReadExactly(header);
+        ReadExactly(path, stream, header);
         long dataOffset = 8 + (long)headerLength;
         var (entries, metadata) = ParseHeader(path, header, length - dataOffset);
-        return new SafeTensorsFile(path, dataOffset, entries, metadata);
+        return new SafeTensorsFile(path, dataOffset, entries, metadata, keep ? stream : null, stream.CanSeek ? origin : dataOffset);
+    }
+
+    static void ReadExactly(string path, Stream stream, Span<byte> buffer)
+    {
+        try { stream.ReadExactly(buffer); }
+        catch (EndOfStreamException) { throw new CheckpointFormatException(path, "the file ended inside its header"); }
     }
 
     /// <summary>True if the file holds a tensor with this name.</summary>
@@ -93,10 +129,38 @@ public sealed class SafeTensorsFile
     public Tensor ReadRaw(string name)
     {
         var entry = this[name];
+        if (_stream is not null) return ReadRaw(entry, ToEntry(_stream, entry));
         using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         if (stream.Length < DataOffset + entry.End)
             throw new CheckpointFormatException(Path, $"tensor '{name}' ends at byte {DataOffset + entry.End} but the file is now {stream.Length} bytes long (was it changed after it was opened?)");
         stream.Seek(DataOffset + entry.Begin, SeekOrigin.Begin);
+        return ReadRaw(entry, stream);
+    }
+
+    /// <summary><paramref name="stream"/>, at the start of <paramref name="entry"/>'s bytes.</summary>
+    Stream ToEntry(Stream stream, SafeTensorsEntry entry)
+    {
+        long at = DataOffset + entry.Begin;
+        if (stream.CanSeek)
+        {
+            stream.Seek(_streamAt + at, SeekOrigin.Begin);
+            return stream;
+        }
+        if (at < _streamAt)
+            throw new InvalidOperationException($"{Path} is read from a forward-only stream, which is past tensor '{entry.Name}': read the tensors in the order they are stored");
+        var skip = new byte[Math.Min(at - _streamAt, 1 << 16)];
+        while (_streamAt < at)
+        {
+            int n = stream.Read(skip, 0, (int)Math.Min(skip.Length, at - _streamAt));
+            if (n == 0) throw new CheckpointFormatException(Path, $"the file ended before tensor '{entry.Name}'");
+            _streamAt += n;
+        }
+        _streamAt = DataOffset + entry.End;   // where the stream will be once the tensor is read
+        return stream;
+    }
+
+    Tensor ReadRaw(SafeTensorsEntry entry, Stream stream)
+    {
         // BOOL is read as bytes and compared with zero: a byte other than 0 or 1 is not a valid C++ bool.
         var tensor = torch.empty(entry.Shape, entry.DType == SafeTensorsDType.Bool ? ScalarType.Byte : ToScalarType(entry.DType));
         try
@@ -106,7 +170,7 @@ public sealed class SafeTensorsFile
         catch (EndOfStreamException)
         {
             tensor.Dispose();
-            throw new CheckpointFormatException(Path, $"the file ended while reading tensor '{name}'");
+            throw new CheckpointFormatException(Path, $"the file ended while reading tensor '{entry.Name}'");
         }
         catch
         {

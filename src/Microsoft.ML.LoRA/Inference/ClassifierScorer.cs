@@ -10,7 +10,8 @@ namespace Microsoft.ML.LoRA.Inference;
 /// Runs a classifier over many texts: tokenizes, sorts by length so each batch carries little padding, runs batches
 /// in eval mode without gradients, and returns logits in the caller's order. Tensors are disposed batch by batch, so
 /// memory stays flat however many texts pass through. A NaN or infinite logit is an error
-/// (<see cref="NonFiniteScoreException"/>), never a score. Safe to call from several threads at once.
+/// (<see cref="NonFiniteScoreException"/>, naming the first such input in the caller's order), never a score. Safe to
+/// call from several threads at once.
 /// </summary>
 public sealed class ClassifierScorer
 {
@@ -40,6 +41,10 @@ public sealed class ClassifierScorer
     {
         var result = new float[encoded.Count][];
         if (encoded.Count == 0) return result;
+        // Batches run longest first, so the first non-finite row in the caller's order may come in a later batch: all
+        // are scored before the error names the first.
+        int firstBad = -1;
+        float badValue = 0;
         _model.eval();
         using var _ = torch.no_grad();
         foreach (var batch in BatchPlanner.InferenceBatches(encoded.Select(e => e.Length).ToArray(), _batchSize))
@@ -53,10 +58,15 @@ public sealed class ClassifierScorer
             {
                 var row = flat.AsSpan(r * width, width);
                 foreach (var value in row)
-                    if (!float.IsFinite(value)) throw new NonFiniteScoreException(batch[r], value);
+                    if (!float.IsFinite(value) && (firstBad < 0 || batch[r] < firstBad))
+                    {
+                        (firstBad, badValue) = (batch[r], value);
+                        break;
+                    }
                 result[batch[r]] = row.ToArray();
             }
         }
+        if (firstBad >= 0) throw new NonFiniteScoreException(firstBad, badValue);
         return result;
     }
 }

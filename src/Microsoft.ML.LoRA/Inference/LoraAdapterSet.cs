@@ -276,14 +276,23 @@ public sealed class LoraAdapterSet : IDisposable
                 rows.Add(i);
             }
             var result = new float[encoded.Count][];
+            NonFiniteScoreException? first = null;
             // The adapter the model carries now goes first: one switch fewer.
             foreach (var (name, rows) in groups.OrderBy(g => ReferenceEquals(Resolve(g.Key), _attached) ? 0 : 1))
             {
                 SwitchTo(Resolve(name));
-                var logits = _scorer.Logits(rows.Select(i => encoded[i]).ToList());
-                for (int j = 0; j < rows.Count; j++) result[rows[j]] = logits[j];
+                try
+                {
+                    var logits = _scorer.Logits(rows.Select(i => encoded[i]).ToList());
+                    for (int j = 0; j < rows.Count; j++) result[rows[j]] = logits[j];
+                }
+                catch (NonFiniteScoreException e)
+                {
+                    // Named by its row in this call; every group is scored so that the first such row is named.
+                    if (first is null || rows[(int)e.Example] < first.Example) first = e.At(rows[(int)e.Example]);
+                }
             }
-            return result;
+            return first is null ? result : throw first;
         }
     }
 

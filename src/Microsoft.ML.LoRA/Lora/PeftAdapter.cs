@@ -135,13 +135,6 @@ public static class PeftAdapter
     /// </summary>
     public static PeftAdapterInfo Load(SequenceClassifier model, string directory)
     {
-        PeftAdapterInfo? info = null;
-        TorchScopes.Change(model, () => info = LoadInScope(model, directory));
-        return info!;
-    }
-
-    static PeftAdapterInfo LoadInScope(SequenceClassifier model, string directory)
-    {
         var configPath = Path.Combine(directory, ConfigFile);
         var weightsPath = Path.Combine(directory, WeightsFile);
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"Adapter folder not found: {directory}");
@@ -153,8 +146,26 @@ public static class PeftAdapter
                 ? $"{bin}: adapters in .bin format are not read; save the adapter with safe_serialization=True"
                 : $"Adapter folder {directory} has no {WeightsFile}", weightsPath);
         }
+        return LoadFrom(model, File.ReadAllText(configPath), configPath, SafeTensorsFile.Open(weightsPath));
+    }
+
+    /// <summary>
+    /// Loads an adapter whose files are already read (from an archive, or memory) into a model that has no adapters yet,
+    /// as the folder overload does: <paramref name="configJson"/> is the text of adapter_config.json, named
+    /// <paramref name="configName"/> in messages, and <paramref name="weights"/> is adapter_model.safetensors.
+    /// </summary>
+    internal static PeftAdapterInfo LoadFrom(SequenceClassifier model, string configJson, string configName, SafeTensorsFile weights)
+    {
+        PeftAdapterInfo? info = null;
+        TorchScopes.Change(model, () => info = LoadInScope(model, configJson, configName, weights));
+        return info!;
+    }
+
+    static PeftAdapterInfo LoadInScope(SequenceClassifier model, string configJson, string configPath, SafeTensorsFile file)
+    {
+        var weightsPath = file.Path;
         JsonObject config;
-        try { config = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new CheckpointFormatException(configPath, "not a JSON object"); }
+        try { config = JsonNode.Parse(configJson) as JsonObject ?? throw new CheckpointFormatException(configPath, "not a JSON object"); }
         catch (JsonException e) { throw new CheckpointFormatException(configPath, $"not valid JSON ({e.Message})"); }
         var peftType = config["peft_type"]?.GetValue<string>();
         if (peftType is not null && peftType != "LORA")
@@ -168,7 +179,6 @@ public static class PeftAdapter
         var rankPattern = ReadPattern(config["rank_pattern"]);
         var alphaPattern = ReadPattern(config["alpha_pattern"]);
 
-        var file = SafeTensorsFile.Open(weightsPath);
         var linears = LoraInjector.LinearLayers(model);
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         var adaptedModules = new List<string>();

@@ -109,7 +109,8 @@ internal sealed class ScoredDataView : IDataView
             while (rows.Count < size && PipelineExceptions.Unwrapping(_ahead!.MoveNext)) rows.Add(_readInput!());
             if (rows.Count == 0)
                 throw new InvalidOperationException("The input yielded fewer rows to a second cursor than to the first; Transform needs an input that can be read twice in the same order.");
-            _window = _transformer.Logits(rows);
+            try { _window = _transformer.Logits(rows); }
+            catch (Inference.NonFiniteScoreException e) { throw e.InRowsFrom(start); }
             _windowStart = start;
         }
 

@@ -52,7 +52,8 @@ public sealed class LoraLoadOptions
 /// entry it reads against the zip's CRC-32 and those records (files written before the records existed: the CRC-32
 /// only), bounds each entry's size before and while reading it (<see cref="LoraModelFileLimits"/>), and refuses odd
 /// entry names ('..', nested folders, duplicates). Any such failure is a <see cref="ModelFileException"/> naming the
-/// file and the entry. Only the adapter and weights are written to a private scratch folder, after their size check.
+/// file and the entry. Only embedded base weights are written to disk (a private scratch folder, after their size check,
+/// deleted once loaded); everything else is read in memory.
 /// </para>
 /// See docs/persistence.md.
 /// </summary>
@@ -193,8 +194,10 @@ public static class LoraModelFile
     static LoraTextClassificationTransformer LoadLoraStage(ModelFileReader file, LoraModelManifest manifest, LoraLoadOptions options)
     {
         var tokenizerFiles = file.Files(TokenizerFolder).ToDictionary(e => e.Name, file.ReadAllBytes, StringComparer.Ordinal);
-        using var scratch = new ScratchFolder();
         var labels = manifest.Labels();
+        // Embedded base (or merged) weights can be gigabytes and are read tensor by tensor from a checkpoint folder: they
+        // go to a private scratch folder, deleted once the model is loaded. Nothing else of the file goes to disk.
+        using var scratch = manifest.WeightsLayout == LoraModelManifest.LayoutAdapter ? null : new ScratchFolder();
         SequenceClassifier model;
         string baseFolder;
         // A quantized base is kept in memory only: the base checkpoint is quantized again, exactly as in training (LoftQ's
@@ -216,7 +219,7 @@ public static class LoraModelFile
         }
         else
         {
-            file.ExtractFolder(BaseFolder, Path.Combine(scratch.Path, "base"));
+            file.ExtractFolder(BaseFolder, Path.Combine(scratch!.Path, "base"));
             baseFolder = manifest.BaseModelFolder;
             model = InFile(file, BaseFolder, () =>
             {
@@ -227,7 +230,7 @@ public static class LoraModelFile
         try
         {
             if (!merged)
-                model.MarkTrainable(LoadFittedWeights(file, manifest, model, scratch.Path));
+                model.MarkTrainable(LoadFittedWeights(file, manifest, model));
             if (!merged) manifest.Lora.QuantizedAfterInit?.ApplyToLayers(model);
             var config = model.Config;
             // Read from the entries in memory: tokenizer files never go to disk.
@@ -244,29 +247,41 @@ public static class LoraModelFile
 
     /// <summary>
     /// Loads the adapter (LoRA) or the changed weights (other methods) over the base, and returns the names of the
-    /// parameters they set: those are the ones that were trained or created, and a later save stores them again.
+    /// parameters they set: those are the ones that were trained or created, and a later save stores them again. Both
+    /// are read from the file as they are checked, never written to disk: the adapter (small) from memory, the changed
+    /// weights (as large as the model after a full fit) tensor by tensor as they inflate.
     /// </summary>
-    static HashSet<string> LoadFittedWeights(ModelFileReader file, LoraModelManifest manifest, SequenceClassifier model, string scratch)
+    static HashSet<string> LoadFittedWeights(ModelFileReader file, LoraModelManifest manifest, SequenceClassifier model)
     {
         if (manifest.FineTuning.IsLora)
         {
-            var folder = Path.Combine(scratch, "adapter");
-            file.ExtractFolder(AdapterFolder, folder);
-            var adapter = InFile(file, AdapterFolder, () => PeftAdapter.Load(model, folder));
+            const string why = "a LoRA model keeps its PEFT adapter in adapter/";
+            var config = file.Require(AdapterFolder + PeftAdapter.ConfigFile, why);
+            var weights = file.Require(AdapterFolder + PeftAdapter.WeightsFile, why);
+            foreach (var other in file.Files(AdapterFolder).Where(e => e != config && e != weights)) file.Verify(other);
+            string configJson;
+            using (var reader = new StreamReader(new MemoryStream(file.ReadAllBytes(config), writable: false), detectEncodingFromByteOrderMarks: true))
+                configJson = reader.ReadToEnd();
+            var bytes = new MemoryStream(file.ReadAllBytes(weights), writable: false);
+            var adapter = InFile(file, AdapterFolder, () =>
+                PeftAdapter.LoadFrom(model, configJson, config.FullName, SafeTensorsFile.Open(bytes, weights.FullName, bytes.Length)));
             var names = model.named_parameters().Select(p => p.name)
                 .Where(n => LoraLinear.IsAdapterParameter(n) && adapter.AdaptedModules.Any(m => n.StartsWith(m + ".", StringComparison.Ordinal)));
             return names.Concat(adapter.SavedTensors).ToHashSet(StringComparer.Ordinal);
         }
         var entry = file.Require(TrainedWeightsEntry, $"a '{manifest.FineTuning}' model keeps its trained weights there");
-        var path = Path.Combine(scratch, TrainedWeights.FileName);
-        file.ExtractTo(entry, path);
-        return InFile(file, TrainedWeightsEntry, () => TrainedWeights.Load(model, path)).ToHashSet(StringComparer.Ordinal);
+        using var stream = file.OpenChecked(entry);
+        return InFile(file, TrainedWeightsEntry, () =>
+        {
+            var loaded = TrainedWeights.Load(model, SafeTensorsFile.Open(stream, TrainedWeightsEntry, stream.Length));
+            stream.ReadToEnd();   // the size, CRC-32 and SHA-256 are checked once every byte was read
+            return loaded;
+        }).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>
-    /// Runs <paramref name="read"/> over files extracted from <paramref name="entry"/>; a malformed or missing file
-    /// there becomes a <see cref="ModelFileException"/> naming the model file and the entry (the scratch path it
-    /// was read from means nothing to the user).
+    /// Runs <paramref name="read"/> over files read from <paramref name="entry"/>; a malformed or missing file there
+    /// becomes a <see cref="ModelFileException"/> naming the model file and the entry.
     /// </summary>
     static T InFile<T>(ModelFileReader file, string entry, Func<T> read)
     {

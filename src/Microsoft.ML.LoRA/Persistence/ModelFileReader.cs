@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -109,62 +108,121 @@ internal sealed class ModelFileReader : IDisposable
     public void Verify(ZipArchiveEntry entry) => CopyTo(entry, Stream.Null);
 
     /// <summary>
-    /// Copies <paramref name="entry"/> to <paramref name="destination"/>, counting the bytes as they inflate (stopping
-    /// one byte past the declared size) and checking the CRC-32 and, when the manifest records them, size and SHA-256.
-    /// On failure what was written is partial: callers discard it.
+    /// Copies the checked content of <paramref name="entry"/> to <paramref name="destination"/> (see
+    /// <see cref="OpenChecked"/>). On failure what was written is partial: callers discard it.
     /// </summary>
     public void CopyTo(ZipArchiveEntry entry, Stream destination)
     {
-        string name = entry.FullName;
-        long declared = entry.Length;
+        using var source = OpenChecked(entry);
+        source.CopyTo(destination, 1 << 20);
+    }
+
+    /// <summary>
+    /// A forward-only stream over the content of <paramref name="entry"/> that counts the bytes as they inflate
+    /// (failing one byte past the declared size) and, once read to its end, checks the CRC-32 and, when the manifest
+    /// records them, the size and SHA-256. A reader that may stop early calls <see cref="CheckedEntryStream.ReadToEnd"/>
+    /// so that the checks run. Every failure is a <see cref="ModelFileException"/> naming the entry.
+    /// </summary>
+    public CheckedEntryStream OpenChecked(ZipArchiveEntry entry)
+    {
         long limit = Limit(entry);
-        if (declared > limit) throw Fail(name, $"declares {declared:N0} bytes, more than the {limit:N0} {LimitReason(entry)}");
-        var recorded = Manifest?.Entries?.GetValueOrDefault(name);
-        var crc = new Crc32();
-        using var sha = recorded is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
-        try
+        if (entry.Length > limit) throw Fail(entry.FullName, $"declares {entry.Length:N0} bytes, more than the {limit:N0} {LimitReason(entry)}");
+        Stream source;
+        try { source = entry.Open(); }
+        catch (Exception e) when (e is InvalidDataException or IOException and not ModelFileException)
         {
-            Stream source;
-            try { source = entry.Open(); }
+            throw Fail(entry.FullName, $"cannot be read: the file is damaged ({e.Message})", e);
+        }
+        return new CheckedEntryStream(this, entry, source, Manifest?.Entries?.GetValueOrDefault(entry.FullName));
+    }
+
+    /// <summary>The stream <see cref="OpenChecked"/> returns.</summary>
+    internal sealed class CheckedEntryStream : Stream
+    {
+        readonly ModelFileReader _file;
+        readonly ZipArchiveEntry _entry;
+        readonly Stream _source;
+        readonly LoraModelEntry? _recorded;
+        readonly Crc32 _crc = new();
+        readonly IncrementalHash? _sha;
+        long _total;
+        bool _checked;
+
+        public CheckedEntryStream(ModelFileReader file, ZipArchiveEntry entry, Stream source, LoraModelEntry? recorded)
+        {
+            _file = file;
+            _entry = entry;
+            _source = source;
+            _recorded = recorded;
+            _sha = recorded is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        }
+
+        /// <summary>The entry's declared (and, once read through, checked) length.</summary>
+        public override long Length => _entry.Length;
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_checked || buffer.Length == 0) return 0;
+            string name = _entry.FullName;
+            long declared = _entry.Length;
+            int n;
+            // At most one byte past the declared size is ever asked for, so an entry that inflates further stops here.
+            try { n = _source.Read(buffer[..(int)Math.Min(buffer.Length, declared - _total + 1)]); }
             catch (Exception e) when (e is InvalidDataException or IOException and not ModelFileException)
             {
-                throw Fail(name, $"cannot be read: the file is damaged ({e.Message})", e);
+                throw _file.Fail(name, $"cannot be read: the file is damaged ({e.Message})", e);
             }
-            using (source)
+            if (n == 0)
             {
-                long total = 0;
-                while (true)
-                {
-                    int n;
-                    try { n = source.Read(buffer, 0, (int)Math.Min(buffer.Length, declared - total + 1)); }
-                    catch (Exception e) when (e is InvalidDataException or IOException)
-                    {
-                        throw Fail(name, $"cannot be read: the file is damaged ({e.Message})", e);
-                    }
-                    if (n == 0) break;
-                    total += n;
-                    if (total > declared)
-                        throw Fail(name, $"inflates to more than the {declared:N0} bytes its zip header declares; reading stopped there. The file is damaged or was tampered with.");
-                    crc.Append(buffer.AsSpan(0, n));
-                    sha?.AppendData(buffer, 0, n);
-                    destination.Write(buffer, 0, n);
-                }
-                if (total != declared)
-                    throw Fail(name, $"inflates to {total:N0} bytes, but its zip header declares {declared:N0}: the file is damaged");
+                Check();
+                return 0;
             }
+            _total += n;
+            if (_total > declared)
+                throw _file.Fail(name, $"inflates to more than the {declared:N0} bytes its zip header declares; reading stopped there. The file is damaged or was tampered with.");
+            _crc.Append(buffer[..n]);
+            _sha?.AppendData(buffer[..n]);
+            return n;
         }
-        finally
+
+        /// <summary>Reads what is left, discarding it, so that the size, CRC-32 and SHA-256 are checked.</summary>
+        public void ReadToEnd() => CopyTo(Null, 1 << 20);
+
+        void Check()
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            string name = _entry.FullName;
+            if (_total != _entry.Length)
+                throw _file.Fail(name, $"inflates to {_total:N0} bytes, but its zip header declares {_entry.Length:N0}: the file is damaged");
+            if (_crc.Value != _entry.Crc32)
+                throw _file.Fail(name, $"its bytes have CRC-32 {_crc.Value:x8}, the zip records {_entry.Crc32:x8}: the file is damaged");
+            if (_sha is not null)
+            {
+                var actual = Convert.ToHexStringLower(_sha.GetHashAndReset());
+                if (!string.Equals(actual, _recorded!.Sha256, StringComparison.OrdinalIgnoreCase))
+                    throw _file.Fail(name, $"its bytes hash to SHA-256 {actual[..16]}..., the manifest records {Short(_recorded.Sha256)}: the file was damaged or altered after saving");
+            }
+            _checked = true;
         }
-        if (crc.Value != entry.Crc32)
-            throw Fail(name, $"its bytes have CRC-32 {crc.Value:x8}, the zip records {entry.Crc32:x8}: the file is damaged");
-        if (sha is not null)
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Position { get => _total; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
         {
-            var actual = Convert.ToHexStringLower(sha.GetHashAndReset());
-            if (!string.Equals(actual, recorded!.Sha256, StringComparison.OrdinalIgnoreCase))
-                throw Fail(name, $"its bytes hash to SHA-256 {actual[..16]}..., the manifest records {Short(recorded.Sha256)}: the file was damaged or altered after saving");
+            if (disposing)
+            {
+                _source.Dispose();
+                _sha?.Dispose();
+            }
+            base.Dispose(disposing);
         }
     }
 

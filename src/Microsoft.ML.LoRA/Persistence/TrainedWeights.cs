@@ -26,22 +26,29 @@ public static class TrainedWeights
     /// returns those names.
     /// </summary>
     /// <exception cref="CheckpointFormatException">A tensor names no parameter of the model, or has another shape.</exception>
-    public static IReadOnlyList<string> Load(SequenceClassifier model, string path)
+    public static IReadOnlyList<string> Load(SequenceClassifier model, string path) => Load(model, SafeTensorsFile.Open(path));
+
+    /// <summary>
+    /// Copies the tensors of <paramref name="file"/> over <paramref name="model"/>'s parameters of the same names, in
+    /// the order they are stored (so a file read from a forward-only stream loads too), and returns those names.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">A tensor names no parameter of the model, or has another shape.</exception>
+    public static IReadOnlyList<string> Load(SequenceClassifier model, SafeTensorsFile file)
     {
-        var file = SafeTensorsFile.Open(path);
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
-        var loaded = new List<string>();
-        using var _ = torch.no_grad();
         foreach (var entry in file.Entries)
         {
             if (!parameters.TryGetValue(entry.Name, out var target))
-                throw new CheckpointFormatException(path, $"'{entry.Name}' is not a parameter of this {model.Config.ModelType} model");
+                throw new CheckpointFormatException(file.Path, $"'{entry.Name}' is not a parameter of this {model.Config.ModelType} model");
             if (!entry.Shape.SequenceEqual(target.shape))
-                throw new CheckpointFormatException(path, $"'{entry.Name}' has shape [{string.Join(", ", entry.Shape)}], the model expects [{string.Join(", ", target.shape)}]");
-            using var value = file.ReadFloat32(entry.Name);
-            target.copy_(value);
-            loaded.Add(entry.Name);
+                throw new CheckpointFormatException(file.Path, $"'{entry.Name}' has shape [{string.Join(", ", entry.Shape)}], the model expects [{string.Join(", ", target.shape)}]");
         }
-        return loaded;
+        using var _ = torch.no_grad();
+        foreach (var entry in file.Entries.OrderBy(e => e.Begin))
+        {
+            using var value = file.ReadFloat32(entry.Name);
+            parameters[entry.Name].copy_(value);
+        }
+        return file.Entries.Select(e => e.Name).ToList();
     }
 }

@@ -29,6 +29,7 @@ public class BenchmarkSmokeTests
     [InlineData("step-ratio", "lora_over_full")]
     [InlineData("infer-merged", "infer_merged_samples_per_s")]
     [InlineData("padding", "train_bucketed_samples_per_s")]
+    [InlineData("onnx", "ort_fp32_samples_per_s")]
     public void A_tiny_run_of_each_mode_reports_positive_throughput(string mode, string throughputKey)
     {
         using var dir = new TempDir();
@@ -44,6 +45,14 @@ public class BenchmarkSmokeTests
         if (mode is "lora" or "full") result.Number("infer_samples_per_s").Should().BePositive();
         if (mode == "lora") result.Number("infer_int8_samples_per_s").Should().BePositive("LoRA runs also time int8 scoring");
         if (mode == "infer-merged") result.Number("merged_vs_unmerged_max_logit_diff").Should().BeLessThan(1e-3);
+        if (mode == "onnx")
+        {
+            result.Number("torch_fp32_samples_per_s").Should().BePositive();
+            result.Number("ort_int8_samples_per_s").Should().BePositive();
+            result.Number("onnx_fp32_mib").Should().BePositive();
+            result.Number("ort_fp32_max_logit_diff_vs_torch_fp32").Should().BeLessThan(1e-3, "the fp32 export scores as the model does");
+            result.Number("ort_int8_max_logit_diff_vs_torch_fp32").Should().BePositive("int8 rounds");
+        }
         if (mode == "padding")
         {
             // Grouping by length can only remove padding, and it removes more attention pairs than tokens:

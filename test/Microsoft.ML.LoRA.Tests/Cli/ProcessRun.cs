@@ -22,6 +22,23 @@ public static class ProcessRun
     public static Task<CliResult> Lora(IReadOnlyDictionary<string, string> environment, params string[] args) => Lora(environment, killAfter: null, args);
 
     /// <summary>
+    /// Runs lora with a fresh, empty temporary folder (TMPDIR) and returns what it created directly in that folder while
+    /// it ran, even what it deleted again before it exited (.NET's diagnostics socket, which would be there too, is
+    /// turned off).
+    /// </summary>
+    public static async Task<(CliResult Result, IReadOnlyList<string> Created)> LoraWatchingTempFolder(params string[] args)
+    {
+        using var temp = new TempDir();
+        var created = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var watcher = new FileSystemWatcher(temp.Path) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName };
+        watcher.Created += (_, e) => created.Enqueue(e.Name!);
+        watcher.EnableRaisingEvents = true;
+        var result = await Lora(new Dictionary<string, string> { ["TMPDIR"] = temp.Path, ["DOTNET_EnableDiagnostics"] = "0" }, args);
+        await Task.Delay(500);   // the last events arrive
+        return (result, created.Concat(Directory.EnumerateFileSystemEntries(temp.Path).Select(Path.GetFileName)).Distinct().ToList()!);
+    }
+
+    /// <summary>
     /// Runs lora and kills it (SIGKILL, the whole process tree) after <paramref name="killAfter"/> unless it has
     /// exited by then; a killed run's exit code is 137.
     /// </summary>

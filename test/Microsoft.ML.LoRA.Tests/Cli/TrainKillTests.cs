@@ -30,6 +30,14 @@ public class TrainKillTests(KillFixture fixture) : IClassFixture<KillFixture>
         resumed.ExitCode.Should().Be(0, $"the folder held {string.Join(", ", Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)))}; {resumed.Stderr}");
     }
 
+    static string? StepLosses(string dir)
+    {
+        var path = Path.Combine(dir, "history.json");
+        if (!File.Exists(path)) return null;
+        using var history = JsonDocument.Parse(File.ReadAllText(path));
+        return history.RootElement.GetProperty("stepLosses").GetRawText();
+    }
+
     void ShouldHoldTheUninterruptedRun(string dir)
     {
         Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName).Should().BeEquivalentTo(RunFolder.RunFiles, "no staging folder or temporary file is left");
@@ -73,16 +81,23 @@ public class TrainKillTests(KillFixture fixture) : IClassFixture<KillFixture>
     {
         var dir = fixture.CopyOfPreviousRun();
         var before = Hashes(dir);
-        var delay = TimeSpan.FromSeconds(fixture.ReferenceSeconds * (0.2 + 0.8 * new Random(seed).NextDouble()));
+        // Between a quarter of the uninterrupted run's time (startup over) and most of it (the commit near).
+        var delay = TimeSpan.FromSeconds(fixture.ReferenceSeconds * (0.25 + 0.6 * new Random(seed).NextDouble()));
 
-        var killed = await ProcessRun.Lora(new Dictionary<string, string>(), delay, fixture.NextRun(dir));
+        // The run waits after its commit until it is killed: the kill always lands, however fast this run is.
+        var killed = await ProcessRun.Lora(new Dictionary<string, string> { [CrashPoint.HoldVariable] = "committed" }, delay, fixture.NextRun(dir));
 
-        // Committing: the marker is written, or the roll-forward has already deleted the staged resume record and then the marker.
-        var staging = Path.Combine(dir, RunFolder.StagingName);
-        bool committing = File.Exists(Path.Combine(staging, RunFolder.MarkerName)) || !File.Exists(Path.Combine(staging, RunFolder.ResumeName));
+        killed.ExitCode.Should().Be(137, $"the run is killed after {delay.TotalSeconds:F2} s at the latest; stderr: {killed.Stderr}");
         var listing = string.Join(", ", Directory.EnumerateFileSystemEntries(dir, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(dir, f)));
-        if (killed.ExitCode == 137 && !committing)
-            Hashes(dir).Should().BeEquivalentTo(before, $"killed after {delay.TotalSeconds:F2} s, before the commit; the folder holds {listing}");
+        // With the commit marker written the commit has begun (the next start finishes it); without it the folder holds
+        // the previous run's files unchanged, or, once the roll-forward is past the marker, the new run's.
+        if (!File.Exists(Path.Combine(dir, RunFolder.StagingName, RunFolder.MarkerName)))
+        {
+            var now = Hashes(dir);
+            if (now.Count != before.Count || now.Any(f => before.GetValueOrDefault(f.Key) != f.Value))
+                StepLosses(dir).Should().Be(fixture.Reference.GetProperty("stepLosses").GetRawText(),
+                    $"killed after {delay.TotalSeconds:F2} s without a commit marker, the folder holds the previous run or the new one; it holds {listing}");
+        }
         await Finish(dir);
         ShouldHoldTheUninterruptedRun(dir);
     }

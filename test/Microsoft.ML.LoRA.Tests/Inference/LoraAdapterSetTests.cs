@@ -375,6 +375,33 @@ public class LoraAdapterSetTests(DistilBertAdapterFolders folders) : IClassFixtu
         failures.Should().BeEmpty();
     }
 
+    /// <summary>A copy of the fixture's PEFT adapter whose weights are all NaN.</summary>
+    string NanAdapter(string name)
+    {
+        var folder = folders.Scratch(name);
+        Directory.CreateDirectory(folder);
+        File.Copy(Path.Combine(DistilBertAdapterFolders.Peft, PeftAdapter.ConfigFile), Path.Combine(folder, PeftAdapter.ConfigFile), overwrite: true);
+        var tensors = SafeTensorsFile.Open(Path.Combine(DistilBertAdapterFolders.Peft, PeftAdapter.WeightsFile)).ReadAllFloat32();
+        foreach (var t in tensors.Values) t.fill_(float.NaN);
+        SafeTensorsWriter.Save(Path.Combine(folder, PeftAdapter.WeightsFile), tensors);
+        foreach (var t in tensors.Values) t.Dispose();
+        return folder;
+    }
+
+    [Fact]
+    public void A_non_finite_score_in_a_mixed_batch_names_the_first_such_row_of_the_call()
+    {
+        using var set = SetOfThree();
+        set.Add("nan", NanAdapter("nan"));
+        set.Add("nan2", NanAdapter("nan2"));
+        set.Use("nan");   // the adapter carried now is scored first, so its row 3 fails before row 1 of "nan2"
+        var names = new[] { "peft", "nan2", "dora", "nan", "wide" };
+
+        var act = () => set.LogitsPerRow(names, Texts.Take(names.Length).ToArray());
+
+        act.Should().Throw<NonFiniteScoreException>().Which.Example.Should().Be(1);
+    }
+
     [Fact]
     public void A_disposed_set_refuses_every_call()
     {

@@ -93,6 +93,28 @@ public class FineTuningMethodPersistenceTests
     }
 
     [Fact]
+    public void Trained_weights_read_as_they_inflate_are_still_checked_against_the_manifest()
+    {
+        using var fitted = Fit(FineTuning.HeadOnly);
+        var path = fitted.Dir.File("model.zip");
+        fitted.Ml.Model.SaveWithLora(fitted.Model, fitted.Train.Schema, path);
+        var nan = BitConverter.GetBytes(float.NaN);
+        // The last tensor's bytes: they are copied into the model before the end of the entry shows the hash is wrong.
+        ModelZipSurgery.Rewrite(path, fitted.Dir.File("nan.zip"), (name, bytes) =>
+        {
+            if (name != "weights/trained.safetensors") return bytes;
+            for (int i = bytes.Length - 16; i < bytes.Length; i += 4) nan.CopyTo(bytes, i);
+            return bytes;
+        });
+
+        var load = () => fitted.Ml.Model.LoadWithLora(fitted.Dir.File("nan.zip"), out _);
+
+        var error = load.Should().Throw<ModelFileException>().Which;
+        error.Entry.Should().Be("weights/trained.safetensors");
+        error.Message.Should().Contain("SHA-256");
+    }
+
+    [Fact]
     public void A_non_LoRA_model_refuses_to_export_a_PEFT_adapter_and_points_to_merge()
     {
         using var fitted = Fit(FineTuning.HeadOnly);

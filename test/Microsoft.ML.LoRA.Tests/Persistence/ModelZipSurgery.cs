@@ -37,6 +37,35 @@ public static class ModelZipSurgery
         extra?.Invoke(zip);
     }
 
+    /// <summary>
+    /// Copies <paramref name="from"/> to <paramref name="to"/> with <paramref name="replace"/> applied (see
+    /// <see cref="Rewrite"/>) and the manifest's size and SHA-256 of each entry updated to match: a file that passes
+    /// every integrity check, as one saved from such weights would.
+    /// </summary>
+    public static void RewriteConsistently(string from, string to, Func<string, byte[], byte[]> replace)
+    {
+        var changed = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        Rewrite(from, to + ".partial", (name, bytes) =>
+        {
+            var content = replace(name, bytes);
+            changed[name] = content;
+            return content;
+        });
+        Rewrite(to + ".partial", to, (name, bytes) =>
+        {
+            if (name != "lora-model.json") return bytes;
+            var node = JsonNode.Parse(bytes)!.AsObject();
+            var entries = node["entries"]!.AsObject();
+            foreach (var (entry, content) in changed.Where(c => c.Key != name))
+            {
+                entries[entry]!["size"] = content.Length;
+                entries[entry]!["sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content));
+            }
+            return Encoding.UTF8.GetBytes(node.ToJsonString());
+        });
+        File.Delete(to + ".partial");
+    }
+
     /// <summary>The manifest without its entry table: what files saved before the table existed hold.</summary>
     public static byte[] WithoutEntryTable(byte[] manifest)
     {
