@@ -208,29 +208,14 @@ public class QuantizedBaseTests(ITestOutputHelper output)
     public void A_LoRA_fit_on_an_NF4_base_learns_TREC_and_its_saved_model_quantizes_the_base_again_and_predicts_the_same(LoraInit init)
     {
         using var dir = new TempDir();
-        var ml = new MLContext(seed: 1);
-        var train = ml.Data.LoadFromEnumerable(TextData.Trec("train_5500.label", 300));
-        var test = ml.Data.LoadFromEnumerable(TextData.Trec("TREC_10.label", 500));
-        var options = new LoraTextClassifierOptions
-        {
-            ModelPath = SharedData.PretrainedBert, Epochs = 5, BatchSize = 16, LearningRate = 2e-3, MaxSequenceLength = 32, Seed = 1,
-            Lora = new LoraOptions { Rank = 8, Alpha = 16, BaseQuantization = BaseQuantization.Nf4, DoubleQuantization = true, Init = init },
-        };
-        var fitted = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(train);
-        using var stage = PipelineStages.LoraStage(fitted);
-        var scored = fitted.Transform(test);
-        double accuracy = ml.MulticlassClassification.Evaluate(scored).MicroAccuracy;
-        var scores = scored.GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
-        var path = dir.File("model.zip");
-        ml.Model.SaveWithLora(fitted, train.Schema, path);
-        var loaded = ml.Model.LoadWithLora(path, out _);
-        using var loadedStage = PipelineStages.LoraStage(loaded);
+        var options = TrecFit.Options(SharedData.PretrainedBert,
+            new LoraOptions { Rank = 8, Alpha = 16, BaseQuantization = BaseQuantization.Nf4, DoubleQuantization = true, Init = init });
+        using var fit = TrecFit.Run(options, dir.Path);
 
-        output.WriteLine($"TREC-6, 300 training questions, NF4 base with double quantization, {init}: accuracy {accuracy:P1} on 500 test questions (majority class 27.6%)");
-        LoraInjector.LinearLayers(stage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized);
-        accuracy.Should().BeGreaterThan(0.40, "the same fit on the fp32 base reaches well above the majority class; so must the NF4 one");
-        LoraInjector.LinearLayers(loadedStage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized, "the base is quantized again at load");
-        loaded.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).Should().Equal(scores);
+        output.WriteLine($"TREC-6, 300 training questions, NF4 base with double quantization, {init}: accuracy {fit.Accuracy:P1} on 500 test questions (majority class 27.6%)");
+        LoraInjector.LinearLayers(fit.Fitted.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized);
+        fit.Accuracy.Should().BeGreaterThan(0.40, "the same fit on the fp32 base reaches well above the majority class; so must the NF4 one");
+        LoraInjector.LinearLayers(fit.Loaded.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.IsQuantized, "the base is quantized again at load");
+        fit.LoadedScores.Should().Equal(fit.Scores);
     }
 }

@@ -133,29 +133,12 @@ public class SixteenBitBaseTests(ITestOutputHelper output)
     {
         using var dir = new TempDir();
         var folder = StoredAs(ScalarType.BFloat16, dir.File("bf16"));
-        var ml = new MLContext(seed: 1);
-        var train = ml.Data.LoadFromEnumerable(TextData.Trec("train_5500.label", 300));
-        var test = ml.Data.LoadFromEnumerable(TextData.Trec("TREC_10.label", 500));
-        var options = new LoraTextClassifierOptions
-        {
-            ModelPath = folder, Epochs = 5, BatchSize = 16, LearningRate = 2e-3, MaxSequenceLength = 32, Seed = 1,
-            Lora = new LoraOptions { Rank = 8, Alpha = 16 },
-        };
-        var fitted = ml.Transforms.Conversion.MapValueToKey("Label")
-            .Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(train);
-        using var stage = PipelineStages.LoraStage(fitted);
-        var scored = fitted.Transform(test);
-        double accuracy = ml.MulticlassClassification.Evaluate(scored).MicroAccuracy;
-        var scores = scored.GetColumn<float[]>("Score").SelectMany(s => s).ToArray();
-        var path = dir.File("model.zip");
-        ml.Model.SaveWithLora(fitted, train.Schema, path);
-        var loaded = ml.Model.LoadWithLora(path, out _);
-        using var loadedStage = PipelineStages.LoraStage(loaded);
+        using var fit = TrecFit.Run(TrecFit.Options(folder), dir.Path);
 
-        output.WriteLine($"TREC-6, 300 training questions, bf16 checkpoint kept in 16 bits: accuracy {accuracy:P1} on 500 test questions (majority class 27.6%)");
-        LoraInjector.LinearLayers(stage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.BaseQuantization == BaseQuantization.BFloat16);
-        accuracy.Should().BeGreaterThan(0.40, "the same fit on the fp32 checkpoint reaches well above the majority class");
-        LoraInjector.LinearLayers(loadedStage.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.BaseQuantization == BaseQuantization.BFloat16);
-        loaded.Transform(test).GetColumn<float[]>("Score").SelectMany(s => s).Should().Equal(scores);
+        output.WriteLine($"TREC-6, 300 training questions, bf16 checkpoint kept in 16 bits: accuracy {fit.Accuracy:P1} on 500 test questions (majority class 27.6%)");
+        LoraInjector.LinearLayers(fit.Fitted.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.BaseQuantization == BaseQuantization.BFloat16);
+        fit.Accuracy.Should().BeGreaterThan(0.40, "the same fit on the fp32 checkpoint reaches well above the majority class");
+        LoraInjector.LinearLayers(fit.Loaded.Model).Where(l => l.Key.Contains(".layer.")).Should().OnlyContain(l => l.Value.BaseQuantization == BaseQuantization.BFloat16);
+        fit.LoadedScores.Should().Equal(fit.Scores);
     }
 }

@@ -18,11 +18,7 @@ public class PretrainedTransferTests(ITestOutputHelper output)
         var ml = new MLContext(seed: 1);
         var train = ml.Data.LoadFromEnumerable(TextData.Trec("train_5500.label", 300));
         var test = ml.Data.LoadFromEnumerable(TextData.Trec("TREC_10.label", 500));
-        var options = new LoraTextClassifierOptions
-        {
-            ModelPath = model, Epochs = 5, BatchSize = 16, LearningRate = 2e-3, MaxSequenceLength = 32, Seed = 1,
-            Lora = new LoraOptions { Rank = 8, Alpha = 16 },
-        };
+        var options = TrecFit.Options(model);
         var fitted = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.MulticlassClassification.Trainers.LoraTextClassifier(options)).Fit(train);
         try { return ml.MulticlassClassification.Evaluate(fitted.Transform(test)).MicroAccuracy; }
