@@ -64,7 +64,7 @@ public static class Program
     internal static Command BuildRootCommand(CliContext context)
     {
         var root = new Command(Name,
-            "Fine-tune Hugging Face transformer text classifiers (BERT, DistilBERT, RoBERTa, GPT-2) with LoRA, " +
+            "Fine-tune Hugging Face transformer text classifiers (BERT, DistilBERT, RoBERTa, GPT-2, DeBERTa-v2/v3, Llama, Mistral, Qwen2) with LoRA, " +
             "inside ML.NET. Run 'lora <command> --help' for a command's options.");
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.ML.LoRA.Checkpoints;
-using Microsoft.ML.Tokenizers;
 
 namespace Microsoft.ML.LoRA.Tokenization;
 
@@ -8,7 +7,7 @@ namespace Microsoft.ML.LoRA.Tokenization;
 /// The tokenizer a checkpoint brings in its own files (<see cref="TokenizerKind.FromFiles"/>: DeBERTa-v3, Llama-2,
 /// Mistral, TinyLlama, Llama-3, Qwen2): a <c>tokenizer.json</c> run as Hugging Face's fast tokenizers run it (BPE with
 /// byte-level pre-tokenization or with byte fallback and Metaspace; Unigram), else a SentencePiece model
-/// (<c>tokenizer.model</c>, <c>spm.model</c>) run as the sentencepiece library does. Added tokens are matched in the
+/// (<c>tokenizer.model</c>, <c>spm.model</c>) run as transformers' conversion of it to a fast tokenizer runs. Added tokens are matched in the
 /// raw text first; special tokens go where the checkpoint's files put them.
 /// </summary>
 /// <remarks>
@@ -124,16 +123,11 @@ public sealed class FromFilesTextEncoder : ITextEncoder
         var model = SentencePieceModelFile.Read(bytes, path);
         if (model.ModelType is not (SentencePieceModelFile.Unigram or SentencePieceModelFile.Bpe))
             throw new CheckpointFormatException(path, $"trainer_spec.model_type is {model.ModelTypeName}; only Unigram and BPE SentencePiece models are supported");
-        SentencePieceTokenizer sentencePiece;
-        try
-        {
-            using var stream = new MemoryStream(bytes, writable: false);
-            sentencePiece = SentencePieceTokenizer.Create(stream, addBeginningOfSentence: false, addEndOfSentence: false);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new CheckpointFormatException(path, $"Microsoft.ML.Tokenizers could not load this {model.ModelTypeName} SentencePiece model ({e.GetType().Name}: {e.Message})");
-        }
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int id = 0; id < model.Pieces.Count; id++) vocab[model.Pieces[id].Piece] = id;
+        Action<string, List<int>> encodeText = model.ModelType == SentencePieceModelFile.Bpe
+            ? BpeEncoder(model, vocab, path)
+            : UnigramEncoder(model, path);
         var normalizer = new SentencePieceTextNormalizer(model);
         var convention = ConventionOf(folder, config, sentencePiece: true);
         // transformers' LlamaTokenizer with legacy false puts the dummy prefix before the text only, not after each
@@ -142,25 +136,13 @@ public sealed class FromFilesTextEncoder : ITextEncoder
         bool lowercase = convention == Convention.Deberta && folder.ConfigBool("do_lower_case") == true;
         if (convention == Convention.Deberta && folder.ConfigBool("split_by_punct") == true)
             throw new CheckpointFormatException(folder.PathOf(TokenizerFiles.TokenizerConfigJson), "split_by_punct is true, which this library does not support");
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int id = 0; id < model.Pieces.Count; id++) vocab[model.Pieces[id].Piece] = id;
-        int unknownId = sentencePiece.UnknownId;
 
         void Tokenize(string segment, bool atStart, List<int> ids)
         {
             string text = Utf8Text.RepairSurrogates(segment);
             if (lowercase) text = text.ToLowerInvariant();
             text = normalizer.Normalize(text, addDummyPrefix: prefixEverySegment || atStart);
-            if (text.Length == 0) return;
-            bool previousUnknown = false;
-            foreach (var id in sentencePiece.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false,
-                         considerPreTokenization: false, considerNormalization: false))
-            {
-                // sentencepiece fuses a run of unknown pieces into one (Microsoft.ML.Tokenizers leaves them apart).
-                bool unknown = id == unknownId;
-                if (!(unknown && previousUnknown)) ids.Add(id);
-                previousUnknown = unknown;
-            }
+            if (text.Length > 0) encodeText(text, ids);
         }
 
         var specials = new SpecialTokens(folder, config, path, convention, vocab, new List<AddedToken>(), appendMissing: true,
@@ -168,6 +150,43 @@ public sealed class FromFilesTextEncoder : ITextEncoder
         var layout = convention == Convention.Deberta ? specials.BertLayout() : specials.LlamaLayout();
         return specials.Build(layout, null, [], maxLength, $"SentencePiece {model.ModelTypeName}", Tokenize, LongTextTokenizer.DefaultCutCharacters);
     }
+
+    /// <summary>
+    /// A BPE model (Llama-2's tokenizer.model) runs through <see cref="BpeModel"/> with the merges transformers' converter
+    /// derives (<see cref="SentencePieceBpeMerges"/>), as one word: the whole normalized text. Not Microsoft.ML.Tokenizers'
+    /// SentencePiece BPE, which merges a run of equal pairs from the right ("!!!" as "!" "!!", where sentencepiece and
+    /// Hugging Face give "!!" "!").
+    /// </summary>
+    static Action<string, List<int>> BpeEncoder(SentencePieceModelFile model, Dictionary<string, int> vocab, string path)
+    {
+        var bpe = new BpeModel(vocab, SentencePieceBpeMerges.Of(model.Pieces, vocab), model.PieceOf(model.UnkId) ?? model.UnkPiece,
+            fuseUnk: true, byteFallback: model.ByteFallback, ignoreMerges: false, continuingSubwordPrefix: null, endOfWordSuffix: null,
+            problem: message => new CheckpointFormatException(path, message));
+        return bpe.Encode;
+    }
+
+    /// <summary>
+    /// A Unigram model (DeBERTa-v3's spm.model) runs through <see cref="UnigramModel"/> word by word, a word starting at
+    /// each ▁: the fast tokenizer transformers converts spm.model into by default (Metaspace, then Unigram). It differs
+    /// from the sentencepiece library's whole-text lattice only where two segmentations score the same.
+    /// </summary>
+    static Action<string, List<int>> UnigramEncoder(SentencePieceModelFile model, string path)
+    {
+        var unigram = new UnigramModel(model.Pieces.Select(p => (p.Piece, (double)p.Score)).ToList(),
+            model.UnkId >= 0 && model.UnkId < model.Pieces.Count ? model.UnkId : null, model.ByteFallback, path);
+        return (text, ids) =>
+        {
+            int start = 0;
+            for (int i = 1; i <= text.Length; i++)
+            {
+                if (i < text.Length && text[i] != SpaceSymbol) continue;
+                unigram.Encode(text[start..i], ids);
+                start = i;
+            }
+        };
+    }
+
+    const char SpaceSymbol = '\u2581';
 
     static Convention ConventionOf(TokenizerFolder folder, TransformerConfig config, bool sentencePiece)
     {

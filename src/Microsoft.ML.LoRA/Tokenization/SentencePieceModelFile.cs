@@ -6,7 +6,7 @@ namespace Microsoft.ML.LoRA.Tokenization;
 
 /// <summary>
 /// The fields of a SentencePiece model file (tokenizer.model, spm.model: a serialized <c>ModelProto</c> of
-/// sentencepiece_model.proto) that tokenization needs beyond what Microsoft.ML.Tokenizers exposes: every piece with its
+/// sentencepiece_model.proto) that tokenization needs: every piece with its score and
 /// type, the special pieces and the normalizer spec with its precompiled charsmap. Read with a small protobuf reader
 /// that checks every length, so a damaged file is a <see cref="CheckpointFormatException"/> naming the field.
 /// </summary>

@@ -9,9 +9,8 @@ namespace Microsoft.ML.LoRA.Tokenization;
 /// treat_whitespace_as_suffix); escape_whitespaces writes spaces as ▁.
 /// </summary>
 /// <remarks>
-/// Done here rather than by Microsoft.ML.Tokenizers 2.0.1, whose text path for BPE models ignores the charsmap and
-/// turns a one-character text into nothing when remove_extra_whitespaces is set; its model then runs on the normalized
-/// text with its own normalization off.
+/// Done here rather than by Microsoft.ML.Tokenizers, whose text path for BPE models ignores the charsmap and turns a
+/// one-character text into nothing when remove_extra_whitespaces is set.
 /// </remarks>
 internal sealed class SentencePieceTextNormalizer
 {

@@ -6,7 +6,7 @@ namespace Microsoft.ML.LoRA.Tests.Tokenization;
 
 /// <summary>
 /// Llama-2 / Mistral / TinyLlama tokenization (<see cref="TokenizerKind.FromFiles"/>) on <see cref="ToyLlamaTokenizer"/>:
-/// tokenizer.json's BPE with byte fallback, and tokenizer.model through Microsoft.ML.Tokenizers, which must agree.
+/// tokenizer.json's BPE with byte fallback, and tokenizer.model with the merges derived from its piece scores, which must agree.
 /// Expected ids are derived by hand from Hugging Face's BPE: the lowest-ranked adjacent pair merges first.
 /// </summary>
 public class FromFilesLlamaTests

@@ -6,7 +6,7 @@ namespace Microsoft.ML.LoRA.Tests.Tokenization;
 
 /// <summary>
 /// DeBERTa-v3 tokenization (<see cref="TokenizerKind.FromFiles"/>) on <see cref="ToyDebertaTokenizer"/>: tokenizer.json's
-/// Unigram model, and spm.model through Microsoft.ML.Tokenizers, which must agree. Expected ids are Viterbi paths worked
+/// Unigram model, and spm.model, which must agree. Expected ids are Viterbi paths worked
 /// out by hand: the segmentation with the highest sum of piece scores (unknown characters score 10 below the lowest
 /// piece, -12, so -22).
 /// </summary>

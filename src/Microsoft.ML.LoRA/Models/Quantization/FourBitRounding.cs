@@ -24,9 +24,15 @@ internal sealed class FourBitRounding
     /// <summary>NF4: the 16 levels ascend with the code, so every step is 1.</summary>
     public static FourBitRounding Nf4 { get; } = FromAscending(CodeBooks.Nf4.ToArray(), Enumerable.Range(0, 16).ToArray(), signMagnitude: false);
 
-    /// <summary>FP4: the eight magnitudes of codes 0-7 in ascending order are those of codes 0, 1, 6, 7, 4, 5, 2, 3.</summary>
-    public static FourBitRounding Fp4 { get; } = FromAscending(
-        new[] { 0, 1, 6, 7, 4, 5, 2, 3 }.Select(code => CodeBooks.Fp4[code]).ToArray(), new[] { 0, 1, 6, 7, 4, 5, 2, 3 }, signMagnitude: true);
+    /// <summary>
+    /// FP4: the eight magnitudes of codes 0-7 in ascending order are those of codes 0, 1, 6, 7, 4, 5, 2, 3. The
+    /// thresholds are the decimal constants of bitsandbytes' dQuantizeFP4, which five of the seven midpoints miss by an
+    /// ulp or a few (0.583333 against 0.5833334): a magnitude between the two takes the code bitsandbytes gives it.
+    /// </summary>
+    public static FourBitRounding Fp4 { get; } = new(
+        [0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f, 0.4166667f, 0.583333f, 0.8333333f],
+        FromAscending(new[] { 0, 1, 6, 7, 4, 5, 2, 3 }.Select(code => CodeBooks.Fp4[code]).ToArray(), new[] { 0, 1, 6, 7, 4, 5, 2, 3 }, signMagnitude: true).Steps,
+        signMagnitude: true);
 
     /// <summary>The rounding of a 4-bit format.</summary>
     public static FourBitRounding For(BaseQuantization kind) => kind switch
@@ -38,7 +44,7 @@ internal sealed class FourBitRounding
 
     /// <summary>
     /// From levels in ascending order and their codes: each threshold the midpoint of two neighbours, taken in double
-    /// and rounded to float (the values bitsandbytes writes into its tree for NF4).
+    /// and rounded to float (for NF4 exactly the constants of bitsandbytes' dQuantizeNF4).
     /// </summary>
     static FourBitRounding FromAscending(float[] levels, int[] codes, bool signMagnitude)
     {
