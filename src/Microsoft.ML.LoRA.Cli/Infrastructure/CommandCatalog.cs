@@ -14,6 +14,7 @@ internal static class CommandCatalog
         new SweepCommand(),
         new InspectCommand(),
         new LogitsCommand(),
+        new TokenizeCommand(),
         new MergeCommand(),
         new ExportAdapterCommand(),
         new ExportOnnxCommand(),

@@ -21,7 +21,7 @@ public class HelpTests
     {
         var root = CliRun.Lora("--help");
 
-        foreach (var command in new[] { "train", "evaluate", "predict", "inspect", "logits", "merge", "export-adapter", "export-onnx", "init-model" })
+        foreach (var command in new[] { "train", "evaluate", "predict", "inspect", "logits", "tokenize", "merge", "export-adapter", "export-onnx", "init-model" })
         {
             root.Stdout.Should().Contain($"  {command} ", "'{0}' is a command", command);
             var help = CliRun.Lora(command, "--help");

@@ -17,7 +17,12 @@ cases.json carry the reference logits there). Two parts:
     python3 check_with_transformers.py --lora "dotnet src/Microsoft.ML.LoRA.Cli/bin/Release/net10.0/lora.dll" \
         --shared ../shared --work /tmp/hf-check
 
-It prints one line per comparison and exits 1 if any differs by more than the tolerance.
+3. Tokenizers (with --tokenizer DIR, repeatable; DIR holds config.json and the tokenizer files, as a Hub snapshot
+   does): AutoTokenizer.from_pretrained(DIR) and `lora tokenize` on every row of SMS spam and TREC, the first 20,000
+   of SST-2 and some hard cases (runs of spaces, newlines, accents, CJK, emoji, special tokens inside the text) must
+   give the same ids.
+
+It prints one line per comparison and exits 1 if any differs by more than the tolerance (any id, for tokenizers).
 """
 
 import argparse
@@ -200,6 +205,12 @@ class Checker:
             return None, out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
         return torch.tensor(json.loads(out.stdout)), None
 
+    def record(self, ok, line):
+        self.failures += 0 if ok else 1
+        line = f"{'ok  ' if ok else 'FAIL'}  {line}"
+        print(line, flush=True)
+        self.lines.append(line)
+
     def compare(self, label, ours, theirs, error=None):
         if ours is None:
             self.failures += 1
@@ -305,13 +316,75 @@ def our_run(checker, work, shared, name, base_dir, switches):
     checker.compare(f"ours {name}: from_pretrained(merged folder)", ours, reference_logits(merged_model, case), err)
 
 
+HARD_TEXTS = [
+    "hello world", "  two leading spaces, three   inside and two trailing  ", "tabs\tand\nnewlines\r\nmixed",
+    "Numbers: 3.14159, 1,000,000 and 2026-12-06", "Accents: café naïve résumé Ångström façade",
+    "Full-width ＡＢＣ１２３ and the ligature ﬁne", "CJK 東京タワー and 한국어", "Emoji 😀👍🏽 and symbols ™ © € £ ¥",
+    "ALL CAPS SHOUTING!!! and lower case", "URL http://example.com/a?b=c&d=e and me@example.org", " ", "a",
+    "don't won't can't it's", "\u00a0non-breaking\u00a0spaces\u2009thin\u200bzero-width", "x" * 50,
+    "Pipes || between | words and arrows>> here << there", "line one\nline two\r\n\tindented",
+]
+
+
+def data_rows(shared):
+    rows = []
+    with open(os.path.join(shared, "data", "sms_spam", "SMSSpamCollection"), encoding="utf-8", newline="\n") as f:
+        rows += [l.rstrip("\n").split("\t", 1)[1] for l in f if "\t" in l]
+    with open(os.path.join(shared, "data", "trec", "train_5500.label"), encoding="latin-1", newline="\n") as f:
+        rows += [l.rstrip("\n").split(" ", 1)[1] for l in f if " " in l]
+    with open(os.path.join(shared, "data", "sst2", "train.tsv"), encoding="utf-8", newline="\n") as f:
+        rows += [l.rstrip("\n").split("\t")[0] for l in list(f)[1:20001]]
+    return rows
+
+
+def tokenizers(checker, work, shared, folders):
+    from transformers import AutoTokenizer
+    texts = data_rows(shared) + HARD_TEXTS
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, "texts.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(texts, f, ensure_ascii=False)
+    for folder in folders:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        except ImportError:  # no `tokenizers` library: the slow (Python) class
+            tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=False)
+        out = subprocess.run(checker.lora + ["tokenize", "--model", folder, "--texts", path], capture_output=True, text=True)
+        label = f"tokenizer {folder} ({type(tokenizer).__name__}, {len(texts)} texts)"
+        if out.returncode != 0:
+            checker.record(False, f"{label}: lora failed: {out.stderr.strip()[-300:]}")
+            continue
+        ours = json.loads(out.stdout)
+        wrong = [(t, tokenizer(t)["input_ids"], o) for t, o in zip(texts, ours) if tokenizer(t)["input_ids"] != o]
+        # transformers gives an empty text no ids; a classifier needs one, so `lora` gives the end-of-text token alone.
+        wrong = [w for w in wrong if w[0].strip() or w[1]]
+        ties = [w for w in wrong if is_tie(tokenizer, w[1], w[2])]
+        wrong = [w for w in wrong if w not in ties]
+        detail = "".join(f"\n        {t[:60]!r}: theirs {h[:12]} ours {o[:12]}" for t, h, o in wrong[:3])
+        tied = f" (and {len(ties)} exact ties: the same pieces' text, the same total score)" if ties else ""
+        checker.record(not wrong, f"{label}: {len(wrong)} differ{tied}{detail}")
+
+
+def is_tie(tokenizer, theirs, ours):
+    """For a SentencePiece Unigram tokenizer (DeBERTa-v3's slow class): two segmentations of the same text whose piece
+    scores add up to the same total. SentencePiece's whole-text lattice, summing in float32, breaks such ties one way;
+    transformers' fast tokenizer, and `lora`, score word by word in float64 and may break them the other."""
+    sp = getattr(tokenizer, "sp_model", None) or getattr(getattr(tokenizer, "_tokenizer", None), "spm", None)
+    if sp is None:
+        return False
+    text = lambda ids: "".join(tokenizer.convert_ids_to_tokens(ids))
+    score = lambda ids: sum(sp.get_score(i) for i in ids if i < sp.get_piece_size())
+    return text(theirs) == text(ours) and abs(score(theirs) - score(ours)) < 1e-6
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--lora", required=True, help="how to run the CLI, e.g. 'dotnet path/to/lora.dll'")
     p.add_argument("--shared", default=os.path.join("..", "shared"), help="the shared folder (models, data)")
     p.add_argument("--work", default="/tmp/hf-check", help="scratch folder for the generated files")
     p.add_argument("--tolerance", type=float, default=1e-4)
-    p.add_argument("--part", choices=["all", "theirs", "ours"], default="all")
+    p.add_argument("--part", choices=["all", "theirs", "ours", "tokenizers"], default="all")
+    p.add_argument("--tokenizer", action="append", default=[], help="a folder with config.json and tokenizer files")
     a = p.parse_args()
     checker = Checker(shlex.split(a.lora), a.tolerance)
     import transformers, peft
@@ -320,6 +393,8 @@ def main():
         their_files(checker, a.work)
     if a.part in ("all", "ours"):
         our_files(checker, a.work, a.shared)
+    if a.part in ("all", "tokenizers") and a.tokenizer:
+        tokenizers(checker, a.work, a.shared, a.tokenizer)
     print(f"{len(checker.lines) - checker.failures} of {len(checker.lines)} comparisons within {a.tolerance}")
     sys.exit(1 if checker.failures else 0)
 
