@@ -1,8 +1,10 @@
+using System.Text.Json.Serialization;
 using Microsoft.ML.LoRA.Models.Quantization;
 
 namespace Microsoft.ML.LoRA.Lora;
 
 /// <summary>How the low-rank update B·A is scaled before it is added to the frozen layer's output.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LoraScaling>))]
 public enum LoraScaling
 {
     /// <summary>alpha / r, as in the LoRA paper and PEFT (default).</summary>
@@ -18,6 +20,7 @@ public enum LoraScaling
 /// from the base model: B starts at zero, or (PiSSA, OLoRA) the part of the weight A and B take over is subtracted from
 /// the frozen weight.
 /// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LoraInit>))]
 public enum LoraInit
 {
     /// <summary>A ~ Kaiming-uniform (a = sqrt 5), as nn.Linear does; B = 0. PEFT's default.</summary>
@@ -49,6 +52,7 @@ public enum LoraInit
 }
 
 /// <summary>Which biases train alongside the adapters (PEFT's <c>bias</c>).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<LoraBias>))]
 public enum LoraBias
 {
     /// <summary>No bias trains (default).</summary>

@@ -32,6 +32,11 @@ public class QuantizedRunTests
             var lora = options.RootElement.GetProperty("lora");
             lora.GetProperty("doubleQuantization").GetBoolean().Should().BeTrue();
             lora.GetProperty("loftqIterations").GetInt32().Should().Be(1);
+            // Options that are names read as names, so the file says what the run did.
+            lora.GetProperty("baseQuantization").GetString().Should().Be("Nf4");
+            lora.GetProperty("init").GetString().Should().Be("Loftq");
+            lora.GetProperty("scaling").GetString().Should().Be("AlphaOverRank");
+            lora.GetProperty("bias").GetString().Should().Be("None");
         }
         evaluated.ExitCode.Should().Be(ExitCodes.Success, evaluated.Stderr);
         using (var metrics = JsonDocument.Parse(evaluated.Stdout))

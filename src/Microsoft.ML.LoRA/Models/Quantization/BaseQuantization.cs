@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.LoRA.Models.Quantization;
 
 /// <summary>
@@ -5,6 +7,7 @@ namespace Microsoft.ML.LoRA.Models.Quantization;
 /// for every product). The 4- and 8-bit formats are those of bitsandbytes, which PEFT's QLoRA and LoftQ use; the
 /// 16-bit ones keep a bf16 or fp16 checkpoint's weights as the checkpoint stores them.
 /// </summary>
+[JsonConverter(typeof(JsonStringEnumConverter<BaseQuantization>))]
 public enum BaseQuantization
 {
     /// <summary>Not quantized: the weight stays dense in its own floating type.</summary>
