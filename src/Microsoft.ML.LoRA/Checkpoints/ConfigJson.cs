@@ -65,4 +65,13 @@ public sealed class ConfigJson(JsonObject raw, string source)
         if (Number(node) is double d) return d;
         throw new CheckpointFormatException(Source, $"field '{key}' is not a number ({node.ToJsonString()})");
     }
+
+    /// <summary>The true/false field <paramref name="key"/>, or null when absent (or null); throws when it is anything else.</summary>
+    public bool? BoolOrNull(string key) => Raw[key] switch
+    {
+        null => null,
+        JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
+        JsonValue v when v.GetValueKind() == JsonValueKind.False => false,
+        var other => throw new CheckpointFormatException(Source, $"field '{key}' is not true or false ({other.ToJsonString()})"),
+    };
 }

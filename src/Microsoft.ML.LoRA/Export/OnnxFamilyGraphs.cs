@@ -178,6 +178,8 @@ internal static class OnnxFamilyGraphs
                 var n1Rows = l.LayerNorm(rows, $"{p}.ln_1", config.LayerNormEps);
                 q = g.Nodes("Split", new[] { l.Linear(n1Rows, $"{p}.attn.c_attn", fanInFanOut: true), thirds }, 3, OnnxAttribute.Int("axis", 2))[0];
             }
+            double queryFactor = Gpt2AttentionScale.QueryFactor(config, i);
+            if (queryFactor != 1.0) q = g.Node("Mul", new[] { q, g.FloatScalar((float)queryFactor) });
             var context = l.Attention(q, qkv[1], qkv[2], config.NumHeads, config.HeadDim, lastBlock ? l.CausalRowMaskBias(mask, positions, last) : bias);
             x = g.Node("Add", new[] { l.Linear(context, $"{p}.attn.c_proj", fanInFanOut: true), rows });
             var n2 = l.LayerNorm(x, $"{p}.ln_2", config.LayerNormEps);

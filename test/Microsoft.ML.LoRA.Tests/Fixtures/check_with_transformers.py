@@ -98,6 +98,35 @@ THEIR_FILES = [
      dict(target_modules=["query", "value"], use_rslora=True)),
     ("gpt2", "gpt2", dict(n_embd=32, n_layer=2, n_head=4, vocab_size=90, n_positions=64, pad_token_id=89),
      dict(target_modules=["c_attn"], fan_in_fan_out=True)),
+    ("llama-attention-bias-only", "llama", dict(LLAMA, attention_bias=True, head_dim=16),
+     dict(target_modules=["q_proj", "o_proj"])),
+    ("llama-one-label", "llama", dict(LLAMA), dict(target_modules=["q_proj", "v_proj"])),
+    ("mistral-no-window", "mistral", dict(LLAMA, sliding_window=None), dict(target_modules=["q_proj", "v_proj"])),
+    ("qwen2-window-unused", "qwen2", dict(LLAMA, use_sliding_window=False, sliding_window=4, tie_word_embeddings=False),
+     dict(target_modules=["q_proj", "v_proj"])),
+    ("deberta-large-buckets", "deberta-v2",
+     dict(DEBERTA, max_relative_positions=512, position_buckets=256, pos_att_type=["p2c", "c2p"], share_att_key=True,
+          norm_rel_ebd="layer_norm", position_biased_input=False),
+     dict(target_modules=["query_proj", "value_proj"])),
+    ("deberta-p2c-biased", "deberta-v2",
+     dict(DEBERTA, max_relative_positions=-1, position_buckets=4, pos_att_type=["p2c"], share_att_key=True,
+          norm_rel_ebd="layer_norm", position_biased_input=True),
+     dict(target_modules=["query_proj", "value_proj"])),
+    ("gpt2-inverse-layer-scale", "gpt2",
+     dict(n_embd=32, n_layer=2, n_head=4, vocab_size=90, n_positions=64, pad_token_id=89, scale_attn_by_inverse_layer_idx=True),
+     dict(target_modules=["c_attn"], fan_in_fan_out=True)),
+    ("gpt2-no-scale", "gpt2",
+     dict(n_embd=32, n_layer=2, n_head=4, vocab_size=90, n_positions=64, pad_token_id=89, scale_attn_weights=False),
+     dict(target_modules=["c_attn"], fan_in_fan_out=True)),
+    ("bert-relu", "bert", dict(hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+                               vocab_size=90, max_position_embeddings=64, pad_token_id=0, hidden_act="relu"),
+     dict(target_modules=["query", "value"])),
+    ("roberta-gelu-new", "roberta", dict(hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=4,
+                                         vocab_size=90, max_position_embeddings=70, pad_token_id=1, hidden_act="gelu_new"),
+     dict(target_modules=["query", "value"])),
+    ("distilbert-sinusoidal", "distilbert", dict(dim=32, hidden_dim=40, n_layers=2, n_heads=4, vocab_size=90,
+                                                 max_position_embeddings=64, pad_token_id=0, sinusoidal_pos_embds=True),
+     dict(target_modules=["q_lin", "v_lin"])),
 ]
 
 # (name, `lora train` switches) over bert-tiny-mlm-en
@@ -229,7 +258,7 @@ def their_files(checker, work):
         folder = os.path.join(work, "theirs", name)
         shutil.rmtree(folder, ignore_errors=True)
         torch.manual_seed(100 + i)
-        config = AutoConfig.for_model(model_type, num_labels=3, **fields)
+        config = AutoConfig.for_model(model_type, num_labels=1 if "one-label" in name else 3, **fields)
         model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager").eval()
         randomize(model, 100 + i)
         model.save_pretrained(folder, safe_serialization=True)

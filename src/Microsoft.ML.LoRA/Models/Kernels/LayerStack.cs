@@ -19,8 +19,13 @@ internal sealed class LayerStack<TLayer> : ModuleList<TLayer>, ICheckpointableSt
     /// Builds <paramref name="count"/> layers with <paramref name="create"/>, one after another; a model built for a
     /// quantized base (<see cref="QuantizedBase"/>) has each layer quantized before the next is created.
     /// </summary>
-    public LayerStack(int count, Func<TLayer> create)
-        : base(Enumerable.Range(0, count).Select(_ => QuantizedBase.LayerBuilt(create())).ToArray())
+    public LayerStack(int count, Func<TLayer> create) : this(count, _ => create())
+    {
+    }
+
+    /// <summary>As <see cref="LayerStack{TLayer}(int, Func{TLayer})"/>, for layers that depend on their index.</summary>
+    public LayerStack(int count, Func<int, TLayer> create)
+        : base(Enumerable.Range(0, count).Select(i => QuantizedBase.LayerBuilt(create(i))).ToArray())
     {
     }
 

@@ -18,8 +18,11 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
     readonly int _heads;
     readonly long _hidden;
     readonly double _attentionDropout, _residualDropout;
+    readonly double _queryFactor;
 
-    public Gpt2Attention(TransformerConfig config) : base("attn")
+    /// <param name="config">The model's config.</param>
+    /// <param name="layerIndex">The layer's index (scale_attn_by_inverse_layer_idx scales by it).</param>
+    public Gpt2Attention(TransformerConfig config, int layerIndex = 0) : base("attn")
     {
         _hidden = config.HiddenSize;
         c_attn = new LoraLinear(_hidden, 3 * _hidden, fanInFanOut: true);
@@ -29,7 +32,11 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         _heads = config.NumHeads;
         _attentionDropout = config.AttentionDropout;
         _residualDropout = config.HiddenDropout;
+        _queryFactor = Gpt2AttentionScale.QueryFactor(config, layerIndex);
     }
+
+    /// <summary>The queries as the attention kernel should see them (<see cref="Gpt2AttentionScale"/>): new, or an alias.</summary>
+    Tensor Scaled(Tensor q) => _queryFactor == 1.0 ? q.alias() : q.mul(_queryFactor);
 
     /// <param name="x">[batch, seq, hidden]</param>
     /// <param name="mask">Null: plain causal attention. Otherwise a boolean [batch, 1, seq, seq] mask that already includes causality.</param>
@@ -59,7 +66,8 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         using var rowsQkv = allRows ? null : c_attn.forward(rows);
         using var q = allRows ? parts[0] : rowsQkv!.narrow(2, 0, _hidden);
         if (!allRows) parts[0].Dispose();
-        return Attention.Run(q, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
+        using var scaled = Scaled(q);
+        return Attention.Run(scaled, k, v, _heads, mask, _attentionDropout, training, causal: mask is null);
     }
 
     /// <summary>Inference for a few rows: the key and value thirds of c_attn folded away (<see cref="Attention.ReadRows"/>).</summary>
@@ -68,7 +76,8 @@ public sealed class Gpt2Attention : nn.Module<Tensor, Tensor?, Tensor>
         using var weight = c_attn.EvalWeight(x);   // [3 hidden, hidden]
         if (weight is null) return Context(rows, x, mask, allRows: false);
         using var rowsQkv = c_attn.forward(rows);
-        using var q = rowsQkv.narrow(2, 0, _hidden);
+        using var rowsQ = rowsQkv.narrow(2, 0, _hidden);
+        using var q = Scaled(rowsQ);
         using var keyWeight = weight.narrow(0, _hidden, _hidden);
         using var valueWeight = weight.narrow(0, 2 * _hidden, _hidden);
         using var valueBias = c_attn.bias?.narrow(0, 2 * _hidden, _hidden);
@@ -83,10 +92,10 @@ public sealed class Gpt2Block : TransformerLayer
     readonly Gpt2Attention attn;
     readonly FeedForward mlp;
 
-    public Gpt2Block(TransformerConfig config) : base("block", config.IntermediateSize)
+    public Gpt2Block(TransformerConfig config, int layerIndex = 0) : base("block", config.IntermediateSize)
     {
         ln_1 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
-        attn = new Gpt2Attention(config);
+        attn = new Gpt2Attention(config, layerIndex);
         ln_2 = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         mlp = new FeedForward("mlp", config, ("c_fc", "c_proj"));
         register_module("ln_1", ln_1);
@@ -119,7 +128,7 @@ public sealed class Gpt2Model : TransformerModel
     {
         wte = Embeddings.Normal(config.VocabSize, config.HiddenSize);
         wpe = Embeddings.Normal(config.MaxPositions, config.HiddenSize);
-        h = new LayerStack<Gpt2Block>(config.NumLayers, () => new Gpt2Block(config));
+        h = new LayerStack<Gpt2Block>(config.NumLayers, i => new Gpt2Block(config, i));
         ln_f = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         register_module("wte", wte);
         register_module("wpe", wpe);

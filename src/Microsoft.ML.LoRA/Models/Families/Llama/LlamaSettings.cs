@@ -188,13 +188,7 @@ public sealed record LlamaSettings
         return Enumerable.Range(0, layers).Select(i => i >= fullLayers ? window : null).ToArray();
     }
 
-    static bool? Bool(ConfigJson r, string key) => r.Raw[key] switch
-    {
-        null => null,
-        JsonValue v when v.GetValueKind() == JsonValueKind.True => true,
-        JsonValue v when v.GetValueKind() == JsonValueKind.False => false,
-        var other => throw new CheckpointFormatException(r.Source, $"field '{key}' is not true or false ({other.ToJsonString()})"),
-    };
+    static bool? Bool(ConfigJson r, string key) => r.BoolOrNull(key);
 
     static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
