@@ -45,6 +45,21 @@ public sealed class CheckpointFolderTests : IDisposable
             .WithMessage($"Model folder {_dir.Path} has no config.json*");
     }
 
+    [Theory]
+    [InlineData("bert", "relative_key")]
+    [InlineData("roberta", "relative_key_query")]
+    public void Relative_position_embeddings_are_refused_naming_the_field_and_its_value(string modelType, string type)
+    {
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(SharedData.Fixture(modelType), "config.json")))!.AsObject();
+        TransformerConfig.Parse(config).ModelType.Should().Be(modelType);
+        config["position_embedding_type"] = "absolute";
+        TransformerConfig.Parse(config).ModelType.Should().Be(modelType, "absolute positions are what the models build");
+
+        config["position_embedding_type"] = type;
+        FluentActions.Invoking(() => TransformerConfig.Parse(config)).Should().Throw<CheckpointFormatException>()
+            .WithMessage($"*position_embedding_type '{type}' is not supported*");
+    }
+
     [Fact]
     public void An_unknown_model_type_is_refused_listing_the_supported_types()
     {

@@ -26,11 +26,24 @@ public sealed class BertFamily : ModelFamily
         IgnoredCheckpointPrefixes: new[] { "cls.", "bert.embeddings.position_ids", "embeddings.position_ids" },
         ModulesAfterLayers: new[] { "bert.pooler" });
 
-    protected override TransformerConfig ReadConfig(ConfigJson json) => ReadEncoderConfig(json, defaultPadTokenId: 0) with
+    protected override TransformerConfig ReadConfig(ConfigJson json) => ReadEncoderConfig(AbsolutePositionsOnly(json), defaultPadTokenId: 0) with
     {
         Tokenizer = TokenizerKind.WordPiece,
         TakesTokenTypes = true,
     };
+
+    /// <summary>
+    /// <paramref name="json"/>, once its position_embedding_type (BERT's and RoBERTa's) is checked to be absent or
+    /// "absolute": "relative_key" and "relative_key_query" add distance embeddings to the attention scores, which these
+    /// models do not build, so such a checkpoint is refused rather than scored without them.
+    /// </summary>
+    internal static ConfigJson AbsolutePositionsOnly(ConfigJson json)
+    {
+        if (json.String("position_embedding_type") is { } type && type != "absolute")
+            throw new CheckpointFormatException(json.Source,
+                $"position_embedding_type '{type}' is not supported: only 'absolute' position embeddings are (relative_key and relative_key_query add distance embeddings this library does not build)");
+        return json;
+    }
 
     /// <summary>
     /// The config fields BERT, RoBERTa and DeBERTa-v2 share (hidden_size, num_hidden_layers, ..., hidden_dropout_prob),

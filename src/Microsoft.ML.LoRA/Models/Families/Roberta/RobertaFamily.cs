@@ -19,7 +19,7 @@ public sealed class RobertaFamily : ModelFamily
         IgnoredCheckpointPrefixes: new[] { "lm_head.", "roberta.pooler.", "pooler.", "roberta.embeddings.position_ids", "embeddings.position_ids" },
         ModulesAfterLayers: Array.Empty<string>());
 
-    protected override TransformerConfig ReadConfig(ConfigJson json) => BertFamily.ReadEncoderConfig(json, defaultPadTokenId: 1) with
+    protected override TransformerConfig ReadConfig(ConfigJson json) => BertFamily.ReadEncoderConfig(BertFamily.AbsolutePositionsOnly(json), defaultPadTokenId: 1) with
     {
         Tokenizer = TokenizerKind.RobertaByteLevelBpe,
         PositionOffset = 2,
