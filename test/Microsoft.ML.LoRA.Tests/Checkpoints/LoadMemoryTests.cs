@@ -13,16 +13,6 @@ namespace Microsoft.ML.LoRA.Tests.Checkpoints;
 [Collection(LiveHeapCollection.Name)]
 public class LoadMemoryTests
 {
-    static long SettledHeap()
-    {
-        for (int i = 0; i < 2; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-        return LiveHeap.Bytes();
-    }
-
     /// <summary>Splits the folder's model.safetensors into three shards with a model.safetensors.index.json, as large Hub checkpoints come.</summary>
     static void Shard(string folder)
     {
@@ -55,7 +45,7 @@ public class LoadMemoryTests
         if (sharded) Shard(folder);
         fileWeights.Should().BeGreaterThan(8 * largest, "the check needs weights spread over many tensors");
 
-        long before = SettledHeap();
+        long before = LiveHeap.Settled();
         long peak = before;
         using var done = new CancellationTokenSource();
         var sampler = new Thread(() =>
@@ -71,7 +61,7 @@ public class LoadMemoryTests
         using var model = PretrainedModel.Load(folder);
         done.Cancel();
         sampler.Join();
-        long held = SettledHeap() - before;
+        long held = LiveHeap.Settled() - before;
         long modelBytes = model.parameters().Sum(p => p.numel() * p.element_size());
 
         modelBytes.Should().BeGreaterThanOrEqualTo(fileWeights, "the model holds every checkpoint tensor (and a new head)");

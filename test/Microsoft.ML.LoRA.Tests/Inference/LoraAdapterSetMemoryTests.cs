@@ -8,20 +8,6 @@ namespace Microsoft.ML.LoRA.Tests.Inference;
 [Collection(LiveHeapCollection.Name)]
 public class LoraAdapterSetMemoryTests
 {
-    /// <summary>
-    /// The live heap once earlier tests' unreachable tensors are freed: twice, since a finalizer can release objects
-    /// whose own finalizers then run in the next collection.
-    /// </summary>
-    static long SettledHeap()
-    {
-        for (int i = 0; i < 2; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-        return LiveHeap.Bytes();
-    }
-
     [Fact]
     public void Adding_adapters_costs_their_own_bytes_and_removing_them_gives_those_bytes_back()
     {
@@ -31,13 +17,13 @@ public class LoraAdapterSetMemoryTests
         var adapters = Enumerable.Range(0, 4).Select(i => RandomAdapters.Write(baseFolder, dir.File($"adapter-{i}"), options, seed: i, numLabels: 2)).ToList();
         using var set = LoraAdapterSet.Open(baseFolder, numLabels: 2);
         set.Logits(new[] { "warm the allocator up" });
-        long empty = SettledHeap();
+        long empty = LiveHeap.Settled();
 
         for (int i = 0; i < adapters.Count; i++) set.Add($"a{i}", adapters[i]);
         long held = adapters.Select((_, i) => set.AdapterBytes($"a{i}")).Sum();
-        long full = SettledHeap();
+        long full = LiveHeap.Settled();
         for (int i = 0; i < adapters.Count; i++) set.Remove($"a{i}");
-        long emptied = SettledHeap();
+        long emptied = LiveHeap.Settled();
 
         held.Should().BeGreaterThan(4L << 20, "the adapters are large enough to see on the heap");
         (full - empty).Should().BeInRange((long)(held * 0.9), (long)(held * 1.25), "the set holds each adapter's tensors, and no copy of the base");

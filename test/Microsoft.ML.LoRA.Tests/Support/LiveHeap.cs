@@ -22,6 +22,20 @@ internal static class LiveHeap
         var info = Read();
         return (long)info.UordBlks + (long)info.HBlkHd;
     }
+
+    /// <summary>
+    /// <see cref="Bytes"/> once unreachable tensors are freed: two collections, since a finalizer can release objects
+    /// whose own finalizers then run in the next one.
+    /// </summary>
+    public static long Settled()
+    {
+        for (int i = 0; i < 2; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        return Bytes();
+    }
 }
 
 /// <summary>Tests that measure <see cref="LiveHeap"/>: they run alone, so no other test's tensors come and go meanwhile.</summary>
