@@ -29,20 +29,43 @@ public static class PeftAdapter
     public const string WeightsFile = "adapter_model.safetensors";
     const string KeyPrefix = "base_model.model.";
 
-    /// <summary>Writes the model's adapters and trainable modules as a PEFT adapter folder.</summary>
+    /// <summary>
+    /// Writes the model's adapters and trainable modules as a PEFT adapter folder. An adapter on the classification
+    /// head is written folded into the head's weight (<see cref="IsPeftHead"/>): PEFT's sequence-classification task
+    /// saves and loads the head whole, as a module to save, and applies no adapter inside it.
+    /// </summary>
     public static void Save(SequenceClassifier model, string directory, LoraOptions options, string? baseModelNameOrPath = null)
     {
         Directory.CreateDirectory(directory);
+        using var scope = torch.NewDisposeScope();
         var linears = LoraInjector.LinearLayers(model);
-        var adapted = linears.Where(l => l.Value.HasAdapter).Select(l => l.Key).ToList();
-        var beyondBase = model.ParametersBeyondBase().ToList();
-        var tensors = beyondBase.ToDictionary(p => KeyPrefix + PeftKey(p.name), p => (Tensor)p.parameter, StringComparer.Ordinal);
-        var saved = SavedModules(model, adapted, beyondBase.Select(p => p.name).ToHashSet(StringComparer.Ordinal));
+        var adaptedLayers = linears.Where(l => l.Value.HasAdapter).Select(l => l.Key).ToList();
+        var folded = adaptedLayers.Where(IsPeftHead).ToList();
+        var adapted = adaptedLayers.Except(folded).ToList();
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, parameter) in model.ParametersBeyondBase())
+            if (!folded.Any(f => name.StartsWith(f + ".", StringComparison.Ordinal))) tensors[PeftKey(name)] = parameter;
+        if (folded.Count > 0)
+        {
+            foreach (var (name, parameter) in model.named_parameters())
+                if (IsPeftHead(name) && !LoraLinear.IsAdapterParameter(name)) tensors.TryAdd(name, parameter);
+            foreach (var name in folded) tensors[name + ".weight"] = linears[name].MergedWeight();
+        }
+        var saved = SavedModules(model, adapted, tensors.Keys.ToHashSet(StringComparer.Ordinal));
         var allModules = model.named_modules().Select(m => m.name).Where(n => n.Length > 0).ToList();
         var config = BuildConfig(model, options, adapted, allModules, saved, baseModelNameOrPath);
-        SafeTensorsWriter.Save(Path.Combine(directory, WeightsFile), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+        SafeTensorsWriter.Save(Path.Combine(directory, WeightsFile), tensors.ToDictionary(t => KeyPrefix + t.Key, t => t.Value, StringComparer.Ordinal),
+            new Dictionary<string, string> { ["format"] = "pt" });
         AtomicFile.WriteAllText(Path.Combine(directory, ConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    /// <summary>
+    /// Whether <paramref name="name"/> (a module or parameter) lies in the classification head as PEFT's
+    /// sequence-classification task names it (PeftModelForSequenceClassification's "classifier" and "score"), which
+    /// PEFT keeps as a module to save.
+    /// </summary>
+    static bool IsPeftHead(string name) =>
+        name is "classifier" or "score" || name.StartsWith("classifier.", StringComparison.Ordinal) || name.StartsWith("score.", StringComparison.Ordinal);
 
     /// <summary>The adapter_config.json PEFT expects for this model and these options.</summary>
     public static JsonObject BuildConfig(SequenceClassifier model, LoraOptions options, IReadOnlyList<string> adapted,
@@ -81,7 +104,7 @@ public static class PeftAdapter
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
             ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
-            ["use_dora"] = LoraInjector.LinearLayers(model).Values.Any(l => l.Adapter is DoraAdapter),
+            ["use_dora"] = adapted.Any(name => LoraInjector.LinearLayers(model)[name].Adapter is DoraAdapter),
             ["revision"] = null,
         };
     }

@@ -140,6 +140,7 @@ OUR_FILES = [
     ("patterns-layers", ["--targets", "query,value,dense", "--rank-pattern", "value=4", "--alpha-pattern",
                          "dense=8", "--layers", "1"]),
     ("all-linear-rslora-free-alpha", ["--targets", "all-linear", "--rank", "4", "--alpha", "4"]),
+    ("lora-on-the-head", ["--targets", "query,value", "--lora-head"]),
 ]
 
 
