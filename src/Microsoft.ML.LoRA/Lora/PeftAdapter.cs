@@ -73,6 +73,7 @@ public static class PeftAdapter
     {
         // PEFT scales by lora_alpha / r (or / sqrt(r) with use_rslora); the plain-alpha convention is expressed by
         // writing lora_alpha = alpha * r, which gives PEFT the same factor.
+        var linears = LoraInjector.LinearLayers(model);
         double alpha = options.Scaling == LoraScaling.Alpha ? options.Alpha * options.Rank : options.Alpha;
         var targets = new JsonArray(LoraInjector.MinimalSuffixes(adapted, allModules).Select(s => (JsonNode)s!).ToArray());
         return new JsonObject
@@ -104,7 +105,7 @@ public static class PeftAdapter
             ["inference_mode"] = true,
             ["rank_pattern"] = Patterns(model, adapted, l => l.Rank, options.Rank),
             ["alpha_pattern"] = Patterns(model, adapted, l => PeftAlpha(l, options.Scaling == LoraScaling.RsLora), alpha),
-            ["use_dora"] = adapted.Any(name => LoraInjector.LinearLayers(model)[name].Adapter is DoraAdapter),
+            ["use_dora"] = adapted.Any(name => linears[name].Adapter is DoraAdapter),
             ["revision"] = null,
         };
     }

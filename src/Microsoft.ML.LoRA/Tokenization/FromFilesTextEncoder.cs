@@ -176,17 +176,9 @@ public sealed class FromFilesTextEncoder : ITextEncoder
             model.UnkId >= 0 && model.UnkId < model.Pieces.Count ? model.UnkId : null, model.ByteFallback, path);
         return (text, ids) =>
         {
-            int start = 0;
-            for (int i = 1; i <= text.Length; i++)
-            {
-                if (i < text.Length && text[i] != SpaceSymbol) continue;
-                unigram.Encode(text[start..i], ids);
-                start = i;
-            }
+            foreach (var word in TokenizerJsonPipeline.CutBeforeEach(text, SentencePieceTextNormalizer.SpaceSymbol[0])) unigram.Encode(word, ids);
         };
     }
-
-    const char SpaceSymbol = '\u2581';
 
     static Convention ConventionOf(TokenizerFolder folder, TransformerConfig config, bool sentencePiece)
     {

@@ -14,7 +14,8 @@ namespace Microsoft.ML.LoRA.Tokenization;
 /// </remarks>
 internal sealed class SentencePieceTextNormalizer
 {
-    const string SpaceSymbol = "\u2581";
+    /// <summary>SentencePiece's escaped space, ▁.</summary>
+    internal const string SpaceSymbol = "\u2581";
 
     readonly PrecompiledCharsmap? _charsmap;
     readonly byte[][] _userDefined;

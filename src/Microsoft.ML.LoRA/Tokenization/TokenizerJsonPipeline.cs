@@ -246,15 +246,29 @@ internal sealed class TokenizerJsonPipeline
                 yield return piece with { Text = text };
                 continue;
             }
-            int start = 0;
-            for (int i = 1; i < text.Length; i++)
+            bool first = true;
+            foreach (var word in CutBeforeEach(text, replacement))
             {
-                if (text[i] != replacement) continue;
-                yield return new Piece(text[start..i], piece.AtStart && start == 0);
-                start = i;
+                yield return new Piece(word, piece.AtStart && first);
+                first = false;
             }
-            if (start < text.Length) yield return new Piece(start == 0 ? text : text[start..], piece.AtStart && start == 0);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> cut before each <paramref name="mark"/> but a leading one (Metaspace's split: each word
+    /// keeps the ▁ it starts with); nothing for an empty text.
+    /// </summary>
+    internal static IEnumerable<string> CutBeforeEach(string text, char mark)
+    {
+        int start = 0;
+        for (int i = 1; i < text.Length; i++)
+        {
+            if (text[i] != mark) continue;
+            yield return text[start..i];
+            start = i;
+        }
+        if (start < text.Length) yield return start == 0 ? text : text[start..];
     }
 
     /// <summary>Hugging Face's ByteLevel pre-tokenizer: optional leading space, optional GPT-2 split, then byte symbols.</summary>

@@ -17,17 +17,16 @@ public class LoadMemoryTests
     static void Shard(string folder)
     {
         var single = Path.Combine(folder, "model.safetensors");
-        var names = SafeTensorsFile.Open(single).Entries.Select(e => e.Name).ToList();
+        var all = SafeTensorsFile.Open(single).ReadAllFloat32().ToList();
         var weightMap = new JsonObject();
         for (int shard = 0; shard < 3; shard++)
         {
             string file = $"model-{shard + 1:D5}-of-00003.safetensors";
-            var part = names.Where((_, i) => i % 3 == shard).ToList();
-            var tensors = SafeTensorsFile.Open(single).ReadAllFloat32().Where(t => part.Contains(t.Key)).ToDictionary(t => t.Key, t => t.Value);
-            SafeTensorsWriter.Save(Path.Combine(folder, file), tensors);
-            foreach (var t in tensors.Values) t.Dispose();
-            foreach (var name in part) weightMap[name] = file;
+            var part = all.Where((_, i) => i % 3 == shard).ToList();
+            SafeTensorsWriter.Save(Path.Combine(folder, file), part);
+            foreach (var (name, _) in part) weightMap[name] = file;
         }
+        foreach (var (_, tensor) in all) tensor.Dispose();
         File.Delete(single);
         File.WriteAllText(Path.Combine(folder, "model.safetensors.index.json"), new JsonObject { ["metadata"] = new JsonObject(), ["weight_map"] = weightMap }.ToJsonString());
     }

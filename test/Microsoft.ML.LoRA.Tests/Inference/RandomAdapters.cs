@@ -15,6 +15,14 @@ internal static class RandomAdapters
     {
         using var model = PretrainedModel.Load(baseFolder, numLabels);
         LoraInjector.Apply(model, options);
+        Perturb(model, seed);
+        PeftAdapter.Save(model, folder, options);
+        return folder;
+    }
+
+    /// <summary>Moves every trainable parameter of <paramref name="model"/> off its starting value by seeded noise, as a fit would.</summary>
+    public static void Perturb(SequenceClassifier model, int seed)
+    {
         lock (TorchRandomLock.Sync)
         {
             torch.manual_seed(seed);
@@ -23,7 +31,5 @@ internal static class RandomAdapters
             foreach (var (_, parameter) in model.named_parameters().Where(p => p.parameter.requires_grad))
                 parameter.add_(torch.randn_like(parameter).mul_(0.1));
         }
-        PeftAdapter.Save(model, folder, options);
-        return folder;
     }
 }

@@ -3,8 +3,8 @@ using Microsoft.ML.LoRA.Checkpoints;
 using Microsoft.ML.LoRA.Diagnostics;
 using Microsoft.ML.LoRA.Lora;
 using Microsoft.ML.LoRA.Models;
+using Microsoft.ML.LoRA.Tests.Inference;
 using Microsoft.ML.LoRA.Tests.Support;
-using TorchSharp;
 
 namespace Microsoft.ML.LoRA.Tests.Lora;
 
@@ -29,14 +29,7 @@ public class PeftHeadAdapterTests
         using (var model = PretrainedModel.Load(fixture))
         {
             LoraInjector.Apply(model, options).AdaptedModules.Should().Contain(head);
-            lock (TorchRandomLock.Sync)
-            {
-                torch.manual_seed(3);
-                using var scope = torch.NewDisposeScope();
-                using var _ = torch.no_grad();
-                foreach (var (_, parameter) in model.named_parameters().Where(p => p.parameter.requires_grad))
-                    parameter.add_(torch.randn_like(parameter).mul_(0.1));
-            }
+            RandomAdapters.Perturb(model, seed: 3);
             written = cases.Run(model);
             PeftAdapter.Save(model, dir.Path, options);
         }

@@ -31,8 +31,7 @@ internal sealed class FourBitRounding
     /// </summary>
     public static FourBitRounding Fp4 { get; } = new(
         [0.00260417f, 0.0859375f, 0.20833333f, 0.29166667f, 0.4166667f, 0.583333f, 0.8333333f],
-        FromAscending(new[] { 0, 1, 6, 7, 4, 5, 2, 3 }.Select(code => CodeBooks.Fp4[code]).ToArray(), new[] { 0, 1, 6, 7, 4, 5, 2, 3 }, signMagnitude: true).Steps,
-        signMagnitude: true);
+        StepsBetween([0, 1, 6, 7, 4, 5, 2, 3]), signMagnitude: true);
 
     /// <summary>The rounding of a 4-bit format.</summary>
     public static FourBitRounding For(BaseQuantization kind) => kind switch
@@ -49,14 +48,12 @@ internal sealed class FourBitRounding
     static FourBitRounding FromAscending(float[] levels, int[] codes, bool signMagnitude)
     {
         var thresholds = new float[levels.Length - 1];
-        var steps = new int[levels.Length - 1];
-        for (int i = 0; i < thresholds.Length; i++)
-        {
-            thresholds[i] = (float)(((double)levels[i] + levels[i + 1]) / 2);
-            steps[i] = codes[i + 1] - codes[i];
-        }
-        return new FourBitRounding(thresholds, steps, signMagnitude);
+        for (int i = 0; i < thresholds.Length; i++) thresholds[i] = (float)(((double)levels[i] + levels[i + 1]) / 2);
+        return new FourBitRounding(thresholds, StepsBetween(codes), signMagnitude);
     }
+
+    /// <summary>What passing each threshold adds, for levels whose codes in ascending order are <paramref name="codes"/>.</summary>
+    static int[] StepsBetween(int[] codes) => codes.Skip(1).Select((code, i) => code - codes[i]).ToArray();
 
     /// <summary>The code of <paramref name="x"/> (a value divided by its block's absolute maximum).</summary>
     public int Code(float x)

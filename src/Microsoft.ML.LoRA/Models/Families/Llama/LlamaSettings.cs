@@ -101,14 +101,14 @@ public sealed record LlamaSettings
 
         // Which linear layers carry a bias is fixed per model type in Hugging Face's modules: LlamaAttention and LlamaMLP
         // follow attention_bias and mlp_bias, Qwen2Attention has q/k/v biases and none on o_proj, Mistral none at all.
-        bool attentionBias = modelType == "llama" && (Bool(r, "attention_bias") ?? false);
+        bool attentionBias = modelType == "llama" && (r.BoolOrNull("attention_bias") ?? false);
         return new LlamaSettings
         {
             HeadDim = headDim,
             KeyValueHeads = kvHeads,
             QueryKeyValueBias = modelType == "qwen2" || attentionBias,
             OutputBias = attentionBias,
-            MlpBias = modelType == "llama" && (Bool(r, "mlp_bias") ?? false),
+            MlpBias = modelType == "llama" && (r.BoolOrNull("mlp_bias") ?? false),
             Rope = ReadRope(r),
             SlidingWindows = ReadSlidingWindows(r, modelType, layers),
         };
@@ -164,7 +164,7 @@ public sealed record LlamaSettings
                 window = Window();
                 break;
             case "qwen2":
-                if (Bool(r, "use_sliding_window") != true) return none;
+                if (r.BoolOrNull("use_sliding_window") != true) return none;
                 window = Window();
                 break;
             default:
@@ -187,8 +187,6 @@ public sealed record LlamaSettings
         int fullLayers = r.IntOrNull("max_window_layers") ?? 28;
         return Enumerable.Range(0, layers).Select(i => i >= fullLayers ? window : null).ToArray();
     }
-
-    static bool? Bool(ConfigJson r, string key) => r.BoolOrNull(key);
 
     static string? Text(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
 
